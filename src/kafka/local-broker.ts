@@ -1,0 +1,199 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
+import { RebalancerError } from '../errors.js';
+
+/**
+ * A real single-node Apache Kafka broker (KRaft, combined broker + controller) on
+ * loopback, run from the jars Maven fetches into .cache/kafka/. For the demo, the
+ * tests and the benchmarks; never for production.
+ */
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const POM = join(REPO_ROOT, 'scripts', 'kafka', 'pom.xml');
+const LOG4J = join(REPO_ROOT, 'scripts', 'kafka', 'log4j2.properties');
+
+export function localKafkaVersion(): string {
+  const match = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(readFileSync(POM, 'utf8'));
+  if (!match) throw new RebalancerError('REB_LOCAL_KAFKA', `no <kafka.version> in ${POM}`);
+  return match[1]!;
+}
+
+export function kafkaLibsDir(): string {
+  return join(REPO_ROOT, '.cache', 'kafka', localKafkaVersion(), 'libs');
+}
+
+/** Fetches the broker jars with Maven once; later calls return at once. */
+export function ensureKafkaInstalled(log: (msg: string) => void = () => {}): string {
+  const libs = kafkaLibsDir();
+  const marker = join(libs, '.complete');
+  if (existsSync(marker)) return libs;
+  log(`fetching Apache Kafka ${localKafkaVersion()} from Maven Central (about 45 MB, once)`);
+  mkdirSync(libs, { recursive: true });
+  const mvn = spawnSync('mvn', ['-q', '-B', '-f', POM, 'dependency:copy-dependencies', `-DoutputDirectory=${libs}`], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  if (mvn.error || mvn.status !== 0) {
+    const why = mvn.error ? mvn.error.message : `${mvn.stdout}\n${mvn.stderr}`.trim().split('\n').slice(-15).join('\n');
+    throw new RebalancerError('REB_LOCAL_KAFKA', `Maven could not fetch the Kafka broker (is Java 17+ and Maven on PATH?):\n${why}`);
+  }
+  if (!readdirSync(libs).some((f) => f.startsWith('kafka_2.13-'))) {
+    throw new RebalancerError('REB_LOCAL_KAFKA', `Maven finished but ${libs} holds no kafka_2.13 jar`);
+  }
+  writeFileSync(marker, new Date().toISOString());
+  return libs;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export interface LocalKafkaOptions {
+  /** Broker port; a free one when omitted. */
+  port?: number;
+  /** Storage and log directory; a fresh temp dir (removed on stop) when omitted. */
+  dataDir?: string;
+  /** Default partition count of auto-created topics. */
+  defaultPartitions?: number;
+  /** Run the JVM in its own process group and leave it running when this process exits. */
+  detached?: boolean;
+  readyTimeoutMs?: number;
+  log?: (msg: string) => void;
+}
+
+export interface LocalKafka {
+  readonly brokers: string[];
+  readonly pid: number;
+  readonly dataDir: string;
+  stop(): Promise<void>;
+}
+
+export async function startLocalKafka(options: LocalKafkaOptions = {}): Promise<LocalKafka> {
+  const log = options.log ?? (() => {});
+  const libs = ensureKafkaInstalled(log);
+  const port = options.port ?? (await freePort());
+  const controllerPort = await freePort();
+  const ownsDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'rebalancer-kafka-'));
+  mkdirSync(join(dataDir, 'log'), { recursive: true });
+  const props = join(dataDir, 'server.properties');
+  writeFileSync(props, serverProperties(port, controllerPort, join(dataDir, 'log'), options.defaultPartitions ?? 3));
+
+  const classpath = join(libs, '*');
+  const clusterId = randomBytes(16).toString('base64url');
+  const format = spawnSync('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, '--ignore-formatted'], { encoding: 'utf8' });
+  if (format.error || format.status !== 0) {
+    throw new RebalancerError('REB_LOCAL_KAFKA', `formatting Kafka storage in ${dataDir} failed: ${format.error?.message ?? format.stderr.trim()}`);
+  }
+
+  const outFd = openSync(join(dataDir, 'broker.out'), 'a');
+  const child: ChildProcess = spawn('java', [
+    '-Xms128m', '-Xmx768m', '-XX:+UseSerialGC', '-Djava.awt.headless=true',
+    `-Dlog4j2.configurationFile=${LOG4J}`, `-Dkafka.logs.dir=${dataDir}`,
+    '-cp', classpath, 'kafka.Kafka', props,
+  ], { stdio: ['ignore', outFd, outFd], detached: options.detached ?? false });
+  closeSync(outFd);
+  if (options.detached) child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new RebalancerError('REB_LOCAL_KAFKA', 'could not spawn java for the Kafka broker');
+
+  let exited = false;
+  child.once('exit', () => { exited = true; });
+  const brokers = [`127.0.0.1:${port}`];
+  const stop = async (): Promise<void> => {
+    await stopProcess(child, pid, () => exited);
+    if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    await waitForBroker(brokers, options.readyTimeoutMs ?? 60_000, () => exited, dataDir);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  log(`Kafka ${localKafkaVersion()} ready on ${brokers[0]} (pid ${pid}, data ${dataDir})`);
+  return { brokers, pid, dataDir, stop };
+}
+
+function serverProperties(port: number, controllerPort: number, logDir: string, partitions: number): string {
+  return [
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=PLAINTEXT',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `log.dirs=${logDir}`,
+    // Single node: internal topics must not ask for more replicas than exist, or
+    // consumers loop on "group coordinator not available" (kafkajs issue 1752).
+    'offsets.topic.replication.factor=1',
+    'offsets.topic.num.partitions=3',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'share.coordinator.state.topic.replication.factor=1',
+    'share.coordinator.state.topic.min.isr=1',
+    'group.initial.rebalance.delay.ms=0',
+    `num.partitions=${partitions}`,
+    'auto.create.topics.enable=true',
+    'log.retention.hours=24',
+    'log.segment.bytes=67108864',
+    '',
+  ].join('\n');
+}
+
+async function waitForBroker(brokers: string[], timeoutMs: number, hasExited: () => boolean, dataDir: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const kafka = new Kafka({ clientId: 'local-kafka-probe', brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+  let lastError = '';
+  while (Date.now() < deadline) {
+    if (hasExited()) {
+      throw new RebalancerError('REB_LOCAL_KAFKA', `the Kafka broker exited during start-up; see ${join(dataDir, 'broker.out')} and ${join(dataDir, 'server.log')}:\n${tail(join(dataDir, 'broker.out'))}${tail(join(dataDir, 'server.log'))}`);
+    }
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      const cluster = await admin.describeCluster();
+      if (cluster.brokers.length > 0 && cluster.controller !== null) {
+        await admin.disconnect();
+        return;
+      }
+    } catch (err) {
+      lastError = (err as Error).message;
+    }
+    await admin.disconnect().catch(() => {});
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new RebalancerError('REB_KAFKA_UNAVAILABLE', `the local Kafka broker did not become ready within ${timeoutMs} ms (last error: ${lastError})`);
+}
+
+async function stopProcess(child: ChildProcess, pid: number, hasExited: () => boolean): Promise<void> {
+  if (hasExited()) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  try { process.kill(pid, 'SIGTERM'); } catch { return; }
+  const killed = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))]);
+  if (!killed) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    await exited;
+  }
+}
+
+function tail(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n') + '\n';
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel } from 'kafkajs';
+import { startLocalKafka, type LocalKafka } from '../../src/kafka/local-broker.js';
+
+let own: Promise<LocalKafka> | undefined;
+
+/**
+ * Brokers of the run's real Kafka (started by test/run.ts). A file run on its own
+ * (`node --import tsx --test file`) starts a broker of its own, stopped at exit.
+ */
+export async function testBrokers(): Promise<string[]> {
+  const env = process.env.REBALANCER_TEST_BROKERS;
+  if (env) return env.split(',');
+  own ??= startLocalKafka().then((k) => {
+    process.once('beforeExit', () => { void k.stop(); });
+    return k;
+  });
+  return (await own).brokers;
+}
+
+/** A topic name no other test uses. */
+export function uniqueTopic(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+export function testKafka(brokers: string[], clientId = 'test'): Kafka {
+  return new Kafka({ clientId, brokers, logLevel: logLevel.ERROR });
+}
+
+export async function createTopic(brokers: string[], topic: string, partitions = 1): Promise<void> {
+  const admin = testKafka(brokers, 'test-admin').admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}

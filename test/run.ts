@@ -1,0 +1,65 @@
+/**
+ * The test command: starts one real Kafka broker for the whole run, runs every
+ * test/**\/*.test.ts with node's test runner, stops the broker. Test files find the
+ * broker in REBALANCER_TEST_BROKERS.
+ *
+ *   node --import tsx test/run.ts [--unit] [filter...]
+ *   --unit     skip the broker and the suites under test/integration, test/ops
+ *   filter     only files whose path contains one of these strings
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { REPO_ROOT, startLocalKafka, type LocalKafka } from '../src/kafka/local-broker.js';
+
+const args = process.argv.slice(2);
+const unitOnly = args.includes('--unit');
+const filters = args.filter((a) => !a.startsWith('--'));
+const BROKER_SUITES = ['test/integration/', 'test/ops/', 'test/stream/', 'test/tools/'];
+
+function findTests(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...findTests(path));
+    else if (name.endsWith('.test.ts')) out.push(relative(REPO_ROOT, path));
+  }
+  return out.sort();
+}
+
+let files = findTests(join(REPO_ROOT, 'test'));
+if (filters.length > 0) files = files.filter((f) => filters.some((x) => f.includes(x)));
+if (unitOnly) files = files.filter((f) => !BROKER_SUITES.some((s) => f.startsWith(s)));
+if (files.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
+
+let kafka: LocalKafka | undefined;
+const started = Date.now();
+if (!unitOnly) {
+  kafka = await startLocalKafka({ log: (m) => console.error(`[test] ${m}`) });
+}
+const stopKafka = async (): Promise<void> => {
+  const k = kafka;
+  kafka = undefined;
+  if (k) await k.stop();
+};
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => { void stopKafka().finally(() => process.exit(130)); });
+}
+
+const child = spawn(process.execPath, ['--import', 'tsx', '--expose-gc', '--test', '--test-reporter=spec', ...files], {
+  cwd: REPO_ROOT,
+  stdio: 'inherit',
+  env: {
+    ...process.env,
+    TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2',
+    KAFKAJS_NO_PARTITIONER_WARNING: '1',
+    ...(kafka ? { REBALANCER_TEST_BROKERS: kafka.brokers.join(',') } : {}),
+  },
+});
+const code: number = await new Promise((r) => child.on('exit', (c, s) => r(c ?? (s ? 1 : 0))));
+await stopKafka();
+console.error(`[test] ${files.length} files in ${Math.round((Date.now() - started) / 1000)} s, exit ${code}`);
+process.exit(code);
