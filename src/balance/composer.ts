@@ -1,0 +1,318 @@
+/**
+ * Batch composer: fresh events + majority undersampling + minority replay (+ optional
+ * synthetic interpolations, SMOTE in latent space: Chawla et al., JAIR 2002).
+ *
+ * Target mix q_c ∝ π_c^ρ over the categories in the window (ρ = 1 keeps the stream's mix,
+ * ρ = 0 is uniform). With F fresh events and batch size B:
+ *   1. keep a fresh event of c with probability a_c = min(1, (B/F)·q_c/π_c) (undersampling;
+ *      for F = B this is the design's min(1, q_c/π_c)), so the expected kept count is
+ *      min(F·π_c, B·q_c) ≤ B·q_c. Events of categories not in the window are kept (a = 1).
+ *      If more than B are kept, a uniform subset of B is kept.
+ *   2. the remaining R = B − kept slots go to the shortfalls s_c = max(0, B·q_c − kept_c) by
+ *      systematic sampling (one uniform offset, stride Σs/R): each category gets ⌊R·s_c/Σs⌋
+ *      or ⌈R·s_c/Σs⌉ slots, unbiased and with the least variance.
+ *   3. each such slot is a replay of a uniform item of c's reservoir (the CBRS memory when the
+ *      reservoir is empty), or with probability syntheticFraction, when an interpolation hook
+ *      is given and the reservoir has ≥ 2 items, hook(a, b, λ) of two distinct reservoir items
+ *      with λ ~ U(0, 1). Slots with nothing to replay are filled with undersampled-away fresh
+ *      events, else left out (report.unfilled).
+ *   4. the batch is shuffled; each sample's weight is its category's class weight.
+ * Note: balancing by resampling and by class weights both correct for the skew; a trainer
+ * using both at full strength over-corrects (use ρ < 1 or the 'none' policy).
+ */
+import { invalid } from './config.js';
+import type { ReservoirBank } from './reservoir.js';
+import type { ClassBalancedMemory } from './cbrs.js';
+import type { Rng } from './rng.js';
+import type { CategoryWindow } from './window.js';
+import type { SmoothedClassWeights } from './weights.js';
+
+export const SOURCE_FRESH = 0;
+export const SOURCE_REPLAY = 1;
+export const SOURCE_SYNTHETIC = 2;
+export type SampleSource = 'fresh' | 'replay' | 'synthetic';
+export const SOURCE_NAMES: readonly SampleSource[] = ['fresh', 'replay', 'synthetic'];
+
+export type Interpolate<T> = (a: T, b: T, lambda: number) => T;
+
+export interface ComposeOptions<T> {
+  /** Synthetic minority samples: the model interpolates two same-category items (latent SMOTE). */
+  readonly interpolate?: Interpolate<T>;
+}
+
+export interface SourceCounts {
+  fresh: number;
+  replay: number;
+  synthetic: number;
+}
+
+export interface CompositionReport {
+  readonly requested: number;
+  readonly size: number;
+  readonly fresh: number;
+  readonly replay: number;
+  readonly synthetic: number;
+  /** Fresh events removed by undersampling. */
+  readonly droppedFresh: number;
+  /** Slots that had nothing to replay and no dropped fresh event to fall back on. */
+  readonly unfilled: number;
+  readonly byCategory: ReadonlyMap<string, Readonly<SourceCounts>>;
+}
+
+export interface ComposedBatch<T> {
+  readonly items: T[];
+  /** Class weight of each item. */
+  readonly weights: Float32Array;
+  /** SOURCE_FRESH / SOURCE_REPLAY / SOURCE_SYNTHETIC per item. */
+  readonly sources: Uint8Array;
+  readonly report: CompositionReport;
+}
+
+export interface ComposerParts<T extends { readonly categoryId: string }> {
+  readonly window: CategoryWindow;
+  readonly reservoirs: ReservoirBank<T>;
+  readonly replay: ClassBalancedMemory<T>;
+  readonly weights: SmoothedClassWeights;
+  readonly rng: Rng;
+  readonly alpha: number;
+  readonly rho: number;
+  readonly syntheticFraction: number;
+}
+
+export class BatchComposer<T extends { readonly categoryId: string }> {
+  private readonly p: ComposerParts<T>;
+  private counts = new Float64Array(0);
+  private priors = new Float64Array(0);
+  private target = new Float64Array(0);
+  private kept = new Float64Array(0);
+  private freshSlot = new Int32Array(0);
+  private keptIdx = new Int32Array(0);
+  private droppedIdx = new Int32Array(0);
+
+  constructor(parts: ComposerParts<T>) {
+    this.p = parts;
+  }
+
+  compose(fresh: readonly T[], batchSize: number, options: ComposeOptions<T> = {}): ComposedBatch<T> {
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw invalid('batchSize', 'an integer ≥ 1', batchSize);
+    if (!Array.isArray(fresh)) throw invalid('fresh', 'an array of events', fresh);
+    const { window, weights, rng } = this.p;
+    const interpolate = options.interpolate;
+    const B = batchSize;
+    const F = fresh.length;
+    const limit = window.slotLimit;
+    this.ensure(limit, F);
+    const counts = this.counts;
+    const priors = this.priors;
+    const target = this.target;
+    const kept = this.kept;
+
+    // π_c and q_c ∝ π_c^ρ over the categories in the window.
+    window.fillCounts(counts);
+    const total = window.total();
+    const categories = window.size;
+    const alpha = this.p.alpha;
+    const rho = this.p.rho;
+    const denom = total + alpha * categories;
+    let qSum = 0;
+    for (let s = 0; s < limit; s++) {
+      const n = counts[s]!;
+      kept[s] = 0;
+      if (n > 0) {
+        const pi = (n + alpha) / denom;
+        priors[s] = pi;
+        const q = rho === 1 ? pi : rho === 0 ? 1 : Math.pow(pi, rho);
+        target[s] = q;
+        qSum += q;
+      } else {
+        priors[s] = 0;
+        target[s] = 0;
+      }
+    }
+    for (let s = 0; s < limit; s++) target[s] = (target[s]! / qSum) * B;
+
+    // 1. Undersampling of fresh events.
+    const factor = F > 0 ? 1 / F : 0;
+    let keptCount = 0;
+    let droppedCount = 0;
+    for (let i = 0; i < F; i++) {
+      const slot = window.slotOf(fresh[i]!.categoryId);
+      this.freshSlot[i] = slot;
+      let keep = true;
+      if (slot >= 0 && priors[slot]! > 0) {
+        const a = (factor * target[slot]!) / priors[slot]!;
+        keep = a >= 1 || rng.next() < a;
+      }
+      if (keep) {
+        this.keptIdx[keptCount++] = i;
+        if (slot >= 0) kept[slot]!++;
+      } else {
+        this.droppedIdx[droppedCount++] = i;
+      }
+    }
+    if (keptCount > B) {
+      // Uniform subset of B (partial Fisher–Yates); the rest count as dropped.
+      for (let i = 0; i < B; i++) {
+        const j = i + rng.int(keptCount - i);
+        const t = this.keptIdx[i]!;
+        this.keptIdx[i] = this.keptIdx[j]!;
+        this.keptIdx[j] = t;
+      }
+      for (let i = B; i < keptCount; i++) {
+        const idx = this.keptIdx[i]!;
+        const slot = this.freshSlot[idx]!;
+        if (slot >= 0) kept[slot]!--;
+        this.droppedIdx[droppedCount++] = idx;
+      }
+      keptCount = B;
+    }
+
+    const items: T[] = new Array<T>(B);
+    const w = new Float32Array(B);
+    const sources = new Uint8Array(B);
+    const byCategory = new Map<string, SourceCounts>();
+    let size = 0;
+    let nFresh = 0;
+    let nReplay = 0;
+    let nSynthetic = 0;
+    const put = (item: T, categoryId: string, weight: number, source: number): void => {
+      items[size] = item;
+      w[size] = weight;
+      sources[size] = source;
+      size++;
+      let c = byCategory.get(categoryId);
+      if (c === undefined) {
+        c = { fresh: 0, replay: 0, synthetic: 0 };
+        byCategory.set(categoryId, c);
+      }
+      if (source === SOURCE_FRESH) {
+        c.fresh++;
+        nFresh++;
+      } else if (source === SOURCE_REPLAY) {
+        c.replay++;
+        nReplay++;
+      } else {
+        c.synthetic++;
+        nSynthetic++;
+      }
+    };
+    for (let i = 0; i < keptCount; i++) {
+      const idx = this.keptIdx[i]!;
+      const e = fresh[idx]!;
+      const slot = this.freshSlot[idx]!;
+      put(e, e.categoryId, slot >= 0 ? weights.weightAt(slot) : weights.unseenWeight, SOURCE_FRESH);
+    }
+
+    // 2–3. Shortfalls by systematic sampling, filled by replay or synthesis.
+    const remaining = B - keptCount;
+    let unfilled = 0;
+    if (remaining > 0) {
+      let shortfall = 0;
+      for (let s = 0; s < limit; s++) {
+        const d = target[s]! - kept[s]!;
+        const v = d > 0 ? d : 0;
+        target[s] = v;
+        shortfall += v;
+      }
+      if (shortfall > 0) {
+        const stride = shortfall / remaining;
+        let u = rng.next() * stride;
+        let cum = 0;
+        let picked = 0;
+        let lastSlot = -1;
+        for (let s = 0; s < limit && picked < remaining; s++) {
+          const v = target[s]!;
+          if (v <= 0) continue;
+          lastSlot = s;
+          cum += v;
+          while (u < cum && picked < remaining) {
+            if (!this.fill(s, put, interpolate)) unfilled++;
+            picked++;
+            u += stride;
+          }
+        }
+        // Rounding can leave the last stride unvisited.
+        while (picked < remaining && lastSlot >= 0) {
+          if (!this.fill(lastSlot, put, interpolate)) unfilled++;
+          picked++;
+        }
+      } else {
+        unfilled = remaining;
+      }
+    }
+    // Fall back on undersampled-away fresh events for slots with nothing to replay.
+    let fallback = 0;
+    while (unfilled > 0 && fallback < droppedCount) {
+      const j = fallback + rng.int(droppedCount - fallback);
+      const idx = this.droppedIdx[j]!;
+      this.droppedIdx[j] = this.droppedIdx[fallback]!;
+      this.droppedIdx[fallback] = idx;
+      fallback++;
+      const e = fresh[idx]!;
+      const slot = this.freshSlot[idx]!;
+      put(e, e.categoryId, slot >= 0 ? weights.weightAt(slot) : weights.unseenWeight, SOURCE_FRESH);
+      unfilled--;
+    }
+
+    // 4. Shuffle (Fisher–Yates) so sources and categories are not in blocks.
+    for (let i = size - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      const it = items[i]!;
+      items[i] = items[j]!;
+      items[j] = it;
+      const wt = w[i]!;
+      w[i] = w[j]!;
+      w[j] = wt;
+      const so = sources[i]!;
+      sources[i] = sources[j]!;
+      sources[j] = so;
+    }
+    items.length = size;
+    return {
+      items,
+      weights: size === B ? w : w.slice(0, size),
+      sources: size === B ? sources : sources.slice(0, size),
+      report: { requested: B, size, fresh: nFresh, replay: nReplay, synthetic: nSynthetic, droppedFresh: droppedCount - fallback, unfilled, byCategory },
+    };
+  }
+
+  /** One replay or synthetic sample of slot s; false when the category has nothing stored. */
+  private fill(slot: number, put: (item: T, categoryId: string, weight: number, source: number) => void, interpolate: Interpolate<T> | undefined): boolean {
+    const { window, reservoirs, replay, weights, rng } = this.p;
+    const id = window.idAt(slot)!;
+    const weight = weights.weightAt(slot);
+    const stored = reservoirs.itemsAt(slot);
+    const n = stored.length;
+    if (interpolate !== undefined && n >= 2 && this.p.syntheticFraction > 0 && rng.next() < this.p.syntheticFraction) {
+      const i = rng.int(n);
+      let j = rng.int(n - 1);
+      if (j >= i) j++;
+      put(interpolate(stored[i]!, stored[j]!, rng.next()), id, weight, SOURCE_SYNTHETIC);
+      return true;
+    }
+    if (n > 0) {
+      put(stored[rng.int(n)]!, id, weight, SOURCE_REPLAY);
+      return true;
+    }
+    const item = replay.sample(id);
+    if (item === undefined) return false;
+    put(item, id, weight, SOURCE_REPLAY);
+    return true;
+  }
+
+  private ensure(slots: number, fresh: number): void {
+    if (this.counts.length < slots) {
+      const n = Math.max(slots, this.counts.length * 2);
+      this.counts = new Float64Array(n);
+      this.priors = new Float64Array(n);
+      this.target = new Float64Array(n);
+      this.kept = new Float64Array(n);
+    }
+    if (this.freshSlot.length < fresh) {
+      const n = Math.max(fresh, this.freshSlot.length * 2);
+      this.freshSlot = new Int32Array(n);
+      this.keptIdx = new Int32Array(n);
+      this.droppedIdx = new Int32Array(n);
+    }
+  }
+}
