@@ -1,0 +1,51 @@
+# syntax=docker/dockerfile:1
+# Image of the rebalancer service (and of its `generate` producer), for
+# docker-compose.yml. See docs/operations.md.
+#
+#   docker build -t incremental-rebalancer:local .
+#   docker run --rm incremental-rebalancer:local node bin/rebalancer.js --help
+#
+# Build stage: the project's own set-up does everything (npm ci, TensorFlow's C
+# library from the PyPI tensorflow-cpu wheel + the tfjs-node binding built against
+# it, the TypeScript build). It needs the registries only (npm, PyPI, Debian, Maven
+# Central), as on the project's build machines.
+FROM node:20-bookworm AS build
+WORKDIR /app
+# setup.sh installs what it misses itself; pip is named here because node:20-bookworm
+# has python3 without pip. Java and Maven come in through setup.sh (it also fetches the
+# local Kafka broker jars, used only by `run --embedded`, and not copied to the runtime).
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip \
+ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
+COPY schemas ./schemas
+COPY bin ./bin
+COPY src ./src
+RUN bash scripts/setup.sh \
+ && npm prune --omit=dev --no-audit --no-fund --loglevel=error \
+ && rm -rf .cache/kafka
+
+# Runtime stage: node_modules (with the compiled binding and TensorFlow's libraries in
+# node_modules/@tensorflow/tfjs-node/deps/lib), the build, the CLI and the schemas.
+FROM node:20-bookworm AS runtime
+WORKDIR /app
+ENV NODE_ENV=production \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    KAFKAJS_NO_PARTITIONER_WARNING=1
+COPY --from=build /app/package.json /app/package-lock.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/bin ./bin
+COPY --from=build /app/schemas ./schemas
+# Checkpoints go to a volume at /data (owned by the unprivileged `node` user).
+RUN mkdir -p /data/checkpoints && chown -R node:node /data
+USER node
+EXPOSE 9464
+# Fails the build-time smoke check early if the native backend did not make it.
+RUN node -e "const tf = require('@tensorflow/tfjs-node'); if (tf.getBackend() !== 'tensorflow') process.exit(1)"
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=4 \
+  CMD node -e "fetch('http://127.0.0.1:9464/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+CMD ["node", "bin/rebalancer.js", "run", "--http-host", "0.0.0.0", "--checkpoint-dir", "/data/checkpoints"]
