@@ -1,0 +1,110 @@
+import { z } from 'zod';
+
+/**
+ * Every setting of `rebalancer run`, once: its CLI flag, its environment variable, its
+ * default, what a valid value looks like and the zod schema that parses the raw
+ * string. The CLI builds its options from this table and `loadConfig` validates
+ * against it, so help text, env names and validation never drift apart.
+ */
+export interface SettingSpec<T> {
+  readonly flag: string;
+  readonly env: string;
+  readonly description: string;
+  /** Raw default, parsed like any user value (so defaults are validated too). */
+  readonly default: string;
+  readonly expected: string;
+  readonly schema: z.ZodType<T>;
+}
+
+const positiveInt = (max = 2 ** 31 - 1): z.ZodType<number> =>
+  z.string().trim().regex(/^\d+$/).transform(Number).pipe(z.number().int().min(1).max(max));
+const nonNegativeInt = (max = 2 ** 31 - 1): z.ZodType<number> =>
+  z.string().trim().regex(/^\d+$/).transform(Number).pipe(z.number().int().min(0).max(max));
+const finite = (min: number, max: number): z.ZodType<number> =>
+  z.string().trim().min(1).transform(Number).pipe(z.number().min(min).max(max));
+const bool: z.ZodType<boolean> = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+const topicName: z.ZodType<string> = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/);
+const brokerList: z.ZodType<string[]> = z
+  .string()
+  .transform((s) => s.split(',').map((b) => b.trim()).filter((b) => b.length > 0))
+  .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/)).min(1));
+const eventTypeList: z.ZodType<Array<'view' | 'click' | 'add_to_cart' | 'purchase'>> = z
+  .string()
+  .transform((s) => s.split(',').map((t) => t.trim()).filter((t) => t.length > 0))
+  .pipe(z.array(z.enum(['view', 'click', 'add_to_cart', 'purchase'])));
+
+function setting<T>(flag: string, env: string, description: string, def: string, expected: string, schema: z.ZodType<T>): SettingSpec<T> {
+  return { flag, env, description, default: def, expected, schema };
+}
+
+export const SETTINGS = {
+  brokers: setting('--brokers', 'REBALANCER_BROKERS', 'comma-separated Kafka bootstrap brokers (ignored with --embedded)', '127.0.0.1:9092', 'host:port[,host:port...]', brokerList),
+  clientId: setting('--client-id', 'REBALANCER_CLIENT_ID', 'Kafka client id', 'rebalancer', 'a non-empty string', z.string().min(1)),
+  topic: setting('--topic', 'REBALANCER_TOPIC', 'events topic (Avro InteractionEvent)', 'interactions', 'a Kafka topic name ([A-Za-z0-9._-], 1-249 chars)', topicName),
+  dlqTopic: setting('--dlq-topic', 'REBALANCER_DLQ_TOPIC', 'dead-letter topic for undecodable or invalid events', 'interactions.dlq', 'a Kafka topic name ([A-Za-z0-9._-], 1-249 chars)', topicName),
+  recommendationsTopic: setting('--recommendations-topic', 'REBALANCER_RECOMMENDATIONS_TOPIC', 'output topic for recommendations (Avro Recommendation)', 'recommendations', 'a Kafka topic name ([A-Za-z0-9._-], 1-249 chars)', topicName),
+  groupId: setting('--group-id', 'REBALANCER_GROUP_ID', 'Kafka consumer group id', 'rebalancer', 'a non-empty string', z.string().min(1)),
+  fromBeginning: setting('--from-beginning', 'REBALANCER_FROM_BEGINNING', 'start at the earliest offset when the group has no committed offset', 'true', 'true or false', bool),
+
+  windowBuckets: setting('--window-buckets', 'REBALANCER_WINDOW_BUCKETS', 'sliding window: number of event-time buckets', '60', 'an integer in [1, 100000]', positiveInt(100_000)),
+  windowWidthMs: setting('--window-width-ms', 'REBALANCER_WINDOW_WIDTH_MS', 'sliding window: bucket width in ms', '60000', 'an integer in [1, 86400000]', positiveInt(86_400_000)),
+  windowLatenessMs: setting('--window-lateness-ms', 'REBALANCER_WINDOW_LATENESS_MS', 'events older than the window head minus this are late', '300000', 'an integer >= 0', nonNegativeInt()),
+
+  weightPolicy: setting('--weight-policy', 'REBALANCER_WEIGHT_POLICY', 'class weight policy', 'effective-number', 'one of inverse, sqrt-inverse, effective-number', z.enum(['inverse', 'sqrt-inverse', 'effective-number'])),
+  weightBeta: setting('--weight-beta', 'REBALANCER_WEIGHT_BETA', 'effective-number β', '0.999', 'a number in [0, 1)', finite(0, 0.999999999)),
+  weightAlpha: setting('--weight-alpha', 'REBALANCER_WEIGHT_ALPHA', 'additive smoothing α of the category prior', '1', 'a number >= 0', finite(0, 1e9)),
+  weightMin: setting('--weight-min', 'REBALANCER_WEIGHT_MIN', 'lower clip of class weights', '0.1', 'a number > 0', finite(1e-9, 1e9)),
+  weightMax: setting('--weight-max', 'REBALANCER_WEIGHT_MAX', 'upper clip of class weights', '10', 'a number > 0', finite(1e-9, 1e9)),
+  weightSmoothing: setting('--weight-smoothing', 'REBALANCER_WEIGHT_SMOOTHING', 'η of w ← (1−η)w + η·w_new', '0.2', 'a number in (0, 1]', finite(1e-9, 1)),
+
+  reservoirSize: setting('--reservoir-size', 'REBALANCER_RESERVOIR_SIZE', 'per-category reservoir capacity (events)', '500', 'an integer in [1, 1000000]', positiveInt(1_000_000)),
+  replaySize: setting('--replay-size', 'REBALANCER_REPLAY_SIZE', 'class-balanced replay memory (CBRS) capacity (events)', '5000', 'an integer in [1, 10000000]', positiveInt(10_000_000)),
+  targetMixRho: setting('--target-mix-rho', 'REBALANCER_TARGET_MIX_RHO', 'batch target mix q_c ∝ π_c^ρ (1 = stream mix, 0 = uniform)', '0.5', 'a number in [0, 1]', finite(0, 1)),
+  batchSize: setting('--batch-size', 'REBALANCER_BATCH_SIZE', 'fresh events per training batch', '256', 'an integer in [1, 65536]', positiveInt(65_536)),
+  batchMaxWaitMs: setting('--batch-max-wait-ms', 'REBALANCER_BATCH_MAX_WAIT_MS', 'emit a partial batch after this many ms', '250', 'an integer in [1, 600000]', positiveInt(600_000)),
+  train: setting('--train', 'REBALANCER_TRAIN', 'train the model on composed batches (false: ingest and balance only)', 'true', 'true or false', bool),
+  trainDelayMs: setting('--train-delay-ms', 'REBALANCER_TRAIN_DELAY_MS', 'test hook: extra delay per training step in ms', '0', 'an integer >= 0', nonNegativeInt(3_600_000)),
+
+  modelDim: setting('--model-dim', 'REBALANCER_MODEL_DIM', 'embedding width of the model', '16', 'an integer in [1, 1024]', positiveInt(1024)),
+  modelUserRows: setting('--model-user-rows', 'REBALANCER_MODEL_USER_ROWS', 'hashed user table rows', '65536', 'an integer in [1, 67108864]', positiveInt(1 << 26)),
+  modelItemRows: setting('--model-item-rows', 'REBALANCER_MODEL_ITEM_ROWS', 'hashed item table rows', '65536', 'an integer in [1, 67108864]', positiveInt(1 << 26)),
+  learningRate: setting('--learning-rate', 'REBALANCER_LEARNING_RATE', 'dense learning rate', '0.002', 'a number in (0, 10]', finite(1e-12, 10)),
+  embeddingLearningRate: setting('--embedding-learning-rate', 'REBALANCER_EMBEDDING_LEARNING_RATE', 'embedding (per-row Adagrad) learning rate', '0.05', 'a number in (0, 10]', finite(1e-12, 10)),
+  loss: setting('--loss', 'REBALANCER_LOSS', 'training loss', 'bce', 'one of bce, focal', z.enum(['bce', 'focal'])),
+  logitAdjustTau: setting('--logit-adjust-tau', 'REBALANCER_LOGIT_ADJUST_TAU', 'logit adjustment τ (0 disables)', '0', 'a number in [0, 10]', finite(0, 10)),
+  negatives: setting('--negatives', 'REBALANCER_NEGATIVES', 'sampled negatives per positive', '4', 'an integer in [0, 1000]', nonNegativeInt(1000)),
+
+  httpHost: setting('--http-host', 'REBALANCER_HTTP_HOST', 'HTTP listen address', '127.0.0.1', 'an IP address or host name', z.string().min(1)),
+  httpPort: setting('--http-port', 'REBALANCER_HTTP_PORT', 'HTTP port (/metrics, /recommendations, /state; 0 = any free port)', '9464', 'an integer in [0, 65535]', nonNegativeInt(65_535)),
+
+  checkpointDir: setting('--checkpoint-dir', 'REBALANCER_CHECKPOINT_DIR', 'checkpoint directory', '.rebalancer/checkpoints', 'a directory path', z.string().min(1)),
+  checkpointIntervalMs: setting('--checkpoint-interval-ms', 'REBALANCER_CHECKPOINT_INTERVAL_MS', 'time between checkpoints (offsets are committed after each)', '10000', 'an integer in [100, 86400000]', positiveInt(86_400_000).pipe(z.number().min(100))),
+  checkpointsKept: setting('--checkpoints-kept', 'REBALANCER_CHECKPOINTS_KEPT', 'checkpoints kept on disk', '3', 'an integer in [1, 100]', positiveInt(100)),
+
+  metricsTopCategories: setting('--metrics-top-categories', 'REBALANCER_METRICS_TOP_CATEGORIES', 'categories exported by name in metrics; the rest are folded into "other"', '20', 'an integer in [1, 1000]', positiveInt(1000)),
+  dedupHorizon: setting('--dedup-horizon', 'REBALANCER_DEDUP_HORIZON', 'recent eventIds remembered to drop duplicates', '200000', 'an integer in [1, 10000000]', positiveInt(10_000_000)),
+  maxInFlight: setting('--max-in-flight', 'REBALANCER_MAX_IN_FLIGHT', 'events consumed but not yet processed before the consumer pauses', '20000', 'an integer in [1, 10000000]', positiveInt(10_000_000)),
+  maxInFlightBytes: setting('--max-in-flight-bytes', 'REBALANCER_MAX_IN_FLIGHT_BYTES', 'payload bytes consumed but not yet processed before the consumer pauses', '16777216', 'an integer in [1024, 4294967296]', positiveInt(2 ** 32).pipe(z.number().min(1024))),
+
+  recK: setting('--rec-k', 'REBALANCER_REC_K', 'items per recommendation (HTTP default and output topic)', '10', 'an integer in [1, 1000]', positiveInt(1000)),
+  recTriggerTypes: setting('--rec-trigger-types', 'REBALANCER_REC_TRIGGER_TYPES', 'event types that trigger a recommendation to the output topic (empty = none)', 'purchase,click', 'a comma-separated list of view, click, add_to_cart, purchase', eventTypeList),
+  recMinIntervalMs: setting('--rec-min-interval-ms', 'REBALANCER_REC_MIN_INTERVAL_MS', 'per-user rate limit of event-triggered recommendations', '60000', 'an integer >= 0', nonNegativeInt()),
+  recMaxPerSecond: setting('--rec-max-per-second', 'REBALANCER_REC_MAX_PER_SECOND', 'global cap of event-triggered recommendations per second', '200', 'an integer in [0, 1000000]', nonNegativeInt(1_000_000)),
+  recCandidatesPerCategory: setting('--rec-candidates-per-category', 'REBALANCER_REC_CANDIDATES_PER_CATEGORY', 'candidate items taken from each category reservoir', '50', 'an integer in [1, 100000]', positiveInt(100_000)),
+  recHeadItems: setting('--rec-head-items', 'REBALANCER_REC_HEAD_ITEMS', 'most frequent items always in the candidate set', '200', 'an integer in [0, 100000]', nonNegativeInt(100_000)),
+
+  seed: setting('--seed', 'REBALANCER_SEED', 'seed of every random choice (sampling, model init, synthetic stream)', '42', 'an integer in [0, 4294967295]', nonNegativeInt(4_294_967_295)),
+  shutdownTimeoutMs: setting('--shutdown-timeout-ms', 'REBALANCER_SHUTDOWN_TIMEOUT_MS', 'graceful shutdown budget; past it the process exits non-zero', '20000', 'an integer in [100, 600000]', positiveInt(600_000).pipe(z.number().min(100))),
+  logLevel: setting('--log-level', 'REBALANCER_LOG_LEVEL', 'log verbosity on stderr', 'info', 'one of error, warn, info, debug', z.enum(['error', 'warn', 'info', 'debug'])),
+} as const;
+
+export type SettingKey = keyof typeof SETTINGS;
+type Parsed<S> = S extends SettingSpec<infer T> ? T : never;
+
+/** The validated configuration of the service: one field per setting. */
+export type ServiceConfig = { -readonly [K in SettingKey]: Parsed<(typeof SETTINGS)[K]> };
+
+/** `--batch-size` → `batchSize`, the key commander gives parsed options. */
+export function flagToOptionKey(flag: string): string {
+  return flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}

@@ -1,0 +1,125 @@
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import { EVENT_TYPES, type EventType } from '../codec/index.js';
+import { LabelledGauge } from './labelled-gauge.js';
+
+/**
+ * Every metric of the service, on one injected registry (never prom-client's global
+ * one). Names are a contract with the Grafana dashboards and alerts: base units,
+ * counters end in `_total`, every label set bounded (categories beyond the top N are
+ * folded into `other`, see labelled-gauge.ts).
+ */
+export interface ServiceMetrics {
+  readonly registry: Registry;
+  eventsConsumed: Record<EventType, Counter.Internal>;
+  eventsInvalid(reason: string): Counter.Internal;
+  dlqMessages(reason: string): Counter.Internal;
+  eventsDuplicate: Counter;
+  eventsLate: Counter;
+  windowEvents: Gauge;
+  windowCategories: Gauge;
+  categoryWindowShare: LabelledGauge<'category'>;
+  classWeight: LabelledGauge<'category'>;
+  imbalanceRatio: Gauge;
+  entropyNormalized: Gauge;
+  gini: Gauge;
+  reservoirFill: { perCategory: Gauge.Internal<string>; cbrs: Gauge.Internal<string> };
+  batchSamples: { fresh: Counter.Internal; replay: Counter.Internal; synthetic: Counter.Internal };
+  trainSteps: Counter;
+  trainStepDuration: Histogram;
+  trainLoss: Gauge;
+  prequentialHitRate: LabelledGauge<'category'>;
+  prequentialHitRateAverage: { macro: Gauge.Internal<string>; micro: Gauge.Internal<string> };
+  prequentialNdcgAverage: { macro: Gauge.Internal<string>; micro: Gauge.Internal<string> };
+  recommendationDuration: Histogram;
+  recommendations: { http: Counter.Internal; event: Counter.Internal };
+  recommendationTailShare: Gauge;
+  interactionTailShare: Gauge;
+  consumerLag(topic: string, partition: number): Gauge.Internal<string>;
+  consumerPaused: Gauge;
+  consumerUp: Gauge;
+  consumerCrashes: Counter;
+  checkpointAge: Gauge;
+  checkpoints: Counter;
+  checkpointDuration: Histogram;
+  tfNativeBackend: Gauge;
+  modelVersion: LabelledGauge<'version'>;
+}
+
+export interface ServiceMetricsOptions {
+  registry: Registry;
+  /** Called before every scrape so gauges derived from state are fresh. */
+  beforeCollect?: () => void;
+  collectDefault?: boolean;
+}
+
+export function createServiceMetrics({ registry, beforeCollect, collectDefault = true }: ServiceMetricsOptions): ServiceMetrics {
+  if (collectDefault) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> =>
+    new Counter<L>({ name, help, labelNames, registers });
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = [], collect?: () => void): Gauge<L> =>
+    new Gauge<L>({ name, help, labelNames, registers, ...(collect ? { collect } : {}) });
+  const histogram = (name: string, help: string, buckets: number[]): Histogram => new Histogram({ name, help, buckets, registers });
+  const cached = <T>(make: (key: string) => T): ((key: string) => T) => {
+    const children = new Map<string, T>();
+    return (key) => {
+      let child = children.get(key);
+      if (child === undefined) {
+        child = make(key);
+        children.set(key, child);
+      }
+      return child;
+    };
+  };
+
+  const consumed = counter('rebalancer_events_consumed_total', 'Valid events consumed and applied to the balance state, by event type.', ['type']);
+  const invalid = counter('rebalancer_events_invalid_total', 'Events rejected by decoding or validation, by reason.', ['reason']);
+  const dlq = counter('rebalancer_dlq_messages_total', 'Records produced to the dead-letter topic, by reason.', ['reason']);
+  const fill = gauge('rebalancer_reservoir_fill_ratio', 'Fill of the replay reservoirs (0..1): per_category = mean over categories, cbrs = class-balanced memory.', ['reservoir']);
+  const samples = counter('rebalancer_batch_samples_total', 'Samples in composed training batches, by source.', ['source']);
+  const hitAvg = gauge('rebalancer_prequential_hit_rate_average', 'Prequential hit-rate@K averaged over categories (macro) or over evaluations (micro).', ['average']);
+  const ndcgAvg = gauge('rebalancer_prequential_ndcg_average', 'Prequential NDCG@K averaged over categories (macro) or over evaluations (micro).', ['average']);
+  const recs = counter('rebalancer_recommendations_total', 'Recommendation lists served, by trigger (http request or event-triggered to the output topic).', ['trigger']);
+  const lag = gauge('rebalancer_consumer_lag_messages', 'Messages between the last consumed offset and the high watermark.', ['topic', 'partition']);
+
+  // Scrape-time refresh of state-derived gauges: one collect hook on a gauge that is
+  // always registered, so every family is refreshed once per scrape.
+  const windowEvents = gauge('rebalancer_window_events', 'Events in the sliding window (N).', [], beforeCollect);
+
+  return {
+    registry,
+    eventsConsumed: Object.fromEntries(EVENT_TYPES.map((t) => [t, consumed.labels({ type: t })])) as Record<EventType, Counter.Internal>,
+    eventsInvalid: cached((reason) => invalid.labels({ reason })),
+    dlqMessages: cached((reason) => dlq.labels({ reason })),
+    eventsDuplicate: counter('rebalancer_events_duplicate_total', 'Events dropped because their eventId was seen within the dedup horizon.'),
+    eventsLate: counter('rebalancer_events_late_total', 'Events older than the window allows (counted here, not in the window).'),
+    windowEvents,
+    windowCategories: gauge('rebalancer_window_categories', 'Categories with at least one event in the window (C).'),
+    categoryWindowShare: new LabelledGauge(gauge('rebalancer_category_window_share', 'Share n_c/N of each category in the window (top N categories, rest folded into other).', ['category']), 'category'),
+    classWeight: new LabelledGauge(gauge('rebalancer_class_weight', 'Current class weight per category (other = share-weighted mean of folded categories).', ['category']), 'category'),
+    imbalanceRatio: gauge('rebalancer_imbalance_ratio', 'Imbalance ratio max n_c / min n_c over categories in the window.'),
+    entropyNormalized: gauge('rebalancer_category_entropy_normalized', 'Normalised entropy H/log C of the window category distribution (1 = uniform).'),
+    gini: gauge('rebalancer_category_gini', 'Gini coefficient of window category counts (0 = uniform).'),
+    reservoirFill: { perCategory: fill.labels({ reservoir: 'per_category' }), cbrs: fill.labels({ reservoir: 'cbrs' }) },
+    batchSamples: { fresh: samples.labels({ source: 'fresh' }), replay: samples.labels({ source: 'replay' }), synthetic: samples.labels({ source: 'synthetic' }) },
+    trainSteps: counter('rebalancer_train_steps_total', 'Incremental training steps taken.'),
+    trainStepDuration: histogram('rebalancer_train_step_duration_seconds', 'Duration of one predict-then-train step.', [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+    trainLoss: gauge('rebalancer_train_loss', 'Weighted training loss of the last step.'),
+    prequentialHitRate: new LabelledGauge(gauge('rebalancer_prequential_hit_rate', 'Prequential hit-rate@K per category (test, then train).', ['category']), 'category'),
+    prequentialHitRateAverage: { macro: hitAvg.labels({ average: 'macro' }), micro: hitAvg.labels({ average: 'micro' }) },
+    prequentialNdcgAverage: { macro: ndcgAvg.labels({ average: 'macro' }), micro: ndcgAvg.labels({ average: 'micro' }) },
+    recommendationDuration: histogram('rebalancer_recommendation_duration_seconds', 'Time to score candidates and pick the top K for one user.', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]),
+    recommendations: { http: recs.labels({ trigger: 'http' }), event: recs.labels({ trigger: 'event' }) },
+    recommendationTailShare: gauge('rebalancer_recommendation_tail_share', 'Share of recently recommended items in tail categories (outside the head set holding 80% of window events).'),
+    interactionTailShare: gauge('rebalancer_interaction_tail_share', 'Share of window events in tail categories (outside the head set holding 80% of window events).'),
+    consumerLag: (topic, partition) => lag.labels({ topic, partition: String(partition) }),
+    consumerPaused: gauge('rebalancer_consumer_paused', '1 while the consumer is paused for backpressure.'),
+    consumerUp: gauge('rebalancer_consumer_up', '1 while the Kafka consumer is running; 0 when crashed, restarting or stopped.'),
+    consumerCrashes: counter('rebalancer_consumer_crashes_total', 'Kafka consumer crashes (kafkajs CRASH events).'),
+    checkpointAge: gauge('rebalancer_checkpoint_age_seconds', 'Seconds since the last successful checkpoint.'),
+    checkpoints: counter('rebalancer_checkpoints_total', 'Checkpoints written successfully.'),
+    checkpointDuration: histogram('rebalancer_checkpoint_duration_seconds', 'Time to write one checkpoint (snapshot, model save, fsync, rename).', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+    tfNativeBackend: gauge('rebalancer_tf_native_backend', '1 when TensorFlow runs on the native (tensorflow) backend, else 0.'),
+    modelVersion: new LabelledGauge(gauge('rebalancer_model_version_info', 'Model version currently serving (value 1).', ['version']), 'version'),
+  };
+}

@@ -1,0 +1,29 @@
+/**
+ * Head and tail categories. The head is the smallest set of the most frequent
+ * categories that together hold at least `headMass` (80%) of the window's events; every
+ * other category is in the tail. Ties are broken by category id so the split is stable.
+ */
+export function headCategories(counts: ReadonlyMap<string, number>, headMass = 0.8): Set<string> {
+  const sorted = [...counts].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  let total = 0;
+  for (const [, n] of sorted) total += n;
+  const head = new Set<string>();
+  let acc = 0;
+  for (const [cat, n] of sorted) {
+    if (acc >= headMass * total) break;
+    head.add(cat);
+    acc += n;
+  }
+  return head;
+}
+
+/** Share of the counted events whose category is outside `head`. */
+export function tailShareOfCounts(counts: ReadonlyMap<string, number>, head: ReadonlySet<string>): number {
+  let total = 0;
+  let tail = 0;
+  for (const [cat, n] of counts) {
+    total += n;
+    if (!head.has(cat)) tail += n;
+  }
+  return total > 0 ? tail / total : 0;
+}

@@ -1,0 +1,174 @@
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { RebalancerError } from '../errors.js';
+
+/**
+ * Atomic checkpoints on local disk. A checkpoint is a directory `ckpt-<seq>` holding
+ * data files and a `manifest.json` listing every file with its size and SHA-256. It is
+ * written as `.tmp-<seq>` (each file fsync'ed, the manifest last), then renamed into
+ * place and the parent directory fsync'ed. A directory without a manifest, or whose
+ * files do not match it, is torn and never loaded: the next older one is used.
+ */
+export interface CheckpointManifest<M> {
+  format: 1;
+  seq: number;
+  createdAt: number;
+  files: Array<{ name: string; bytes: number; sha256: string }>;
+  meta: M;
+}
+
+export interface LoadedCheckpoint<M> {
+  readonly dir: string;
+  readonly manifest: CheckpointManifest<M>;
+  readFile(name: string): Promise<Buffer>;
+}
+
+export interface CheckpointStoreOptions {
+  dir: string;
+  keep: number;
+  now(): number;
+  log(msg: string): void;
+}
+
+const MANIFEST = 'manifest.json';
+const NAME = /^ckpt-(\d{12})$/;
+
+export class CheckpointStore<M> {
+  constructor(private readonly opts: CheckpointStoreOptions) {}
+
+  /**
+   * Writes one checkpoint: `files` as given, plus whatever `writeExtra` puts into the
+   * temp directory (e.g. the model's own save format). Returns its directory.
+   */
+  async write(meta: M, files: ReadonlyMap<string, Buffer>, writeExtra?: (tmpDir: string) => Promise<void>): Promise<{ seq: number; dir: string }> {
+    await mkdir(this.opts.dir, { recursive: true });
+    const seq = (await this.latestSeq()) + 1;
+    const name = `ckpt-${String(seq).padStart(12, '0')}`;
+    const tmp = join(this.opts.dir, `.tmp-${name}-${process.pid}`);
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true });
+    try {
+      for (const [file, data] of files) await writeDurably(join(tmp, file), data);
+      if (writeExtra) await writeExtra(tmp);
+      const entries: CheckpointManifest<M>['files'] = [];
+      for (const path of await listFiles(tmp)) {
+        const data = await readFile(path);
+        // Files written by writeExtra were not necessarily fsync'ed: do it here.
+        await fsyncPath(path);
+        entries.push({ name: relative(tmp, path), bytes: data.length, sha256: sha256(data) });
+      }
+      for (const dir of await listDirs(tmp)) await fsyncPath(dir);
+      const manifest: CheckpointManifest<M> = { format: 1, seq, createdAt: this.opts.now(), files: entries, meta };
+      await writeDurably(join(tmp, MANIFEST), Buffer.from(JSON.stringify(manifest)));
+      await fsyncPath(tmp);
+      const final = join(this.opts.dir, name);
+      await rename(tmp, final);
+      await fsyncPath(this.opts.dir);
+      await this.prune();
+      return { seq, dir: final };
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true }).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** The newest checkpoint that verifies, or undefined when there is none. */
+  async loadLatest(): Promise<LoadedCheckpoint<M> | undefined> {
+    for (const name of (await this.names()).reverse()) {
+      const dir = join(this.opts.dir, name);
+      try {
+        return await this.verify(dir);
+      } catch (err) {
+        this.opts.log(`skipping checkpoint ${dir}: ${(err as Error).message}`);
+      }
+    }
+    return undefined;
+  }
+
+  private async verify(dir: string): Promise<LoadedCheckpoint<M>> {
+    let manifest: CheckpointManifest<M>;
+    try {
+      manifest = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as CheckpointManifest<M>;
+    } catch (err) {
+      throw new RebalancerError('REB_CHECKPOINT_CORRUPT', `no readable manifest (${(err as Error).message})`, { dir });
+    }
+    if (manifest.format !== 1 || !Array.isArray(manifest.files)) throw new RebalancerError('REB_CHECKPOINT_CORRUPT', 'manifest has an unknown format', { dir });
+    for (const f of manifest.files) {
+      const data = await readFile(join(dir, f.name)).catch(() => undefined);
+      if (data === undefined || data.length !== f.bytes || sha256(data) !== f.sha256) {
+        throw new RebalancerError('REB_CHECKPOINT_CORRUPT', `file ${f.name} is missing or fails its checksum`, { dir, file: f.name });
+      }
+    }
+    return { dir, manifest, readFile: (name) => readFile(join(dir, name)) };
+  }
+
+  private async names(): Promise<string[]> {
+    const entries = await readdir(this.opts.dir).catch(() => [] as string[]);
+    return entries.filter((n) => NAME.test(n)).sort();
+  }
+
+  private async latestSeq(): Promise<number> {
+    const names = await this.names();
+    const last = names[names.length - 1];
+    return last === undefined ? 0 : Number(NAME.exec(last)![1]);
+  }
+
+  /** Keeps the newest `keep` checkpoints and removes leftover temp directories of this process. */
+  private async prune(): Promise<void> {
+    const names = await this.names();
+    for (const name of names.slice(0, Math.max(0, names.length - this.opts.keep))) {
+      await rm(join(this.opts.dir, name), { recursive: true, force: true });
+    }
+    for (const name of await readdir(this.opts.dir)) {
+      if (name.startsWith('.tmp-') && !name.endsWith(`-${process.pid}`)) {
+        const age = this.opts.now() - (await stat(join(this.opts.dir, name))).mtimeMs;
+        if (age > 60_000) await rm(join(this.opts.dir, name), { recursive: true, force: true });
+      }
+    }
+  }
+}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+async function writeDurably(path: string, data: Buffer): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await listFiles(path)));
+    else if (entry.isFile()) out.push(path);
+  }
+  return out.sort();
+}
+
+async function listDirs(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) {
+      const path = join(dir, entry.name);
+      out.push(path, ...(await listDirs(path)));
+    }
+  }
+  return out;
+}

@@ -1,0 +1,264 @@
+import { Observable, concatMap, filter, map, tap, type OperatorFunction } from 'rxjs';
+import type { KafkaMessage } from 'kafkajs';
+import { EVENT_TYPES, validateEvent, type InteractionEvent, type SingleObjectCodec } from '../codec/index.js';
+import { isRebalancerError, type ErrorCode } from '../errors.js';
+import type { ServiceMetrics } from '../metrics/index.js';
+import type { DedupSet } from './dedup.js';
+import type { DeadLetter } from './dlq.js';
+import type { IngestLedger } from './ledger.js';
+import type { BalancePort, ModelPort } from './ports.js';
+import { reasonOfDecodeError, reasonOfValidation, type RejectReason } from './reasons.js';
+import type { RecordChunk } from './source.js';
+
+/**
+ * The streaming pipeline, one small named step per stage:
+ *
+ *   chunks ─ decode ─ clean (validate, dedup) ─ deadLetter ─ applyToBalance ─┬─ (ingest done, released)
+ *                                                                            └─ rebatch ─ trainStep
+ *
+ * decode..applyToBalance run synchronously inside the source's `next`, so ingestion
+ * is one tight loop per chunk. Training runs after it, one batch at a time
+ * (concatMap): events wait there holding their in-flight slot, so a slow trainer fills
+ * the in-flight budget and the source pauses the consumer; nothing queues unbounded.
+ */
+export interface Reject {
+  message: KafkaMessage;
+  reason: RejectReason;
+  code: ErrorCode;
+  detail: string;
+}
+
+export interface DecodedChunk {
+  chunk: RecordChunk;
+  events: InteractionEvent[];
+  /** The message each event came from (parallel to `events`). */
+  messages: KafkaMessage[];
+  rejects: Reject[];
+}
+
+export interface CleanChunk extends DecodedChunk {
+  duplicates: number;
+}
+
+export interface PipelineDeps<B> {
+  codec: SingleObjectCodec<InteractionEvent>;
+  dedup: DedupSet;
+  balance: BalancePort<B>;
+  /** Undefined when training is off: events are released right after the state update. */
+  model: ModelPort<B> | undefined;
+  deadLetters: { add(letter: DeadLetter): void };
+  metrics: ServiceMetrics;
+  ledger: IngestLedger;
+  release(count: number, bytes: number): void;
+  batchSize: number;
+  batchMaxWaitMs: number;
+  /** Test hook: extra wait per training step (simulates a slow trainer). */
+  trainDelayMs: number;
+  /** Called for each applied event (recommendation triggers); must be cheap. */
+  onApplied?(event: InteractionEvent): void;
+  onTrained?(report: TrainReport): void;
+  log(msg: string): void;
+  now(): number;
+}
+
+export interface TrainReport {
+  events: number;
+  loss: number;
+  seconds: number;
+}
+
+/** Builds the pipeline; subscribe to run it. Completes after the source completes and training drains. */
+export function buildPipeline<B>(chunks$: Observable<RecordChunk>, deps: PipelineDeps<B>): Observable<TrainReport> {
+  const applied$ = chunks$.pipe(decode(deps.codec), clean(deps.dedup, deps.metrics, deps.ledger), deadLetter(deps), applyToBalance(deps));
+  if (deps.model === undefined) {
+    return applied$.pipe(filter((_events): _events is never => false));
+  }
+  const model = deps.model;
+  return applied$.pipe(rebatch(deps.batchSize, deps.batchMaxWaitMs), trainStep(deps, model));
+}
+
+/** Avro single-object decode; failures become rejects with their typed reason. */
+export function decode(codec: SingleObjectCodec<InteractionEvent>): OperatorFunction<RecordChunk, DecodedChunk> {
+  return map(function decodeChunk(chunk: RecordChunk): DecodedChunk {
+    const events: InteractionEvent[] = [];
+    const messages: KafkaMessage[] = [];
+    const rejects: Reject[] = [];
+    for (const message of chunk.messages) {
+      if (message.value === null || message.value.length === 0) {
+        rejects.push({ message, reason: 'empty_payload', code: 'REB_DECODE_BAD_FRAMING', detail: 'empty or null payload' });
+        continue;
+      }
+      try {
+        events.push(codec.decode(message.value));
+        messages.push(message);
+      } catch (err) {
+        const code = isRebalancerError(err) ? err.code : 'REB_DECODE_INVALID';
+        rejects.push({ message, reason: reasonOfDecodeError(code), code, detail: (err as Error).message });
+      }
+    }
+    return { chunk, events, messages, rejects };
+  });
+}
+
+/** Semantic validation, then duplicate suppression by eventId within the dedup horizon. */
+export function clean(dedup: DedupSet, metrics: ServiceMetrics, ledger: IngestLedger): OperatorFunction<DecodedChunk, CleanChunk> {
+  return map(function cleanChunk({ chunk, events, messages, rejects }: DecodedChunk): CleanChunk {
+    const kept: InteractionEvent[] = [];
+    let duplicates = 0;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      const invalid = validateEvent(e);
+      if (invalid !== undefined) {
+        rejects.push({ message: messages[i]!, reason: reasonOfValidation(invalid), code: 'REB_EVENT_INVALID', detail: `event ${e.eventId}: ${invalid}` });
+        continue;
+      }
+      if (!dedup.add(e.eventId)) {
+        duplicates++;
+        continue;
+      }
+      kept.push(e);
+    }
+    if (duplicates > 0) {
+      metrics.eventsDuplicate.inc(duplicates);
+      ledger.duplicates += duplicates;
+    }
+    return { chunk, events: kept, messages: [], rejects, duplicates };
+  });
+}
+
+/** Hands every reject to the dead-letter sink (original bytes + provenance) and counts it. */
+export function deadLetter<B>(deps: Pick<PipelineDeps<B>, 'deadLetters' | 'metrics' | 'ledger'>): OperatorFunction<CleanChunk, CleanChunk> {
+  return tap(function routeRejects({ chunk, rejects }: CleanChunk): void {
+    for (const r of rejects) {
+      deps.deadLetters.add({
+        value: r.message.value,
+        key: r.message.key ?? null,
+        topic: chunk.topic,
+        partition: chunk.partition,
+        offset: r.message.offset,
+        timestamp: r.message.timestamp,
+        reason: r.reason,
+        code: r.code,
+        message: r.detail,
+      });
+      deps.metrics.eventsInvalid(r.reason).inc();
+      deps.metrics.dlqMessages(r.reason).inc();
+    }
+    deps.ledger.invalid += rejects.length;
+  });
+}
+
+/**
+ * Applies the clean events to the balance state (synchronous, O(1) each), counts them,
+ * advances the partition position, and releases what training will not hold.
+ */
+export function applyToBalance<B>(deps: PipelineDeps<B>): OperatorFunction<CleanChunk, InteractionEvent[]> {
+  const typeCounts = new Float64Array(EVENT_TYPES.length);
+  const typeIndex = new Map<string, number>(EVENT_TYPES.map((t, i) => [t, i]));
+  const training = deps.model !== undefined;
+  return map(function applyChunk({ chunk, events }: CleanChunk): InteractionEvent[] {
+    typeCounts.fill(0);
+    let late = 0;
+    const applied: InteractionEvent[] = [];
+    for (const e of events) {
+      try {
+        if (!deps.balance.observe(e)) late++;
+      } catch (err) {
+        // A bug in the state update must not stop the stream: the event goes to the DLQ.
+        deps.log(`state update failed for event ${e.eventId}: ${(err as Error).message}`);
+        deps.deadLetters.add({ value: null, key: null, topic: chunk.topic, partition: chunk.partition, offset: '-1', timestamp: String(e.eventTime), reason: 'processing_error', code: 'REB_BALANCE_INVALID', message: `${e.eventId}: ${(err as Error).message}` });
+        deps.metrics.dlqMessages('processing_error').inc();
+        continue;
+      }
+      deps.ledger.countApplied(e.categoryId, e.type);
+      typeCounts[typeIndex.get(e.type)!]!++;
+      applied.push(e);
+      deps.onApplied?.(e);
+    }
+    for (let i = 0; i < EVENT_TYPES.length; i++) if (typeCounts[i]! > 0) deps.metrics.eventsConsumed[EVENT_TYPES[i]!].inc(typeCounts[i]!);
+    if (late > 0) {
+      deps.metrics.eventsLate.inc(late);
+      deps.ledger.late += late;
+    }
+    const last = chunk.messages[chunk.messages.length - 1];
+    if (last !== undefined) deps.ledger.advance(chunk.partition, Number(last.offset) + 1);
+    const held = training ? applied.length : 0;
+    deps.release(chunk.messages.length - held, chunk.bytes);
+    return applied;
+  });
+}
+
+/**
+ * Re-cuts event arrays into batches of exactly `size`, or fewer after `maxWaitMs`
+ * without a full batch (bufferCount + bufferTime for arrays). Emits the remainder on
+ * completion.
+ */
+export function rebatch<T>(size: number, maxWaitMs: number): OperatorFunction<T[], T[]> {
+  return (source) =>
+    new Observable<T[]>((subscriber) => {
+      let pending: T[] = [];
+      let timer: NodeJS.Timeout | undefined;
+      const flush = (): void => {
+        if (timer) clearTimeout(timer);
+        timer = undefined;
+        if (pending.length === 0) return;
+        const out = pending;
+        pending = [];
+        subscriber.next(out);
+      };
+      const subscription = source.subscribe({
+        next(items) {
+          for (const item of items) {
+            pending.push(item);
+            if (pending.length >= size) flush();
+          }
+          if (pending.length > 0) timer ??= setTimeout(flush, maxWaitMs);
+        },
+        error(err) {
+          if (timer) clearTimeout(timer);
+          subscriber.error(err);
+        },
+        complete() {
+          flush();
+          subscriber.complete();
+        },
+      });
+      return () => {
+        if (timer) clearTimeout(timer);
+        subscription.unsubscribe();
+      };
+    });
+}
+
+/**
+ * Compose (fresh + replay + undersampling) and one predict-then-train step per batch,
+ * strictly one at a time. The batch's events are released after the step, which is
+ * what makes a slow trainer pause the consumer. A failed step is logged and skipped.
+ */
+export function trainStep<B>(deps: PipelineDeps<B>, model: ModelPort<B>): OperatorFunction<InteractionEvent[], TrainReport> {
+  return concatMap(async function composeAndTrain(fresh: InteractionEvent[]): Promise<TrainReport> {
+    const started = deps.now();
+    let loss = Number.NaN;
+    try {
+      const batch = deps.balance.compose(fresh);
+      const sources = deps.balance.batchSources(batch);
+      deps.metrics.batchSamples.fresh.inc(sources.fresh);
+      deps.metrics.batchSamples.replay.inc(sources.replay);
+      deps.metrics.batchSamples.synthetic.inc(sources.synthetic);
+      const result = await model.train(batch);
+      loss = result.loss;
+      if (deps.trainDelayMs > 0) await new Promise((r) => setTimeout(r, deps.trainDelayMs));
+      const seconds = (deps.now() - started) / 1000;
+      deps.metrics.trainSteps.inc();
+      deps.metrics.trainStepDuration.observe(seconds);
+      if (Number.isFinite(loss)) deps.metrics.trainLoss.set(loss);
+    } catch (err) {
+      deps.log(`training step on ${fresh.length} events failed: ${(err as Error).stack ?? String(err)}`);
+    } finally {
+      deps.release(fresh.length, 0);
+    }
+    const report = { events: fresh.length, loss, seconds: (deps.now() - started) / 1000 };
+    deps.onTrained?.(report);
+    return report;
+  });
+}

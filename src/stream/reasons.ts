@@ -1,0 +1,38 @@
+import type { ErrorCode } from '../errors.js';
+
+/**
+ * Bounded reason labels for rejected events: the `reason` label of
+ * rebalancer_events_invalid_total / rebalancer_dlq_messages_total and the
+ * `rebalancer.reason` DLQ header. Free-text detail goes in the message header only.
+ */
+export type RejectReason =
+  | 'empty_payload'
+  | 'bad_framing'
+  | 'truncated'
+  | 'unknown_schema'
+  | 'undecodable'
+  | 'empty_field'
+  | 'unknown_type'
+  | 'bad_timestamp'
+  | 'bad_price'
+  | 'processing_error';
+
+export const REJECT_REASONS: readonly RejectReason[] = ['empty_payload', 'bad_framing', 'truncated', 'unknown_schema', 'undecodable', 'empty_field', 'unknown_type', 'bad_timestamp', 'bad_price', 'processing_error'];
+
+export function reasonOfDecodeError(code: ErrorCode | undefined): RejectReason {
+  switch (code) {
+    case 'REB_DECODE_BAD_FRAMING': return 'bad_framing';
+    case 'REB_DECODE_TRUNCATED': return 'truncated';
+    case 'REB_DECODE_UNKNOWN_SCHEMA': return 'unknown_schema';
+    default: return 'undecodable';
+  }
+}
+
+/** Maps validateEvent's message (codec/index.ts) to its bounded label. */
+export function reasonOfValidation(message: string): RejectReason {
+  if (message.startsWith('empty ')) return 'empty_field';
+  if (message.startsWith('unknown event type')) return 'unknown_type';
+  if (message.startsWith('eventTime')) return 'bad_timestamp';
+  if (message.startsWith('price')) return 'bad_price';
+  return 'processing_error';
+}

@@ -1,0 +1,274 @@
+import { Observable, Subject } from 'rxjs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { RebalancerError } from '../errors.js';
+
+/** A slice of one partition's fetched batch, in offset order. */
+export interface RecordChunk {
+  readonly topic: string;
+  readonly partition: number;
+  readonly messages: readonly KafkaMessage[];
+  /** Sum of value sizes: what the chunk holds in memory. */
+  readonly bytes: number;
+}
+
+export interface SourceOptions {
+  kafka: Kafka;
+  topic: string;
+  groupId: string;
+  fromBeginning: boolean;
+  /** Pause fetching when this many events are in flight (consumed, not yet released). */
+  maxInFlight: number;
+  maxInFlightBytes: number;
+  /** Offsets to start at per partition (from the restored checkpoint); earlier records are skipped. */
+  startOffsets: ReadonlyMap<number, number>;
+  /** Called when the consumer is dead (non-retriable crash, restart loop, unexpected stop). */
+  onDead(err: RebalancerError): void;
+  onCrash?(err: Error, willRestart: boolean): void;
+  onPauseChange?(paused: boolean): void;
+  onLag?(topic: string, partition: number, lag: number): void;
+  onAssigned?(partitions: number[]): void;
+  log(msg: string): void;
+  /** Restarts within this window count towards a restart loop. */
+  restartLoopWindowMs?: number;
+  restartLoopLimit?: number;
+  now(): number;
+}
+
+/** Largest chunk handed to the pipeline at once: bounds the work done between heartbeats. */
+const CHUNK_MESSAGES = 1_000;
+const HEARTBEAT_WHILE_PAUSED_MS = 1_000;
+
+/**
+ * A kafkajs consumer-group member exposed as an Observable of record chunks, with real
+ * backpressure. Every chunk handed downstream is "in flight" until the pipeline calls
+ * `release`. When the in-flight count or bytes reach their bound the consumer pauses
+ * the topic (no further fetches) and the current `eachBatch` waits, heart-beating, until
+ * the pipeline has drained below half the bound; then it resumes. So the memory held
+ * is bounded by maxInFlight plus one chunk, with no queue in between.
+ *
+ * Offsets are never committed here: `autoCommit` is off, and the service commits only
+ * offsets covered by a checkpoint on disk (see src/state/).
+ */
+export class KafkaSource {
+  private readonly subject = new Subject<RecordChunk>();
+  private readonly consumer: Consumer;
+  private inFlight = 0;
+  private inFlightBytes = 0;
+  private pausedNow = false;
+  private pauseCount = 0;
+  private waiters: Array<() => void> = [];
+  private stopping = false;
+  private dead: RebalancerError | undefined;
+  private up = false;
+  private crashes = 0;
+  private readonly recentRestarts: number[] = [];
+  private assigned: number[] = [];
+  private readonly lag = new Map<number, number>();
+
+  constructor(private readonly opts: SourceOptions) {
+    this.consumer = opts.kafka.consumer({
+      groupId: opts.groupId,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      maxBytesPerPartition: 1_048_576,
+      maxBytes: 8_388_608,
+      retry: { retries: 8 },
+    });
+    this.watchHealth();
+  }
+
+  /** The chunks, in order per partition. Completes when the source stops. */
+  get records$(): Observable<RecordChunk> {
+    return this.subject.asObservable();
+  }
+
+  get isUp(): boolean {
+    return this.up;
+  }
+
+  get deadReason(): RebalancerError | undefined {
+    return this.dead;
+  }
+
+  get paused(): boolean {
+    return this.pausedNow;
+  }
+
+  /** How many times the consumer paused for backpressure. */
+  get pauses(): number {
+    return this.pauseCount;
+  }
+
+  get crashCount(): number {
+    return this.crashes;
+  }
+
+  get assignedPartitions(): readonly number[] {
+    return this.assigned;
+  }
+
+  get inFlightEvents(): number {
+    return this.inFlight;
+  }
+
+  get lagByPartition(): ReadonlyMap<number, number> {
+    return this.lag;
+  }
+
+  async start(): Promise<void> {
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.opts.topic, fromBeginning: this.opts.fromBeginning });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.handleBatch(payload),
+    });
+    // Seek restored partitions; kafkajs applies a seek when (and if) the partition is
+    // assigned to this member. handleBatch also skips anything below the start offset,
+    // so a fetch racing the seek cannot re-deliver checkpointed records.
+    for (const [partition, offset] of this.opts.startOffsets) {
+      this.consumer.seek({ topic: this.opts.topic, partition, offset: String(offset) });
+    }
+    this.up = true;
+  }
+
+  /** The pipeline is done with `count` events of `bytes` bytes. */
+  release(count: number, bytes: number): void {
+    this.inFlight -= count;
+    this.inFlightBytes -= bytes;
+    if (this.pausedNow && this.inFlight <= this.opts.maxInFlight / 2 && this.inFlightBytes <= this.opts.maxInFlightBytes / 2) {
+      this.resume();
+    }
+  }
+
+  /** Commits next-offsets per partition (only partitions still assigned are accepted by Kafka). */
+  async commit(offsets: ReadonlyMap<number, number>): Promise<void> {
+    if (offsets.size === 0 || this.dead) return;
+    await this.consumer.commitOffsets([...offsets].map(([partition, offset]) => ({ topic: this.opts.topic, partition, offset: String(offset) })));
+  }
+
+  /** Stops fetching and completes the stream; in-flight chunks stay with the pipeline. */
+  async stopFetching(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.wakeWaiters();
+    try {
+      await this.consumer.stop();
+    } catch (err) {
+      this.opts.log(`consumer stop failed: ${(err as Error).message}`);
+    }
+    this.subject.complete();
+  }
+
+  async disconnect(): Promise<void> {
+    await this.stopFetching();
+    this.up = false;
+    await this.consumer.disconnect().catch((err: unknown) => this.opts.log(`consumer disconnect failed: ${(err as Error).message}`));
+  }
+
+  private async handleBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    let messages = batch.messages;
+    const start = this.opts.startOffsets.get(partition);
+    if (start !== undefined && messages.length > 0 && Number(messages[0]!.offset) < start) {
+      messages = messages.filter((m) => Number(m.offset) >= start);
+    }
+    for (let from = 0; from < messages.length; from += CHUNK_MESSAGES) {
+      if (!isRunning() || isStale() || this.stopping) return;
+      await this.waitForCapacity(heartbeat);
+      if (!isRunning() || isStale() || this.stopping) return;
+      const slice = messages.slice(from, from + CHUNK_MESSAGES);
+      let bytes = 0;
+      for (const m of slice) bytes += m.value === null ? 0 : m.value.length;
+      this.inFlight += slice.length;
+      this.inFlightBytes += bytes;
+      this.subject.next({ topic, partition, messages: slice, bytes });
+      if (this.inFlight >= this.opts.maxInFlight || this.inFlightBytes >= this.opts.maxInFlightBytes) this.pause();
+      await heartbeat();
+    }
+    const lag = Math.max(0, Number(batch.highWatermark) - Number(batch.lastOffset()) - 1);
+    this.lag.set(partition, lag);
+    this.opts.onLag?.(topic, partition, lag);
+  }
+
+  private pause(): void {
+    if (this.pausedNow) return;
+    this.pausedNow = true;
+    this.pauseCount++;
+    this.consumer.pause([{ topic: this.opts.topic }]);
+    this.opts.onPauseChange?.(true);
+  }
+
+  private resume(): void {
+    if (!this.pausedNow) return;
+    this.pausedNow = false;
+    this.consumer.resume([{ topic: this.opts.topic }]);
+    this.opts.onPauseChange?.(false);
+    this.wakeWaiters();
+  }
+
+  private wakeWaiters(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Waits while paused, heart-beating so the group does not evict this member. */
+  private async waitForCapacity(heartbeat: () => Promise<void>): Promise<void> {
+    while (this.pausedNow && !this.stopping) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, HEARTBEAT_WHILE_PAUSED_MS);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      if (this.pausedNow) await heartbeat().catch(() => {});
+    }
+  }
+
+  /**
+   * kafkajs stops silently on errors it deems non-retriable (CRASH with restart=false),
+   * and restarts in a loop on others. Both end as a dead consumer here: the service
+   * reports it on /readyz and the rebalancer_consumer_up metric, and exits non-zero.
+   */
+  private watchHealth(): void {
+    const { CRASH, STOP, GROUP_JOIN } = this.consumer.events;
+    const windowMs = this.opts.restartLoopWindowMs ?? 60_000;
+    const limit = this.opts.restartLoopLimit ?? 5;
+    this.consumer.on(GROUP_JOIN, (e) => {
+      const assignment = e.payload.memberAssignment[this.opts.topic] ?? [];
+      this.assigned = [...assignment].sort((a, b) => a - b);
+      this.up = true;
+      this.opts.onAssigned?.(this.assigned);
+    });
+    this.consumer.on(CRASH, (e) => {
+      this.crashes++;
+      const { error, restart } = e.payload;
+      this.opts.onCrash?.(error, restart);
+      if (!restart) {
+        this.markDead(new RebalancerError('REB_KAFKA_CONSUMER_DEAD', `Kafka consumer crashed with a non-retriable error: ${error.message}`, { error: error.name }, { cause: error }));
+        return;
+      }
+      const now = this.opts.now();
+      this.recentRestarts.push(now);
+      while (this.recentRestarts.length > 0 && this.recentRestarts[0]! < now - windowMs) this.recentRestarts.shift();
+      this.up = false;
+      if (this.recentRestarts.length >= limit) {
+        this.markDead(new RebalancerError('REB_KAFKA_CONSUMER_DEAD', `Kafka consumer is in a restart loop: ${this.recentRestarts.length} crashes within ${windowMs} ms (last: ${error.message})`, { crashes: this.recentRestarts.length }, { cause: error }));
+      }
+    });
+    this.consumer.on(STOP, () => {
+      if (!this.stopping) this.markDead(new RebalancerError('REB_KAFKA_CONSUMER_DEAD', 'Kafka consumer stopped unexpectedly'));
+    });
+  }
+
+  private markDead(err: RebalancerError): void {
+    if (this.dead) return;
+    this.dead = err;
+    this.up = false;
+    this.opts.log(err.message);
+    this.opts.onDead(err);
+  }
+}
