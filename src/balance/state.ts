@@ -172,6 +172,11 @@ export class BalanceState<T extends BalanceEvent> {
     return this.window.categories();
   }
 
+  /** C: categories currently in the window. */
+  categoryCount(): number {
+    return this.window.size;
+  }
+
   get watermark(): number {
     return this.window.watermark;
   }

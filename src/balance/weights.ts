@@ -111,17 +111,28 @@ export function classWeights(counts: ArrayLike<number>, options: WeightOptions):
 
 /** Fills priors/raw for entries with count > 0 (others 0) and returns the normalising scale. */
 export function computeTargets(counts: ArrayLike<number>, length: number, total: number, categories: number, o: WeightOptions, priors: Float64Array, raw: Float64Array): number {
-  const denom = total + o.alpha * categories;
+  const alpha = o.alpha;
+  const denom = total + alpha * categories;
+  // One loop per policy (decided once, not per category); same values as rawWeight().
+  const policy = o.policy;
+  const logBeta = Math.log(o.beta);
+  const oneMinusBeta = 1 - o.beta;
   for (let i = 0; i < length; i++) {
     const n = counts[i]!;
-    if (n > 0) {
-      const p = (n + o.alpha) / denom;
-      priors[i] = p;
-      raw[i] = rawWeight(o.policy, n, p, o.alpha, o.beta);
-    } else {
+    if (!(n > 0)) {
       priors[i] = 0;
       raw[i] = 0;
+      continue;
     }
+    const p = (n + alpha) / denom;
+    priors[i] = p;
+    if (policy === 'effective_number') {
+      const x = (n + alpha) * logBeta;
+      // β^{n+α} < 1e-17 rounds 1 − β^{n+α} to 1 anyway: skip the expm1.
+      raw[i] = x < -40 ? oneMinusBeta : oneMinusBeta / -Math.expm1(x);
+    } else if (policy === 'inverse_frequency') raw[i] = 1 / p;
+    else if (policy === 'sqrt_inverse') raw[i] = 1 / Math.sqrt(p);
+    else raw[i] = 1;
   }
   return solveScale(raw, priors, length, o.minWeight, o.maxWeight);
 }
