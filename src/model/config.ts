@@ -1,0 +1,159 @@
+import type { EventType } from '../codec/types.js';
+import { RebalancerError } from '../errors.js';
+
+/** Shape of the NeuMF-style scorer (He et al., WWW 2017). */
+export interface ModelConfig {
+  /** Rows of the hashed user table. */
+  userRows: number;
+  /** Rows of the hashed item table. */
+  itemRows: number;
+  /** Rows of the hashed category table. */
+  categoryRows: number;
+  /** Width of the GMF (generalised matrix factorisation) embeddings. */
+  gmfDim: number;
+  /** Width of the MLP-branch embeddings (user, item and category each). */
+  mlpDim: number;
+  /** Hidden layer widths of the MLP branch (ReLU). */
+  mlpLayers: number[];
+  /** Seed of the id hash (murmur3). */
+  hashSeed: number;
+  /** Standard deviation of the normal initialisation of embeddings. */
+  embeddingInitStd: number;
+}
+
+export const DEFAULT_MODEL_CONFIG: Readonly<ModelConfig> = Object.freeze({
+  userRows: 1 << 16,
+  itemRows: 1 << 16,
+  categoryRows: 1 << 10,
+  gmfDim: 16,
+  mlpDim: 16,
+  mlpLayers: [64, 32, 16],
+  hashSeed: 0x2f6b1d3a,
+  embeddingInitStd: 0.05,
+});
+
+export type LossKind = 'bce' | 'focal';
+
+export interface LossConfig {
+  kind: LossKind;
+  /** Focal α (weight of the positive class), Lin et al. 2017. */
+  focalAlpha: number;
+  /** Focal γ (focusing exponent). */
+  focalGamma: number;
+  /** Logit adjustment strength τ (Menon et al., ICLR 2021); 0 disables it. */
+  logitAdjustTau: number;
+  /** Subtract log q(item) from training logits (Yi et al., RecSys 2019). */
+  sampledNegativeCorrection: boolean;
+}
+
+export const DEFAULT_LOSS_CONFIG: Readonly<LossConfig> = Object.freeze({
+  kind: 'bce',
+  focalAlpha: 0.25,
+  focalGamma: 2,
+  logitAdjustTau: 0,
+  sampledNegativeCorrection: false,
+});
+
+export interface TrainerConfig {
+  loss: LossConfig;
+  /** Base learning rate of the dense (MLP/GMF output) Adam optimiser. */
+  denseLearningRate: number;
+  /** Learning rate of the per-row Adagrad on the embedding tables. */
+  embeddingLearningRate: number;
+  /** Linear warm-up over this many steps (0 = none). */
+  warmupSteps: number;
+  /** Inverse-square-root decay: lr_t = lr·min(1,(t+1)/warmup)/sqrt(1 + decay·t); 0 = constant. */
+  lrDecay: number;
+  /** Negatives sampled per positive. */
+  negativesPerPositive: number;
+  /** Weight multiplier of a negative relative to its positive's sample weight. */
+  negativeWeight: number;
+  /** Label weight per event type; events with weight 0 are not positives. */
+  labelWeights: Record<EventType, number>;
+  /** Share of negatives drawn uniformly from the catalog; the rest by recent popularity. */
+  uniformNegativeShare: number;
+  /** Items kept in the bounded catalog the samplers draw from. */
+  catalogCapacity: number;
+  /** Recent positives kept for popularity sampling (q is exact over this ring). */
+  popularityRingSize: number;
+  /** Candidates each evaluated positive is ranked among (sampled uniformly from the catalog). */
+  evalCandidates: number;
+  /** K of hit-rate@K and NDCG@K. */
+  evalK: number;
+  /** Sliding horizon: last H evaluations kept per category. */
+  evalHorizon: number;
+  /** At most this many positives evaluated per step (a seeded sample of the fresh ones). */
+  evalMaxPerStep: number;
+}
+
+export const DEFAULT_TRAINER_CONFIG: Readonly<TrainerConfig> = Object.freeze({
+  loss: DEFAULT_LOSS_CONFIG,
+  denseLearningRate: 0.002,
+  embeddingLearningRate: 0.05,
+  warmupSteps: 0,
+  lrDecay: 0,
+  negativesPerPositive: 4,
+  negativeWeight: 1,
+  labelWeights: Object.freeze({ view: 0, click: 1, add_to_cart: 1.5, purchase: 3 }) as Record<EventType, number>,
+  uniformNegativeShare: 0.5,
+  catalogCapacity: 200_000,
+  popularityRingSize: 50_000,
+  evalCandidates: 100,
+  evalK: 10,
+  evalHorizon: 1_000,
+  evalMaxPerStep: 64,
+});
+
+function invalid(setting: string, expected: string, got: unknown): never {
+  throw new RebalancerError('REB_MODEL_INVALID', `model setting ${setting} must be ${expected}, got ${JSON.stringify(got)}`, { setting, got });
+}
+
+function positiveInt(name: string, v: number, max = 2 ** 31 - 1): void {
+  if (!Number.isInteger(v) || v <= 0 || v > max) invalid(name, `an integer in [1, ${max}]`, v);
+}
+
+function nonNegative(name: string, v: number): void {
+  if (!Number.isFinite(v) || v < 0) invalid(name, 'a finite number >= 0', v);
+}
+
+export function resolveModelConfig(partial: Partial<ModelConfig>): ModelConfig {
+  const c: ModelConfig = { ...DEFAULT_MODEL_CONFIG, ...partial, mlpLayers: [...(partial.mlpLayers ?? DEFAULT_MODEL_CONFIG.mlpLayers)] };
+  positiveInt('userRows', c.userRows, 1 << 26);
+  positiveInt('itemRows', c.itemRows, 1 << 26);
+  positiveInt('categoryRows', c.categoryRows, 1 << 24);
+  positiveInt('gmfDim', c.gmfDim, 1024);
+  positiveInt('mlpDim', c.mlpDim, 1024);
+  if (c.mlpLayers.length === 0) invalid('mlpLayers', 'a non-empty list of layer widths', c.mlpLayers);
+  c.mlpLayers.forEach((w, i) => positiveInt(`mlpLayers[${i}]`, w, 4096));
+  if (!Number.isInteger(c.hashSeed)) invalid('hashSeed', 'an integer', c.hashSeed);
+  nonNegative('embeddingInitStd', c.embeddingInitStd);
+  return c;
+}
+
+export function resolveTrainerConfig(partial: Partial<Omit<TrainerConfig, 'loss' | 'labelWeights'>> & { loss?: Partial<LossConfig>; labelWeights?: Partial<Record<EventType, number>> }): TrainerConfig {
+  const c: TrainerConfig = {
+    ...DEFAULT_TRAINER_CONFIG,
+    ...partial,
+    loss: { ...DEFAULT_LOSS_CONFIG, ...partial.loss },
+    labelWeights: { ...DEFAULT_TRAINER_CONFIG.labelWeights, ...partial.labelWeights },
+  };
+  if (c.loss.kind !== 'bce' && c.loss.kind !== 'focal') invalid('loss.kind', "'bce' or 'focal'", c.loss.kind);
+  if (!(c.loss.focalAlpha >= 0 && c.loss.focalAlpha <= 1)) invalid('loss.focalAlpha', 'in [0, 1]', c.loss.focalAlpha);
+  nonNegative('loss.focalGamma', c.loss.focalGamma);
+  nonNegative('loss.logitAdjustTau', c.loss.logitAdjustTau);
+  nonNegative('denseLearningRate', c.denseLearningRate);
+  nonNegative('embeddingLearningRate', c.embeddingLearningRate);
+  nonNegative('warmupSteps', c.warmupSteps);
+  nonNegative('lrDecay', c.lrDecay);
+  if (!Number.isInteger(c.negativesPerPositive) || c.negativesPerPositive < 0 || c.negativesPerPositive > 1000) invalid('negativesPerPositive', 'an integer in [0, 1000]', c.negativesPerPositive);
+  nonNegative('negativeWeight', c.negativeWeight);
+  for (const [t, w] of Object.entries(c.labelWeights)) nonNegative(`labelWeights.${t}`, w);
+  if (!(c.uniformNegativeShare >= 0 && c.uniformNegativeShare <= 1)) invalid('uniformNegativeShare', 'in [0, 1]', c.uniformNegativeShare);
+  positiveInt('catalogCapacity', c.catalogCapacity, 1 << 26);
+  positiveInt('popularityRingSize', c.popularityRingSize, 1 << 26);
+  positiveInt('evalCandidates', c.evalCandidates, 100_000);
+  positiveInt('evalK', c.evalK, 100_000);
+  positiveInt('evalHorizon', c.evalHorizon, 1 << 24);
+  if (!Number.isInteger(c.evalMaxPerStep) || c.evalMaxPerStep < 0) invalid('evalMaxPerStep', 'an integer >= 0', c.evalMaxPerStep);
+  return c;
+}

@@ -1,0 +1,292 @@
+/**
+ * Model persistence: weights, optimizer state and sampler state in a directory, atomically.
+ *
+ * Layout of `dir`:
+ *   CURRENT              name of the live snapshot (replaced by rename, so it is never torn)
+ *   snap-00000007/       one snapshot:
+ *     manifest.json      format, version, model config, array layout, SHA-256 and size of each file
+ *     weights.bin        model arrays (tables, dense weights, hash-occupancy bitmaps)
+ *     optimizer.bin      Adagrad accumulators and Adam moments (when trainer state is saved)
+ *     state.json         step, RNG and catalog state (when trainer state is saved)
+ *
+ * A save writes a `.tmp-*` directory (files fsynced, the manifest last), renames it to the
+ * next `snap-*` name, then points CURRENT at it (write CURRENT.tmp, fsync, rename). A crash
+ * at any point leaves CURRENT on the previous complete snapshot. Loading verifies every
+ * file's size and checksum and rejects anything else with REB_CHECKPOINT_CORRUPT.
+ * `tf.LayersModel.save('file://')` is not used: it writes in place and is not atomic.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { RebalancerError } from '../errors.js';
+import { resolveModelConfig, type ModelConfig } from './config.js';
+import { RecModel } from './neumf.js';
+import type { CatalogState } from './negatives.js';
+import type { TrainerState } from './trainer.js';
+import type { RngState } from '../balance/rng.js';
+
+export const MODEL_FORMAT = 'rebalancer-neumf/1';
+
+interface ArrayEntry {
+  name: string;
+  file: string;
+  dtype: 'float32' | 'uint8';
+  /** Byte offset in the file. */
+  offset: number;
+  length: number;
+}
+
+interface FileEntry {
+  bytes: number;
+  sha256: string;
+}
+
+export interface ModelManifest {
+  format: string;
+  version: string;
+  savedAt: string;
+  modelConfig: ModelConfig;
+  arrays: ArrayEntry[];
+  files: Record<string, FileEntry>;
+  hasTrainerState: boolean;
+}
+
+export interface LoadedModel {
+  model: RecModel;
+  /** Present when the save included trainer state (warm start: pass it to IncrementalTrainer). */
+  trainerState: TrainerState | null;
+  version: string;
+  manifest: ModelManifest;
+  /** Directory of the snapshot that was loaded. */
+  snapshotDir: string;
+}
+
+interface TrainerJson {
+  step: number;
+  rng: RngState;
+  catalog: CatalogState;
+}
+
+/**
+ * Saves the model (and optionally the trainer's state, from `trainer.exportState()`) as a
+ * new snapshot under `dir`; keeps the `keep` newest snapshots. Returns the snapshot path.
+ */
+export async function saveModel(model: RecModel, trainerState: TrainerState | null, dir: string, version: string, opts: { keep?: number } = {}): Promise<string> {
+  if (typeof version !== 'string' || version.length === 0) throw new RebalancerError('REB_MODEL_INVALID', 'saveModel needs a non-empty version string');
+  const keep = opts.keep ?? 2;
+  await fs.mkdir(dir, { recursive: true });
+  const existing = await listSnapshots(dir);
+  const seq = existing.length === 0 ? 1 : existing[existing.length - 1]!.seq + 1;
+  const name = `snap-${String(seq).padStart(8, '0')}`;
+  const tmp = path.join(dir, `.tmp-${name}-${process.pid}`);
+  await fs.rm(tmp, { recursive: true, force: true });
+  await fs.mkdir(tmp);
+
+  const arrays: ArrayEntry[] = [];
+  const files: Record<string, FileEntry> = {};
+  const weightParts: Array<{ name: string; data: Float32Array | Uint8Array }> = [
+    { name: 'userTable', data: model.userTable },
+    { name: 'itemTable', data: model.itemTable },
+    { name: 'categoryTable', data: model.categoryTable },
+    ...model.dense.map((d, i) => ({ name: `dense${i}`, data: d })),
+    { name: 'userOccupancy', data: model.users.occupancy() },
+    { name: 'itemOccupancy', data: model.items.occupancy() },
+    { name: 'categoryOccupancy', data: model.categories.occupancy() },
+  ];
+  await writeBinary(tmp, 'weights.bin', weightParts, arrays, files);
+  if (trainerState !== null) {
+    const optParts = [
+      ...trainerState.embeddingAccumulators.map((a, i) => ({ name: `embeddingAccumulator${i}`, data: a })),
+      ...trainerState.denseFirstMoments.map((a, i) => ({ name: `denseFirstMoment${i}`, data: a })),
+      ...trainerState.denseSecondMoments.map((a, i) => ({ name: `denseSecondMoment${i}`, data: a })),
+    ];
+    await writeBinary(tmp, 'optimizer.bin', optParts, arrays, files);
+    const json: TrainerJson = { step: trainerState.step, rng: trainerState.rng, catalog: trainerState.catalog };
+    await writeFileSynced(tmp, 'state.json', Buffer.from(JSON.stringify(json)), files);
+  }
+  const manifest: ModelManifest = {
+    format: MODEL_FORMAT,
+    version,
+    savedAt: new Date().toISOString(),
+    modelConfig: { ...model.config, mlpLayers: [...model.config.mlpLayers] },
+    arrays,
+    files,
+    hasTrainerState: trainerState !== null,
+  };
+  // The manifest is written last: a snapshot without one is torn by definition.
+  await writeFileSynced(tmp, 'manifest.json', Buffer.from(JSON.stringify(manifest, null, 1)), null);
+  await fsyncDir(tmp);
+  const final = path.join(dir, name);
+  await fs.rename(tmp, final);
+  const currentTmp = path.join(dir, `CURRENT.tmp-${process.pid}`);
+  await writeFileSynced(dir, path.basename(currentTmp), Buffer.from(`${name}\n`), null);
+  await fs.rename(currentTmp, path.join(dir, 'CURRENT'));
+  await fsyncDir(dir);
+  for (const old of existing.slice(0, Math.max(0, existing.length + 1 - keep))) {
+    await fs.rm(path.join(dir, old.name), { recursive: true, force: true });
+  }
+  return final;
+}
+
+/**
+ * Loads the snapshot CURRENT points at (or `dir` itself when it is a snapshot). Throws
+ * REB_CHECKPOINT_CORRUPT when there is no complete, checksum-valid snapshot.
+ */
+export async function loadModel(dir: string): Promise<LoadedModel> {
+  let snapDir: string;
+  const current = await readOptional(path.join(dir, 'CURRENT'));
+  if (current !== null) {
+    const name = current.toString('utf8').trim();
+    if (!/^snap-\d{8}$/.test(name)) corrupt(dir, `CURRENT names no snapshot (${JSON.stringify(name)})`);
+    snapDir = path.join(dir, name);
+  } else {
+    snapDir = dir;
+  }
+  const manifestBytes = await readOptional(path.join(snapDir, 'manifest.json'));
+  if (manifestBytes === null) corrupt(snapDir, 'manifest.json is missing (torn or absent save)');
+  let manifest: ModelManifest;
+  try {
+    manifest = JSON.parse(manifestBytes.toString('utf8')) as ModelManifest;
+  } catch (err) {
+    corrupt(snapDir, 'manifest.json is not valid JSON', err);
+  }
+  if (manifest.format !== MODEL_FORMAT) corrupt(snapDir, `unknown format ${JSON.stringify(manifest.format)} (expected ${MODEL_FORMAT})`);
+  const contents = new Map<string, Buffer>();
+  for (const [file, entry] of Object.entries(manifest.files ?? {})) {
+    const data = await readOptional(path.join(snapDir, file));
+    if (data === null) corrupt(snapDir, `${file} is missing`);
+    if (data.length !== entry.bytes) corrupt(snapDir, `${file} has ${data.length} bytes, manifest says ${entry.bytes}`);
+    if (sha256(data) !== entry.sha256) corrupt(snapDir, `${file} fails its SHA-256 checksum`);
+    contents.set(file, data);
+  }
+  let config: ModelConfig;
+  try {
+    config = resolveModelConfig(manifest.modelConfig);
+  } catch (err) {
+    corrupt(snapDir, 'manifest.json has an invalid model config', err);
+  }
+  const arrays = new Map<string, Float32Array | Uint8Array>();
+  for (const a of manifest.arrays) {
+    const buf = contents.get(a.file);
+    if (buf === undefined) corrupt(snapDir, `array ${a.name} refers to unlisted file ${a.file}`);
+    const bytesPer = a.dtype === 'float32' ? 4 : 1;
+    if (a.offset < 0 || a.offset + a.length * bytesPer > buf.length) corrupt(snapDir, `array ${a.name} lies outside ${a.file}`);
+    const copy = new Uint8Array(buf.subarray(a.offset, a.offset + a.length * bytesPer));
+    arrays.set(a.name, a.dtype === 'float32' ? new Float32Array(copy.buffer) : copy);
+  }
+  const model = new RecModel(config, null);
+  const fill = (name: string, target: Float32Array): void => {
+    const src = arrays.get(name);
+    if (!(src instanceof Float32Array) || src.length !== target.length) corrupt(snapDir, `array ${name} is missing or has the wrong size`);
+    target.set(src);
+  };
+  fill('userTable', model.userTable);
+  fill('itemTable', model.itemTable);
+  fill('categoryTable', model.categoryTable);
+  model.dense.forEach((d, i) => fill(`dense${i}`, d));
+  const occ = (name: string): Uint8Array => {
+    const src = arrays.get(name);
+    return src instanceof Uint8Array ? src : new Uint8Array(0);
+  };
+  model.users.restoreOccupancy(occ('userOccupancy'));
+  model.items.restoreOccupancy(occ('itemOccupancy'));
+  model.categories.restoreOccupancy(occ('categoryOccupancy'));
+
+  let trainerState: TrainerState | null = null;
+  if (manifest.hasTrainerState) {
+    const stateBytes = contents.get('state.json');
+    if (stateBytes === undefined) corrupt(snapDir, 'state.json is not listed in the manifest');
+    let json: TrainerJson;
+    try {
+      json = JSON.parse(stateBytes.toString('utf8')) as TrainerJson;
+    } catch (err) {
+      corrupt(snapDir, 'state.json is not valid JSON', err);
+    }
+    const f32 = (name: string, like: Float32Array): Float32Array => {
+      const a = new Float32Array(like.length);
+      fill(name, a);
+      return a;
+    };
+    trainerState = {
+      step: json.step,
+      rng: json.rng,
+      catalog: json.catalog,
+      embeddingAccumulators: [f32('embeddingAccumulator0', model.userTable), f32('embeddingAccumulator1', model.itemTable), f32('embeddingAccumulator2', model.categoryTable)],
+      denseFirstMoments: model.dense.map((d, i) => f32(`denseFirstMoment${i}`, d)),
+      denseSecondMoments: model.dense.map((d, i) => f32(`denseSecondMoment${i}`, d)),
+    };
+  }
+  return { model, trainerState, version: manifest.version, manifest, snapshotDir: snapDir };
+}
+
+function corrupt(where: string, why: string, cause?: unknown): never {
+  throw new RebalancerError('REB_CHECKPOINT_CORRUPT', `model checkpoint ${where} rejected: ${why}`, { path: where }, cause === undefined ? undefined : { cause });
+}
+
+async function listSnapshots(dir: string): Promise<Array<{ name: string; seq: number }>> {
+  const names = await fs.readdir(dir);
+  return names
+    .filter((n) => /^snap-\d{8}$/.test(n))
+    .map((n) => ({ name: n, seq: Number(n.slice(5)) }))
+    .sort((a, b) => a.seq - b.seq);
+}
+
+async function writeBinary(dir: string, file: string, parts: Array<{ name: string; data: Float32Array | Uint8Array }>, arrays: ArrayEntry[], files: Record<string, FileEntry>): Promise<void> {
+  const handle = await fs.open(path.join(dir, file), 'w');
+  const hash = createHash('sha256');
+  let offset = 0;
+  try {
+    for (const p of parts) {
+      // Float32 arrays start on 4-byte boundaries so they can be viewed without copying.
+      const pad = p.data instanceof Float32Array ? (4 - (offset % 4)) % 4 : 0;
+      if (pad > 0) {
+        const zeros = Buffer.alloc(pad);
+        await handle.write(zeros);
+        hash.update(zeros);
+        offset += pad;
+      }
+      const bytes = Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength);
+      arrays.push({ name: p.name, file, dtype: p.data instanceof Float32Array ? 'float32' : 'uint8', offset, length: p.data.length });
+      await handle.write(bytes);
+      hash.update(bytes);
+      offset += bytes.length;
+    }
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  files[file] = { bytes: offset, sha256: hash.digest('hex') };
+}
+
+async function writeFileSynced(dir: string, file: string, data: Buffer, files: Record<string, FileEntry> | null): Promise<void> {
+  const handle = await fs.open(path.join(dir, file), 'w');
+  try {
+    await handle.write(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  if (files !== null) files[file] = { bytes: data.length, sha256: sha256(data) };
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readOptional(file: string): Promise<Buffer | null> {
+  try {
+    return await fs.readFile(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}

@@ -1,0 +1,386 @@
+/**
+ * Incremental training: one optimizer step per composed batch, with prequential
+ * evaluation before it.
+ *
+ * Why not tfjs-layers: `fit` rejects `sampleWeight` and `trainOnBatch` takes no weights,
+ * and `gather`'s gradient is dense over the whole table. Instead the batch's embedding
+ * rows are gathered in JS, `tf.valueAndGrads` differentiates the weighted loss with
+ * respect to those small tensors and the dense weights, and the updates are applied in JS:
+ * per-row Adagrad on the embedding tables (O(batch × dim) per step, state only for rows
+ * touched) and Adam on the dense weights. Keeping every parameter and optimizer moment in
+ * plain arrays makes save/load synchronous and exact, and keeps the number of tensors
+ * allocated per step small and constant (tfjs-node 4.22 tracks tensors by a 32-bit id).
+ */
+import * as tf from '@tensorflow/tfjs-node';
+import { performance } from 'node:perf_hooks';
+import { Rng, type RngState } from '../balance/rng.js';
+import type { InteractionEvent } from '../codec/types.js';
+import { RebalancerError } from '../errors.js';
+import { resolveTrainerConfig, type LossConfig, type TrainerConfig } from './config.js';
+import { effectiveWeights, lossTerms, trainingOffset } from './losses.js';
+import { forwardLogits, type BatchRows, type RecModel } from './neumf.js';
+import { ItemCatalog, type CatalogItem, type CatalogState } from './negatives.js';
+import { PrequentialEvaluator } from './evaluator.js';
+
+/** One training interaction; an InteractionEvent satisfies it. */
+export type Interaction = Pick<InteractionEvent, 'userId' | 'itemId' | 'categoryId' | 'type'>;
+
+/** Prior π_c of a category (for logit adjustment). */
+export type CategoryPrior = (categoryId: string) => number;
+
+export interface StepReport {
+  /** Mean weighted loss of the batch (before the update). */
+  loss: number;
+  /** Positives ranked by the prequential evaluator in this call. */
+  evaluated: number;
+  /** Samples (positives + negatives) in the optimizer step. */
+  trainedSamples: number;
+  /** Wall time of the call in ms. */
+  ms: number;
+  /** Dense learning rate used by the step. */
+  learningRate: number;
+}
+
+/** A fully specified batch for the low-level step: labels, weights and training-logit offsets per sample. */
+export interface TrainingBatch {
+  rows: BatchRows;
+  labels: Float32Array;
+  weights: Float32Array;
+  offsets: Float32Array;
+}
+
+/** Optimizer and sampler state, persisted with the model for a warm start. */
+export interface TrainerState {
+  step: number;
+  /** Adagrad accumulators of the user, item and category tables. */
+  embeddingAccumulators: [Float32Array, Float32Array, Float32Array];
+  /** Adam first and second moments of the dense parameters. */
+  denseFirstMoments: Float32Array[];
+  denseSecondMoments: Float32Array[];
+  rng: RngState;
+  catalog: CatalogState;
+}
+
+export type TrainerConfigInput = Parameters<typeof resolveTrainerConfig>[0];
+
+const ADAM_BETA1 = 0.9;
+const ADAM_BETA2 = 0.999;
+const ADAM_EPSILON = 1e-8;
+const ADAGRAD_INITIAL_ACCUMULATOR = 0.1;
+
+export class IncrementalTrainer {
+  readonly model: RecModel;
+  readonly config: TrainerConfig;
+  readonly catalog: ItemCatalog;
+  readonly evaluator: PrequentialEvaluator;
+  private readonly rng: Rng;
+  private stepCount: number;
+  private readonly accumulators: [Float32Array, Float32Array, Float32Array];
+  private readonly firstMoments: Float32Array[];
+  private readonly secondMoments: Float32Array[];
+  /** Per table: row → slot in the step's gradient scratch, −1 when untouched. */
+  private readonly rowSlots: [Int32Array, Int32Array, Int32Array];
+  private scratch = new Float32Array(0);
+  private touched = new Int32Array(0);
+  private readonly evalCandidates: CatalogItem[] = [];
+
+  constructor(model: RecModel, config: TrainerConfigInput, rng: Rng, state?: TrainerState) {
+    this.model = model;
+    this.config = resolveTrainerConfig(config);
+    this.rng = state ? Rng.fromState(state.rng) : rng;
+    const w = model.rowWidth;
+    const mc = model.config;
+    this.rowSlots = [new Int32Array(mc.userRows).fill(-1), new Int32Array(mc.itemRows).fill(-1), new Int32Array(mc.categoryRows).fill(-1)];
+    this.evaluator = new PrequentialEvaluator(this.config.evalK, this.config.evalHorizon);
+    if (state) {
+      const sizes = [mc.userRows * w, mc.itemRows * w, mc.categoryRows * w];
+      const okAcc = state.embeddingAccumulators.length === 3 && state.embeddingAccumulators.every((a, i) => a.length === sizes[i]);
+      const okDense =
+        state.denseFirstMoments.length === model.dense.length &&
+        state.denseSecondMoments.length === model.dense.length &&
+        model.dense.every((d, i) => state.denseFirstMoments[i]!.length === d.length && state.denseSecondMoments[i]!.length === d.length);
+      if (!okAcc || !okDense) throw new RebalancerError('REB_MODEL_INVALID', 'trainer state does not match the model shape');
+      this.stepCount = state.step;
+      this.accumulators = state.embeddingAccumulators;
+      this.firstMoments = state.denseFirstMoments;
+      this.secondMoments = state.denseSecondMoments;
+      this.catalog = ItemCatalog.fromState(state.catalog);
+    } else {
+      this.stepCount = 0;
+      this.accumulators = [
+        new Float32Array(mc.userRows * w).fill(ADAGRAD_INITIAL_ACCUMULATOR),
+        new Float32Array(mc.itemRows * w).fill(ADAGRAD_INITIAL_ACCUMULATOR),
+        new Float32Array(mc.categoryRows * w).fill(ADAGRAD_INITIAL_ACCUMULATOR),
+      ];
+      this.firstMoments = model.dense.map((d) => new Float32Array(d.length));
+      this.secondMoments = model.dense.map((d) => new Float32Array(d.length));
+      this.catalog = new ItemCatalog(this.config.catalogCapacity, this.config.popularityRingSize, this.config.uniformNegativeShare, this.rng.fork());
+    }
+  }
+
+  /** Optimizer steps taken so far. */
+  get steps(): number {
+    return this.stepCount;
+  }
+
+  /** Dense learning rate at step t: lr · min(1, (t+1)/warmup) / sqrt(1 + decay·t). */
+  learningRate(step = this.stepCount): number {
+    const c = this.config;
+    const warm = c.warmupSteps > 0 ? Math.min(1, (step + 1) / c.warmupSteps) : 1;
+    return (c.denseLearningRate * warm) / Math.sqrt(1 + c.lrDecay * step);
+  }
+
+  /**
+   * Prequential step: ranks the first `freshCount` positives (default: all; put replayed
+   * positives after the fresh ones) with the current model, then trains on all of them.
+   */
+  evaluateThenTrain(positives: readonly Interaction[], sampleWeights: Float32Array, prior: CategoryPrior, opts: { freshCount?: number } = {}): StepReport {
+    const start = performance.now();
+    const evaluated = this.evaluate(positives, opts.freshCount ?? positives.length);
+    const report = this.step(positives, sampleWeights, prior);
+    return { ...report, evaluated, ms: performance.now() - start };
+  }
+
+  /**
+   * Ranks up to `evalMaxPerStep` of positives[0, count) among `evalCandidates` items drawn
+   * uniformly from the catalog, and records the results. Positives whose label weight is 0
+   * (e.g. views) are not evaluated. Nothing is evaluated until the catalog holds more
+   * than `evalCandidates` items (early rankings among few candidates would inflate the rates).
+   */
+  evaluate(positives: readonly Interaction[], count = positives.length): number {
+    const c = this.config;
+    const nCand = c.evalCandidates;
+    if (this.catalog.size <= nCand || c.evalMaxPerStep === 0) return 0;
+    const eligible: number[] = [];
+    for (let i = 0; i < Math.min(count, positives.length); i++) {
+      if (c.labelWeights[positives[i]!.type] > 0) eligible.push(i);
+    }
+    // Seeded partial Fisher–Yates when there are more than evalMaxPerStep.
+    const m = Math.min(eligible.length, c.evalMaxPerStep);
+    for (let i = 0; i < m && eligible.length > m; i++) {
+      const j = i + this.rng.int(eligible.length - i);
+      const t = eligible[i]!;
+      eligible[i] = eligible[j]!;
+      eligible[j] = t;
+    }
+    if (m === 0) return 0;
+    const group = nCand + 1;
+    const n = m * group;
+    const model = this.model;
+    const rows: BatchRows = { users: new Int32Array(n), items: new Int32Array(n), categories: new Int32Array(n), length: n };
+    for (let e = 0; e < m; e++) {
+      const p = positives[eligible[e]!]!;
+      const u = model.users.peekRow(p.userId);
+      const base = e * group;
+      rows.users.fill(u, base, base + group);
+      rows.items[base] = model.items.peekRow(p.itemId);
+      rows.categories[base] = model.categories.peekRow(p.categoryId);
+      const cands = this.catalog.sampleUniform(nCand, p.itemId, this.evalCandidates);
+      for (let j = 0; j < nCand; j++) {
+        // sampleUniform returns exactly nCand here since the catalog holds more than nCand items.
+        const cand = cands[j]!;
+        rows.items[base + 1 + j] = model.items.peekRow(cand.itemId);
+        rows.categories[base + 1 + j] = model.categories.peekRow(cand.categoryId);
+      }
+    }
+    const scores = model.scoreGathered(model.gather(rows));
+    for (let e = 0; e < m; e++) {
+      const base = e * group;
+      this.evaluator.record(positives[eligible[e]!]!.categoryId, scores[base]!, scores, base + 1, base + group);
+    }
+    return m;
+  }
+
+  /**
+   * One optimizer step on the positives (weight = sampleWeights[i] × labelWeights[type]) and
+   * `negativesPerPositive` sampled negatives each (weight = sampleWeights[i] × negativeWeight).
+   */
+  step(positives: readonly Interaction[], sampleWeights: Float32Array, prior: CategoryPrior): StepReport {
+    const start = performance.now();
+    if (sampleWeights.length < positives.length) {
+      throw new RebalancerError('REB_MODEL_INVALID', `sampleWeights has ${sampleWeights.length} entries for ${positives.length} positives`);
+    }
+    const c = this.config;
+    const loss = c.loss;
+    const catalog = this.catalog;
+    const model = this.model;
+    const k = c.negativesPerPositive;
+    for (const p of positives) {
+      if (c.labelWeights[p.type] > 0) catalog.observe(p.itemId, p.categoryId);
+    }
+    const cap = positives.length * (1 + k);
+    const rows: BatchRows = { users: new Int32Array(cap), items: new Int32Array(cap), categories: new Int32Array(cap), length: 0 };
+    const labels = new Float32Array(cap);
+    const weights = new Float32Array(cap);
+    const offsets = new Float32Array(cap);
+    const needPrior = loss.logitAdjustTau !== 0;
+    const needQ = loss.sampledNegativeCorrection;
+    let n = 0;
+    for (let i = 0; i < positives.length; i++) {
+      const p = positives[i]!;
+      const lw = c.labelWeights[p.type];
+      const sw = sampleWeights[i]!;
+      if (!(lw > 0) || !(sw > 0)) continue;
+      const u = model.users.row(p.userId);
+      rows.users[n] = u;
+      rows.items[n] = model.items.row(p.itemId);
+      rows.categories[n] = model.categories.row(p.categoryId);
+      labels[n] = 1;
+      weights[n] = sw * lw;
+      offsets[n] = offsetOf(loss, needPrior ? prior(p.categoryId) : 1, needQ ? catalog.probability(p.itemId) : 1);
+      n++;
+      for (let j = 0; j < k; j++) {
+        const neg = catalog.sampleNegative(p.itemId);
+        if (neg === null) break;
+        rows.users[n] = u;
+        rows.items[n] = model.items.row(neg.itemId);
+        rows.categories[n] = model.categories.row(neg.categoryId);
+        labels[n] = 0;
+        weights[n] = c.negativeWeight;
+        offsets[n] = offsetOf(loss, needPrior ? prior(neg.categoryId) : 1, needQ ? catalog.probability(neg.itemId) : 1);
+        n++;
+      }
+    }
+    rows.length = n;
+    const lr = this.learningRate();
+    const value = n === 0 ? 0 : this.trainBatch({ rows, labels, weights, offsets });
+    return { loss: value, evaluated: 0, trainedSamples: n, ms: performance.now() - start, learningRate: lr };
+  }
+
+  /**
+   * The low-level optimizer step on an explicit batch (rows, labels, weights, training-logit
+   * offsets). Returns the mean weighted loss before the update.
+   */
+  trainBatch(batch: TrainingBatch): number {
+    const model = this.model;
+    const n = batch.rows.length;
+    if (n === 0) return 0;
+    const { gmfDim: g, mlpDim: m } = model.config;
+    const loss = this.config.loss;
+    const inputs = model.gather(batch.rows);
+    const signs = new Float32Array(n);
+    for (let i = 0; i < n; i++) signs[i] = batch.labels[i]! > 0.5 ? 1 : -1;
+    const w = effectiveWeights(batch.labels, batch.weights, n, loss, 1 / n);
+    const offsets = batch.offsets.length === n ? batch.offsets : batch.offsets.subarray(0, n).slice();
+    const dense = model.denseTensors();
+    const { value, grads } = tf.tidy(() => {
+      const u = tf.tensor2d(inputs.userGmf, [n, g]);
+      const v = tf.tensor2d(inputs.itemGmf, [n, g]);
+      const x = tf.tensor2d(inputs.mlpInput, [n, 3 * m]);
+      const off = tf.tensor1d(offsets);
+      const sg = tf.tensor1d(signs);
+      const wt = tf.tensor1d(w);
+      const f = (...args: tf.Tensor[]): tf.Scalar => {
+        const z = tf.add(forwardLogits(args[0]!, args[1]!, args[2]!, args.slice(3)), off) as tf.Tensor1D;
+        return tf.sum(tf.mul(lossTerms(z, sg, loss), wt));
+      };
+      return tf.valueAndGrads(f)([u, v, x, ...dense]);
+    });
+    const lossValue = (value.dataSync() as Float32Array)[0]!;
+    const gradData = grads.map((t) => t.dataSync() as Float32Array);
+    value.dispose();
+    for (const t of grads) t.dispose();
+    if (!Number.isFinite(lossValue)) {
+      throw new RebalancerError('REB_MODEL_INVALID', `training loss is not finite (${lossValue}); check sample weights and priors`);
+    }
+    // The loss is a mean; the embedding rows get the gradient of the sum (×n) so that a
+    // row's Adagrad step does not shrink with the batch size against the initial accumulator.
+    const lrEmb = this.config.embeddingLearningRate;
+    const [gU, gV, gX] = [gradData[0]!, gradData[1]!, gradData[2]!];
+    this.sparseAdagrad(0, model.userTable, batch.rows.users, n, gU, gX, 0, lrEmb);
+    this.sparseAdagrad(1, model.itemTable, batch.rows.items, n, gV, gX, m, lrEmb);
+    this.sparseAdagrad(2, model.categoryTable, batch.rows.categories, n, gV, gX, 2 * m, lrEmb);
+    this.adam(gradData.slice(3), this.learningRate());
+    model.denseChanged();
+    this.stepCount++;
+    return lossValue;
+  }
+
+  /** Prequential results so far. */
+  snapshot(): ReturnType<PrequentialEvaluator['snapshot']> {
+    return this.evaluator.snapshot();
+  }
+
+  /** A copy-free view of the optimizer and sampler state (for saveModel). */
+  exportState(): TrainerState {
+    return {
+      step: this.stepCount,
+      embeddingAccumulators: this.accumulators,
+      denseFirstMoments: this.firstMoments,
+      denseSecondMoments: this.secondMoments,
+      rng: this.rng.state(),
+      catalog: this.catalog.exportState(),
+    };
+  }
+
+  /**
+   * Per-row Adagrad (Duchi et al. 2011): gradients of repeated rows are summed first, then
+   * acc += g², w −= lr·g/√acc, for touched rows only.
+   */
+  private sparseAdagrad(table: 0 | 1 | 2, weights: Float32Array, rowIdx: Int32Array, n: number, gGmf: Float32Array, gMlp: Float32Array, mlpOffset: number, lr: number): void {
+    const { gmfDim: g, mlpDim: m } = this.model.config;
+    const w = g + m;
+    const m3 = 3 * m;
+    const slots = this.rowSlots[table];
+    const scale = n;
+    const acc = this.accumulators[table];
+    if (this.scratch.length < n * w) this.scratch = new Float32Array(n * w);
+    if (this.touched.length < n) this.touched = new Int32Array(n);
+    const scratch = this.scratch;
+    const touched = this.touched;
+    let t = 0;
+    for (let s = 0; s < n; s++) {
+      const r = rowIdx[s]!;
+      let slot = slots[r]!;
+      if (slot < 0) {
+        slot = t++;
+        slots[r] = slot;
+        touched[slot] = r;
+        scratch.fill(0, slot * w, slot * w + w);
+      }
+      const so = slot * w;
+      const go = s * g;
+      for (let d = 0; d < g; d++) scratch[so + d]! += gGmf[go + d]!;
+      const mo = s * m3 + mlpOffset;
+      for (let d = 0; d < m; d++) scratch[so + g + d]! += gMlp[mo + d]!;
+    }
+    for (let slot = 0; slot < t; slot++) {
+      const r = touched[slot]!;
+      slots[r] = -1;
+      const so = slot * w;
+      const ro = r * w;
+      for (let d = 0; d < w; d++) {
+        const gr = scratch[so + d]! * scale;
+        const a = acc[ro + d]! + gr * gr;
+        acc[ro + d] = a;
+        weights[ro + d]! -= (lr * gr) / Math.sqrt(a);
+      }
+    }
+  }
+
+  /** Adam (Kingma & Ba 2015) with bias correction, in place on the model's dense arrays. */
+  private adam(grads: Float32Array[], lr: number): void {
+    const t = this.stepCount + 1;
+    const c1 = 1 - Math.pow(ADAM_BETA1, t);
+    const c2 = 1 - Math.pow(ADAM_BETA2, t);
+    const stepSize = (lr * Math.sqrt(c2)) / c1;
+    for (let p = 0; p < grads.length; p++) {
+      const gr = grads[p]!;
+      const w = this.model.dense[p]!;
+      const m1 = this.firstMoments[p]!;
+      const m2 = this.secondMoments[p]!;
+      for (let i = 0; i < gr.length; i++) {
+        const gi = gr[i]!;
+        const a = ADAM_BETA1 * m1[i]! + (1 - ADAM_BETA1) * gi;
+        const b = ADAM_BETA2 * m2[i]! + (1 - ADAM_BETA2) * gi * gi;
+        m1[i] = a;
+        m2[i] = b;
+        w[i]! -= (stepSize * a) / (Math.sqrt(b) + ADAM_EPSILON);
+      }
+    }
+  }
+}
+
+function offsetOf(loss: LossConfig, prior: number, q: number): number {
+  return trainingOffset(loss, prior, q);
+}
