@@ -82,7 +82,7 @@ export function solveScale(raw: ArrayLike<number>, prior: ArrayLike<number>, len
     if (newton > sLo && newton < sHi) s = newton;
     else if (Number.isFinite(sHi)) s = sLo > 0 ? 0.5 * (sLo + sHi) : 0.5 * sHi;
     else s = s * 2;
-    if (sHi - sLo <= 1e-15 * sHi) return s;
+    if (Number.isFinite(sHi) && sHi - sLo <= 1e-15 * sHi) return s;
   }
   return s;
 }
