@@ -50,11 +50,11 @@ export const SETTINGS = {
   windowWidthMs: setting('--window-width-ms', 'REBALANCER_WINDOW_WIDTH_MS', 'sliding window: bucket width in ms', '60000', 'an integer in [1, 86400000]', positiveInt(86_400_000)),
   windowLatenessMs: setting('--window-lateness-ms', 'REBALANCER_WINDOW_LATENESS_MS', 'events older than the window head minus this are late', '300000', 'an integer >= 0', nonNegativeInt()),
 
-  weightPolicy: setting('--weight-policy', 'REBALANCER_WEIGHT_POLICY', 'class weight policy', 'effective-number', 'one of inverse, sqrt-inverse, effective-number', z.enum(['inverse', 'sqrt-inverse', 'effective-number'])),
-  weightBeta: setting('--weight-beta', 'REBALANCER_WEIGHT_BETA', 'effective-number β', '0.999', 'a number in [0, 1)', finite(0, 0.999999999)),
+  weightPolicy: setting('--weight-policy', 'REBALANCER_WEIGHT_POLICY', 'class weight policy', 'effective_number', 'one of none, inverse_frequency, sqrt_inverse, effective_number', z.enum(['none', 'inverse_frequency', 'sqrt_inverse', 'effective_number'])),
+  weightBeta: setting('--weight-beta', 'REBALANCER_WEIGHT_BETA', 'effective-number β', '0.999', 'a number strictly between 0 and 1', finite(1e-12, 1 - 1e-12)),
   weightAlpha: setting('--weight-alpha', 'REBALANCER_WEIGHT_ALPHA', 'additive smoothing α of the category prior', '1', 'a number >= 0', finite(0, 1e9)),
-  weightMin: setting('--weight-min', 'REBALANCER_WEIGHT_MIN', 'lower clip of class weights', '0.1', 'a number > 0', finite(1e-9, 1e9)),
-  weightMax: setting('--weight-max', 'REBALANCER_WEIGHT_MAX', 'upper clip of class weights', '10', 'a number > 0', finite(1e-9, 1e9)),
+  weightMin: setting('--weight-min', 'REBALANCER_WEIGHT_MIN', 'lower clip of class weights', '0.1', 'a number in (0, 1]', finite(1e-9, 1)),
+  weightMax: setting('--weight-max', 'REBALANCER_WEIGHT_MAX', 'upper clip of class weights', '10', 'a number >= 1', finite(1, 1e9)),
   weightSmoothing: setting('--weight-smoothing', 'REBALANCER_WEIGHT_SMOOTHING', 'η of w ← (1−η)w + η·w_new', '0.2', 'a number in (0, 1]', finite(1e-9, 1)),
 
   reservoirSize: setting('--reservoir-size', 'REBALANCER_RESERVOIR_SIZE', 'per-category reservoir capacity (events)', '500', 'an integer in [1, 1000000]', positiveInt(1_000_000)),

@@ -21,7 +21,7 @@ describe('config', () => {
     assert.equal(c.batchSize, 256);
     assert.equal(c.train, true);
     assert.deepEqual(c.recTriggerTypes, ['purchase', 'click']);
-    assert.equal(c.weightPolicy, 'effective-number');
+    assert.equal(c.weightPolicy, 'effective_number');
   });
 
   it('flags win over env, env over defaults', () => {
@@ -41,7 +41,7 @@ describe('config', () => {
     const lines = err.message.split('\n').slice(1);
     assert.equal(lines.length, 3);
     assert.ok(lines.some((l) => l.includes('--http-port / REBALANCER_HTTP_PORT') && l.includes('[0, 65535]')));
-    assert.ok(lines.some((l) => l.includes('--weight-policy') && l.includes('inverse, sqrt-inverse, effective-number')));
+    assert.ok(lines.some((l) => l.includes('--weight-policy') && l.includes('none, inverse_frequency, sqrt_inverse, effective_number')));
     assert.ok(lines.some((l) => l.includes('--brokers') && l.includes('host:port')));
     const problems = err.details.problems as Array<{ setting: string }>;
     assert.deepEqual(problems.map((p) => p.setting).sort(), ['brokers', 'httpPort', 'weightPolicy']);
@@ -61,7 +61,7 @@ describe('config', () => {
   });
 
   it('checks settings against each other', () => {
-    const err = configError(() => loadConfig({ flags: { weightMin: '5', weightMax: '2' } }));
+    const err = configError(() => loadConfig({ flags: { weightMin: '0.5', weightMax: '2' } }));
     assert.match(err.message, /--weight-min .*at most --weight-max/);
   });
 

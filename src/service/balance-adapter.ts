@@ -1,0 +1,140 @@
+import { BalanceState, SOURCE_FRESH, SOURCE_REPLAY, SOURCE_SYNTHETIC, type BalanceConfig, type BalanceSnapshot, type ComposedBatch, type Rng } from '../balance/index.js';
+import type { InteractionEvent } from '../codec/index.js';
+import type { ServiceConfig } from '../config/index.js';
+import type { BalancePort, BalanceView, CandidateItem } from '../stream/ports.js';
+import { PopularItems } from './popular-items.js';
+
+export type EventBatch = ComposedBatch<InteractionEvent>;
+
+/** The balance settings of the service configuration, in the balance core's terms. */
+export function balanceConfigOf(c: ServiceConfig): Partial<BalanceConfig> {
+  return {
+    bucketCount: c.windowBuckets,
+    bucketWidthMs: c.windowWidthMs,
+    allowedLatenessMs: c.windowLatenessMs,
+    weightPolicy: c.weightPolicy,
+    alpha: c.weightAlpha,
+    beta: c.weightBeta,
+    minWeight: c.weightMin,
+    maxWeight: c.weightMax,
+    smoothing: c.weightSmoothing,
+    reservoirSize: c.reservoirSize,
+    replayMemorySize: c.replaySize,
+    rho: c.targetMixRho,
+  };
+}
+
+export interface BalanceAdapterSnapshot {
+  state: BalanceSnapshot<InteractionEvent>;
+  popular: ReturnType<PopularItems['snapshot']>;
+}
+
+/**
+ * The balance core (`BalanceState`) seen through the pipeline's BalancePort, plus the
+ * popular-items tracker that supplies the head of the recommendation candidates.
+ */
+export class BalanceAdapter implements BalancePort<EventBatch> {
+  private readonly popular: PopularItems;
+
+  private constructor(readonly state: BalanceState<InteractionEvent>, private readonly batchSize: number, headItems: number, popular?: PopularItems) {
+    this.popular = popular ?? new PopularItems(Math.max(1_000, headItems * 8));
+  }
+
+  static create(config: ServiceConfig, rng: Rng): BalanceAdapter {
+    return new BalanceAdapter(new BalanceState<InteractionEvent>(balanceConfigOf(config), rng), config.batchSize, config.recHeadItems);
+  }
+
+  static restore(snapshot: BalanceAdapterSnapshot, config: ServiceConfig): BalanceAdapter {
+    const state = BalanceState.restore(snapshot.state, balanceConfigOf(config));
+    return new BalanceAdapter(state, config.batchSize, config.recHeadItems, PopularItems.restore(snapshot.popular));
+  }
+
+  observe(event: InteractionEvent): boolean {
+    this.popular.add(event.itemId, event.categoryId);
+    return this.state.observe(event) === 'accepted';
+  }
+
+  compose(fresh: readonly InteractionEvent[]): EventBatch {
+    return this.state.composeBatch(fresh, Math.max(this.batchSize, fresh.length));
+  }
+
+  batchSources(batch: EventBatch): { fresh: number; replay: number; synthetic: number } {
+    return { fresh: batch.report.fresh, replay: batch.report.replay, synthetic: batch.report.synthetic };
+  }
+
+  view(): BalanceView {
+    const stats = this.state.stats();
+    const counts = new Map<string, number>();
+    let reservoirFill = 0;
+    const cats = this.state.categories();
+    const capacity = this.state.config.reservoirSize;
+    for (const c of cats) {
+      counts.set(c, this.state.count(c));
+      reservoirFill += Math.min(1, this.state.reservoir(c).length / capacity);
+    }
+    return {
+      windowCounts: counts,
+      windowEvents: stats.total,
+      weights: this.state.weights(),
+      imbalanceRatio: stats.imbalanceRatio,
+      entropyNormalized: stats.normalizedEntropy,
+      gini: stats.gini,
+      reservoirFill: {
+        perCategory: cats.length > 0 ? reservoirFill / cats.length : 0,
+        cbrs: this.state.replayMemory().length / this.state.config.replayMemorySize,
+      },
+    };
+  }
+
+  candidates(perCategory: number, headItems: number): CandidateItem[] {
+    const seen = new Set<string>();
+    const out: CandidateItem[] = [];
+    const push = (itemId: string, categoryId: string): void => {
+      if (seen.has(itemId)) return;
+      seen.add(itemId);
+      out.push({ itemId, categoryId });
+    };
+    for (const item of this.popular.top(headItems)) push(item.itemId, item.categoryId);
+    for (const c of this.state.categories()) {
+      const reservoir = this.state.reservoir(c);
+      let taken = 0;
+      for (let i = 0; i < reservoir.length && taken < perCategory; i++) {
+        const e = reservoir[i]!;
+        if (!seen.has(e.itemId)) {
+          push(e.itemId, e.categoryId);
+          taken++;
+        }
+      }
+    }
+    return out;
+  }
+
+  prior(categoryId: string): number {
+    return this.state.prior(categoryId);
+  }
+
+  snapshot(): BalanceAdapterSnapshot {
+    return { state: this.state.snapshot(), popular: this.popular.snapshot() };
+  }
+}
+
+/** Items of a composed batch reordered fresh-first (the prequential evaluator ranks only fresh positives). */
+export function freshFirst(batch: EventBatch): { items: InteractionEvent[]; weights: Float32Array; freshCount: number } {
+  const n = batch.items.length;
+  const items: InteractionEvent[] = new Array<InteractionEvent>(n);
+  const weights = new Float32Array(n);
+  let front = 0;
+  let back = n - 1;
+  for (let i = 0; i < n; i++) {
+    if (batch.sources[i] === SOURCE_FRESH) {
+      items[front] = batch.items[i]!;
+      weights[front++] = batch.weights[i]!;
+    } else {
+      items[back] = batch.items[i]!;
+      weights[back--] = batch.weights[i]!;
+    }
+  }
+  return { items, weights, freshCount: front };
+}
+
+export const SAMPLE_SOURCES = { fresh: SOURCE_FRESH, replay: SOURCE_REPLAY, synthetic: SOURCE_SYNTHETIC } as const;

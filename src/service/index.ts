@@ -1,0 +1,1 @@
+export { startService, type ServiceHandle, type ServiceOptions, type ServiceState } from './service.js';

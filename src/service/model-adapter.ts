@@ -1,0 +1,110 @@
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-node';
+import type { Rng } from '../balance/index.js';
+import type { RecommendedItem } from '../codec/index.js';
+import type { ServiceConfig } from '../config/index.js';
+import { IncrementalTrainer, createModel, loadModel, recommend, saveModel, type ModelConfig, type TrainerConfigInput } from '../model/index.js';
+import type { CandidateItem, EvaluationView, ModelPort } from '../stream/ports.js';
+import { freshFirst, type EventBatch } from './balance-adapter.js';
+
+/** The model settings of the service configuration, in the model's terms. */
+export function modelConfigOf(c: ServiceConfig): Partial<ModelConfig> {
+  return { userRows: c.modelUserRows, itemRows: c.modelItemRows, gmfDim: c.modelDim, mlpDim: c.modelDim };
+}
+
+export function trainerConfigOf(c: ServiceConfig): TrainerConfigInput {
+  return {
+    denseLearningRate: c.learningRate,
+    embeddingLearningRate: c.embeddingLearningRate,
+    negativesPerPositive: c.negatives,
+    loss: { kind: c.loss, logitAdjustTau: c.logitAdjustTau },
+  };
+}
+
+/** True when tfjs runs on the native TensorFlow backend (the tested path). */
+export function tfBackendIsNative(): boolean {
+  return tf.getBackend() === 'tensorflow';
+}
+
+/** Directory of the model inside a checkpoint. */
+export const MODEL_DIR = 'model';
+
+/**
+ * The tfjs-node model and its incremental trainer seen through the pipeline's ModelPort.
+ * `prior` is the balance core's π_c (for logit adjustment). The version names the
+ * checkpoint generation the weights descend from and changes on every save.
+ */
+export class ModelAdapter implements ModelPort<EventBatch> {
+  private generation: number;
+  /** Training and saving take turns: a save must not read weights halfway through a step. */
+  private lock: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly trainer: IncrementalTrainer, private readonly prior: (categoryId: string) => number, generation: number) {
+    this.generation = generation;
+  }
+
+  static create(config: ServiceConfig, rng: Rng, prior: (categoryId: string) => number): ModelAdapter {
+    const model = createModel(modelConfigOf(config), rng.fork());
+    return new ModelAdapter(new IncrementalTrainer(model, trainerConfigOf(config), rng.fork()), prior, 0);
+  }
+
+  /** Loads the model saved in a checkpoint directory (warm start with its trainer state). */
+  static async restore(checkpointDir: string, config: ServiceConfig, rng: Rng, prior: (categoryId: string) => number): Promise<ModelAdapter> {
+    const loaded = await loadModel(join(checkpointDir, MODEL_DIR));
+    const generation = Number(/g(\d+)$/.exec(loaded.version)?.[1] ?? 0);
+    const trainer = new IncrementalTrainer(loaded.model, trainerConfigOf(config), rng.fork(), loaded.trainerState ?? undefined);
+    return new ModelAdapter(trainer, prior, generation);
+  }
+
+  get version(): string {
+    return `neumf-g${this.generation}`;
+  }
+
+  get nativeBackend(): boolean {
+    return tf.getBackend() === 'tensorflow';
+  }
+
+  get steps(): number {
+    return this.trainer.steps;
+  }
+
+  async train(batch: EventBatch): Promise<{ loss: number }> {
+    return this.exclusive(async () => {
+      const { items, weights, freshCount } = freshFirst(batch);
+      if (items.length === 0) return { loss: Number.NaN };
+      const report = this.trainer.evaluateThenTrain(items, weights, this.prior, { freshCount });
+      return { loss: report.loss };
+    });
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => {});
+    return run;
+  }
+
+  recommend(userId: string, candidates: readonly CandidateItem[], k: number): RecommendedItem[] {
+    if (candidates.length === 0) return [];
+    return recommend(this.trainer.model, userId, candidates, Math.min(k, candidates.length)).map((r) => ({ itemId: r.itemId, categoryId: r.categoryId, score: r.score }));
+  }
+
+  evaluation(): EvaluationView {
+    const s = this.trainer.snapshot();
+    const hit = new Map<string, number>();
+    const count = new Map<string, number>();
+    for (const [cat, e] of Object.entries(s.perCategory)) {
+      hit.set(cat, e.hitRate);
+      count.set(cat, e.count);
+    }
+    return { hitRateByCategory: hit, evaluationsByCategory: count, hitRateMacro: s.macroHitRate, hitRateMicro: s.microHitRate, ndcgMacro: s.macroNdcg, ndcgMicro: s.microNdcg };
+  }
+
+  /** Saves into `<dir>/model` and moves to the next generation. */
+  async save(dir: string): Promise<void> {
+    await this.exclusive(async () => {
+      const next = this.generation + 1;
+      await saveModel(this.trainer.model, this.trainer.exportState(), join(dir, MODEL_DIR), `neumf-g${next}`, { keep: 1 });
+      this.generation = next;
+    });
+  }
+}

@@ -1,0 +1,384 @@
+import { deserialize, serialize } from 'node:v8';
+import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
+import { Registry } from 'prom-client';
+import type { Subscription } from 'rxjs';
+import { Rng } from '../balance/index.js';
+import { createEventCodec, createRecommendationCodec } from '../codec/index.js';
+import type { ServiceConfig } from '../config/index.js';
+import { RebalancerError } from '../errors.js';
+import { createHttpServer, type Readiness } from '../http/server.js';
+import { createServiceMetrics, foldTopCategories, headCategories, tailShareOfCounts, type ServiceMetrics } from '../metrics/index.js';
+import { CheckpointStore } from '../state/checkpoint-store.js';
+import { Checkpointer, type CheckpointMeta } from '../state/checkpointer.js';
+import { DedupSet } from '../stream/dedup.js';
+import { DeadLetterSink } from '../stream/dlq.js';
+import { IngestLedger, type LedgerSnapshot } from '../stream/ledger.js';
+import { buildPipeline } from '../stream/pipeline.js';
+import { KafkaSource } from '../stream/source.js';
+import { BalanceAdapter, type BalanceAdapterSnapshot, type EventBatch } from './balance-adapter.js';
+import { ModelAdapter, tfBackendIsNative } from './model-adapter.js';
+import { Recommender } from './recommendations.js';
+
+export interface ServiceOptions {
+  /** Defaults to a fresh registry (never prom-client's global one). */
+  registry?: Registry;
+  now?: () => number;
+  log?: (msg: string) => void;
+}
+
+export interface ServiceHandle {
+  readonly config: ServiceConfig;
+  readonly registry: Registry;
+  /** The bound HTTP port (useful with --http-port 0). */
+  readonly httpPort: number;
+  readonly url: string;
+  /** Resolves when the service stopped cleanly; rejects (REB_KAFKA_CONSUMER_DEAD) when the consumer died. */
+  readonly done: Promise<void>;
+  /** Drain in-flight work, final checkpoint, commit, disconnect. */
+  stop(): Promise<void>;
+  /** The /state document. */
+  state(): ServiceState;
+  readiness(): Readiness;
+}
+
+export interface ServiceState {
+  ready: boolean;
+  window: { events: number; categories: number; shares: Record<string, number> };
+  weights: Record<string, number>;
+  imbalance: { ratio: number; entropyNormalized: number; gini: number };
+  reservoirFill: { perCategory: number; cbrs: number };
+  model: { version: string; steps: number; nativeBackend: boolean; training: boolean };
+  evaluation: { hitRateMacro: number; hitRateMicro: number; ndcgMacro: number; ndcgMicro: number; hitRateByCategory: Record<string, number> };
+  totals: { applied: number; byCategory: Record<string, number>; byType: Record<string, number>; invalid: number; duplicates: number; late: number; deadLettered: number; recommendationsProduced: number };
+  offsets: { topic: string; positions: Record<string, number>; committed: Record<string, number> };
+  consumer: { up: boolean; paused: boolean; pauses: number; inFlight: number; assigned: number[]; crashes: number; lag: Record<string, number> };
+  checkpoint: { seq: number; ageSeconds: number; restoredFrom: number | null };
+}
+
+interface SavedState {
+  format: 1;
+  balance: BalanceAdapterSnapshot;
+  dedup: string[];
+  ledger: LedgerSnapshot;
+}
+
+const STATE_FILE = 'state.bin';
+const ADMIN_TIMEOUT_MS = 30_000;
+
+/**
+ * The composition root: restores the latest checkpoint, wires the Kafka source, the
+ * pipeline (decode → clean → DLQ → balance → batches → train), the recommender, the
+ * checkpointer and the HTTP server, and returns a handle to stop it.
+ */
+export async function startService(config: ServiceConfig, options: ServiceOptions = {}): Promise<ServiceHandle> {
+  const now = options.now ?? Date.now;
+  const log = options.log ?? ((m: string) => console.error(`[rebalancer] ${m}`));
+  const registry = options.registry ?? new Registry();
+  const rng = new Rng(config.seed);
+  const kafka = new Kafka({ clientId: config.clientId, brokers: config.brokers, logLevel: logLevel.ERROR, retry: { retries: 8 } });
+
+  // 1. Restore (or start fresh).
+  const store = new CheckpointStore<CheckpointMeta>({ dir: config.checkpointDir, keep: config.checkpointsKept, now, log });
+  const restored = await store.loadLatest();
+  let balance: BalanceAdapter;
+  let dedup: DedupSet;
+  let ledger: IngestLedger;
+  let model: ModelAdapter | undefined;
+  if (restored) {
+    const saved = deserialize(await restored.readFile(STATE_FILE)) as SavedState;
+    balance = BalanceAdapter.restore(saved.balance, config);
+    dedup = DedupSet.restore(config.dedupHorizon, saved.dedup);
+    ledger = IngestLedger.restore(saved.ledger);
+    if (config.train) {
+      model = restored.manifest.meta.modelVersion !== null
+        ? await ModelAdapter.restore(restored.dir, config, rng, (c) => balance.prior(c))
+        : ModelAdapter.create(config, rng, (c) => balance.prior(c));
+    }
+    log(`restored checkpoint ${restored.manifest.seq} (${ledger.applied} events applied; positions ${JSON.stringify(restored.manifest.meta.positions)})`);
+  } else {
+    balance = BalanceAdapter.create(config, rng);
+    dedup = new DedupSet(config.dedupHorizon);
+    ledger = new IngestLedger();
+    if (config.train) model = ModelAdapter.create(config, rng, (c) => balance.prior(c));
+  }
+  if (!tfBackendIsNative()) log('WARNING: TensorFlow is NOT running on the native backend; training will be very slow (see README, native TensorFlow)');
+
+  // 2. Kafka clients and topics.
+  const admin = kafka.admin();
+  await withTimeout(admin.connect(), ADMIN_TIMEOUT_MS, 'connecting to Kafka');
+  await ensureTopics(admin, config);
+  await admin.disconnect();
+  const producer: Producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false, retry: { retries: 5 } });
+  await withTimeout(producer.connect(), ADMIN_TIMEOUT_MS, 'connecting the producer');
+
+  // 3. Metrics, sinks, recommender, source.
+  let refreshGauges = (): void => {};
+  const metrics = createServiceMetrics({ registry, beforeCollect: () => refreshGauges() });
+  metrics.tfNativeBackend.set(tfBackendIsNative() ? 1 : 0);
+  const deadLetters = new DeadLetterSink({ producer, topic: config.dlqTopic, log });
+  const recommender = new Recommender<EventBatch>({
+    config,
+    balance: () => balance,
+    model: () => {
+      if (!model) throw new RebalancerError('REB_MODEL_INVALID', 'recommendations need training on (--train true)');
+      return model;
+    },
+    metrics,
+    producer,
+    codec: createRecommendationCodec(),
+    now,
+    log,
+  });
+
+  let deadError: RebalancerError | undefined;
+  let stopping = false;
+  let rejectDone: (err: Error) => void = () => {};
+  let resolveDone: () => void = () => {};
+  const done = new Promise<void>((resolve, reject) => {
+    resolveDone = resolve;
+    rejectDone = reject;
+  });
+  const source = new KafkaSource({
+    kafka,
+    topic: config.topic,
+    groupId: config.groupId,
+    fromBeginning: config.fromBeginning,
+    maxInFlight: config.maxInFlight,
+    maxInFlightBytes: config.maxInFlightBytes,
+    startOffsets: ledger.positions,
+    onDead: (err) => {
+      deadError = err;
+      metrics.consumerUp.set(0);
+      rejectDone(err);
+    },
+    onCrash: (err, restart) => {
+      metrics.consumerCrashes.inc();
+      log(`Kafka consumer crashed (${restart ? 'kafkajs restarts it' : 'no restart'}): ${err.message}`);
+    },
+    onPauseChange: (paused) => metrics.consumerPaused.set(paused ? 1 : 0),
+    onLag: (topic, partition, lag) => metrics.consumerLag(topic, partition).set(lag),
+    log,
+    now,
+  });
+
+  const checkpointer = new Checkpointer({
+    store,
+    capture: () => {
+      const saved: SavedState = { format: 1, balance: balance.snapshot(), dedup: dedup.snapshot(), ledger: ledger.snapshot() };
+      return {
+        meta: { topic: config.topic, positions: saved.ledger.positions, modelVersion: model ? model.version : null },
+        files: new Map([[STATE_FILE, serialize(saved)]]),
+        ...(model ? { writeModel: (dir: string) => model!.save(dir) } : {}),
+      };
+    },
+    flushDeadLetters: () => deadLetters.flush(),
+    commit: (positions) => source.commit(positions),
+    metrics,
+    now,
+    log,
+  });
+  if (restored) checkpointer.restored(restored.manifest.seq, restored.manifest.createdAt, restored.manifest.meta.positions);
+
+  // 4. The pipeline.
+  const pipelineDone = new Promise<void>((resolve) => {
+    const subscription: Subscription = buildPipeline(source.records$, {
+      codec: createEventCodec(),
+      dedup,
+      balance,
+      model,
+      deadLetters,
+      metrics,
+      ledger,
+      release: (count, bytes) => source.release(count, bytes),
+      batchSize: config.batchSize,
+      batchMaxWaitMs: config.batchMaxWaitMs,
+      trainDelayMs: config.trainDelayMs,
+      onApplied: model ? (e) => recommender.onEvent(e) : undefined,
+      log,
+      now,
+    }).subscribe({
+      error: (err: unknown) => {
+        log(`pipeline failed: ${(err as Error).stack ?? String(err)}`);
+        resolve();
+      },
+      complete: () => resolve(),
+    });
+    void subscription;
+  });
+
+  // 5. Gauges derived from state, refreshed per scrape (and by the live view).
+  refreshGauges = () => updateGauges(metrics, config, balance, model, source, checkpointer, recommender);
+
+  const readiness = (): Readiness => {
+    const reasons: string[] = [];
+    if (deadError) reasons.push(`consumer dead: ${deadError.message}`);
+    else if (!source.isUp) reasons.push('Kafka consumer is not running');
+    if (source.assignedPartitions.length === 0) reasons.push('no partition assigned yet');
+    if (stopping) reasons.push('shutting down');
+    return { ready: reasons.length === 0, reasons };
+  };
+
+  const state = (): ServiceState => serviceState(config, balance, model, ledger, source, checkpointer, deadLetters, recommender, readiness().ready, restored?.manifest.seq ?? null);
+
+  const http = createHttpServer({
+    registry,
+    recommend: async (userId, k) => {
+      if (!model) throw new RebalancerError('REB_HTTP_BAD_REQUEST', 'recommendations are off: the service runs with --train false');
+      return recommender.recommend(userId, k, 'http');
+    },
+    state,
+    readiness,
+    defaultK: config.recK,
+    maxK: 1_000,
+    log,
+  });
+  await http.listen({ host: config.httpHost, port: config.httpPort });
+  const address = http.server.address();
+  const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort;
+
+  // 6. Go.
+  await source.start();
+  metrics.consumerUp.set(1);
+  recommender.start();
+  checkpointer.start(config.checkpointIntervalMs);
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      stopping = true;
+      checkpointer.stopTimer();
+      await source.stopFetching();
+      await pipelineDone;
+      await recommender.stop();
+      if (!deadError) {
+        try {
+          await checkpointer.checkpoint();
+        } catch (err) {
+          log(`final checkpoint failed: ${(err as Error).message}`);
+        }
+      }
+      await source.disconnect();
+      await producer.disconnect().catch(() => {});
+      await http.close();
+      metrics.consumerUp.set(0);
+      if (deadError) rejectDone(deadError);
+      else resolveDone();
+    })();
+    return stopped;
+  };
+
+  return { config, registry, httpPort, url: `http://${config.httpHost}:${httpPort}`, done, stop, state, readiness };
+}
+
+async function ensureTopics(admin: Admin, config: ServiceConfig): Promise<void> {
+  const existing = new Set(await withTimeout(admin.listTopics(), ADMIN_TIMEOUT_MS, 'listing topics'));
+  const missing = [config.topic, config.dlqTopic, config.recommendationsTopic].filter((t) => !existing.has(t));
+  if (missing.length === 0) return;
+  await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: topic === config.topic ? 3 : 1 })), waitForLeaders: true }).catch((err: unknown) => {
+    throw new RebalancerError('REB_KAFKA_UNAVAILABLE', `could not create topics ${missing.join(', ')}: ${(err as Error).message}`, {}, { cause: err });
+  });
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new RebalancerError('REB_KAFKA_UNAVAILABLE', `${what} timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
+function updateGauges(metrics: ServiceMetrics, config: ServiceConfig, balance: BalanceAdapter, model: ModelAdapter | undefined, source: KafkaSource, checkpointer: Checkpointer, recommender: Recommender<EventBatch>): void {
+  const view = balance.view();
+  const counts = view.windowCounts;
+  const top = new Set([...counts].sort((a, b) => b[1] - a[1]).slice(0, config.metricsTopCategories).map(([c]) => c));
+  const shares = new Map<string, number>();
+  for (const [c, n] of counts) shares.set(c, view.windowEvents > 0 ? n / view.windowEvents : 0);
+  metrics.windowEvents.set(view.windowEvents);
+  metrics.windowCategories.set(counts.size);
+  metrics.categoryWindowShare.replaceAll(foldTopCategories(shares, top, counts, 'sum'));
+  metrics.classWeight.replaceAll(foldTopCategories(view.weights, top, counts, 'weighted-mean'));
+  metrics.imbalanceRatio.set(view.imbalanceRatio);
+  metrics.entropyNormalized.set(view.entropyNormalized);
+  metrics.gini.set(view.gini);
+  metrics.reservoirFill.perCategory.set(view.reservoirFill.perCategory);
+  metrics.reservoirFill.cbrs.set(view.reservoirFill.cbrs);
+  const head = headCategories(counts);
+  recommender.setHeadCategories(head);
+  metrics.interactionTailShare.set(tailShareOfCounts(counts, head));
+  metrics.recommendationTailShare.set(recommender.tailShare());
+  if (model) {
+    const ev = model.evaluation();
+    metrics.prequentialHitRate.replaceAll(foldTopCategories(ev.hitRateByCategory, top, ev.evaluationsByCategory, 'weighted-mean'));
+    metrics.prequentialHitRateAverage.macro.set(ev.hitRateMacro);
+    metrics.prequentialHitRateAverage.micro.set(ev.hitRateMicro);
+    metrics.prequentialNdcgAverage.macro.set(ev.ndcgMacro);
+    metrics.prequentialNdcgAverage.micro.set(ev.ndcgMicro);
+    metrics.modelVersion.replaceAll(new Map([[model.version, 1]]));
+  }
+  metrics.consumerUp.set(source.isUp ? 1 : 0);
+  metrics.consumerPaused.set(source.paused ? 1 : 0);
+  metrics.checkpointAge.set(checkpointer.ageSeconds());
+}
+
+function serviceState(
+  config: ServiceConfig,
+  balance: BalanceAdapter,
+  model: ModelAdapter | undefined,
+  ledger: IngestLedger,
+  source: KafkaSource,
+  checkpointer: Checkpointer,
+  deadLetters: DeadLetterSink,
+  recommender: Recommender<EventBatch>,
+  ready: boolean,
+  restoredFrom: number | null,
+): ServiceState {
+  const view = balance.view();
+  const ev = model?.evaluation();
+  const ledgerSnap = ledger.snapshot();
+  return {
+    ready,
+    window: {
+      events: view.windowEvents,
+      categories: view.windowCounts.size,
+      shares: Object.fromEntries([...view.windowCounts].map(([c, n]) => [c, view.windowEvents > 0 ? n / view.windowEvents : 0])),
+    },
+    weights: Object.fromEntries(view.weights),
+    imbalance: { ratio: view.imbalanceRatio, entropyNormalized: view.entropyNormalized, gini: view.gini },
+    reservoirFill: view.reservoirFill,
+    model: { version: model?.version ?? 'none', steps: model?.steps ?? 0, nativeBackend: model?.nativeBackend ?? false, training: model !== undefined },
+    evaluation: {
+      hitRateMacro: ev?.hitRateMacro ?? 0,
+      hitRateMicro: ev?.hitRateMicro ?? 0,
+      ndcgMacro: ev?.ndcgMacro ?? 0,
+      ndcgMicro: ev?.ndcgMicro ?? 0,
+      hitRateByCategory: ev ? Object.fromEntries(ev.hitRateByCategory) : {},
+    },
+    totals: {
+      applied: ledgerSnap.applied,
+      byCategory: ledgerSnap.byCategory,
+      byType: ledgerSnap.byType,
+      invalid: ledgerSnap.invalid,
+      duplicates: ledgerSnap.duplicates,
+      late: ledgerSnap.late,
+      deadLettered: deadLetters.sent,
+      recommendationsProduced: recommender.producedCount,
+    },
+    offsets: { topic: config.topic, positions: ledgerSnap.positions, committed: { ...checkpointer.committedOffsets } },
+    consumer: {
+      up: source.isUp,
+      paused: source.paused,
+      pauses: source.pauses,
+      inFlight: source.inFlightEvents,
+      assigned: [...source.assignedPartitions],
+      crashes: source.crashCount,
+      lag: Object.fromEntries([...source.lagByPartition].map(([p, l]) => [String(p), l])),
+    },
+    checkpoint: { seq: checkpointer.lastSequence, ageSeconds: checkpointer.ageSeconds(), restoredFrom },
+  };
+}
