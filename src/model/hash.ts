@@ -49,15 +49,15 @@ export interface CollisionEstimate {
   occupiedRows: number;
   /** Estimated distinct ids hashed so far (linear counting, Whang et al. 1990). */
   estimatedDistinctIds: number;
-  /** Estimated share of distinct ids that share their row with at least one other id. */
+  /** Estimated share of distinct ids that landed in a row another id already held (1 − k/n). */
   collisionRate: number;
 }
 
 /**
  * A hashed id space with a bounded-memory collision estimate: one bit-ish byte per row
  * marks occupied rows; linear counting turns the occupied count into an estimate of the
- * distinct ids seen, n ≈ −m·ln(1 − k/m), and the share of ids whose row holds another id
- * is then 1 − k/n (each occupied row has exactly one "first" id).
+ * distinct ids seen, n ≈ −m·ln(1 − k/m), and the share of ids that landed in a row already
+ * held by another id is then 1 − k/n (each occupied row has exactly one "first" id).
  */
 export class HashedIdSpace {
   readonly rows: number;

@@ -50,7 +50,7 @@ describe('model', () => {
     assert.ok(recs.every((r) => Number.isFinite(r.score)));
     assert.equal(murmur3('abc', 1), murmur3('abc', 1));
     assert.notEqual(murmur3('abc', 1), murmur3('abc', 2));
-    // 1,000 distinct ids in 1,024 rows: expected ≈ 1 − (1 − e^{−n/m})·m/n ≈ 37% share a row.
+    // 1,000 distinct ids in 1,024 rows: k ≈ m(1 − e^{−n/m}) ≈ 640 rows taken, so 1 − k/n ≈ 36%.
     const space = new HashedIdSpace(1024, 7);
     for (let i = 0; i < 1000; i++) space.row(`id-${i}`);
     const est = space.collisions();
