@@ -129,7 +129,7 @@ class NaiveBalance {
 
 const CHUNK = 65_536;
 
-export function updatesBench(categories: number, quick: boolean, log: (m: string) => void): BenchResult {
+function updatesBench(categories: number, quick: boolean, log: (m: string) => void): BenchResult {
   const poolSize = categories > 10_000 ? 1 << 19 : 1 << 16;
   const pool = makePool(categories, poolSize, categories);
   const minMs = quick ? 400 : 2000;

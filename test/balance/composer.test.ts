@@ -1,0 +1,107 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BalanceState, Rng, SOURCE_FRESH, SOURCE_REPLAY, SOURCE_SYNTHETIC, type BalanceConfig } from '../../src/balance/index.js';
+import { stream, type TestEvent } from './helpers.js';
+
+const SHARES = [0.6, 0.25, 0.1, 0.04, 0.01];
+const B = 1024;
+const TOLERANCE = 0.01; // absolute, on the mean batch share over 100 batches
+
+/** Warms a state on the stream, then composes batches from fresh chunks of the same stream. */
+function run(config: Partial<BalanceConfig>, batches: number, interpolate?: (a: TestEvent, b: TestEvent, l: number) => TestEvent) {
+  const rng = new Rng(11);
+  const st = new BalanceState<TestEvent>({ bucketCount: 100, bucketWidthMs: 10_000, ...config }, new Rng(12));
+  let t = 1_000_000;
+  for (const e of stream(rng, SHARES, 50_000, t)) st.observe(e);
+  t += 50_000;
+  const mix = new Float64Array(SHARES.length);
+  const bySource = [0, 0, 0];
+  let dropped = 0;
+  let q: number[] = [];
+  for (let k = 0; k < batches; k++) {
+    const fresh = stream(rng, SHARES, B, t, t);
+    t += B;
+    for (const e of fresh) st.observe(e);
+    // q_c ∝ π_c^ρ from the live priors (what the composer uses).
+    const rho = st.config.rho;
+    const pw = SHARES.map((_, c) => Math.pow(st.prior(`c${c}`), rho));
+    const sum = pw.reduce((a, b) => a + b, 0);
+    q = pw.map((x) => x / sum);
+    const batch = st.composeBatch(fresh, B, interpolate === undefined ? {} : { interpolate });
+    assert.equal(batch.items.length, B);
+    assert.equal(batch.weights.length, B);
+    assert.equal(batch.report.size, B);
+    assert.equal(batch.report.fresh + batch.report.replay + batch.report.synthetic, B);
+    let fromMap = 0;
+    for (const c of batch.report.byCategory.values()) fromMap += c.fresh + c.replay + c.synthetic;
+    assert.equal(fromMap, B);
+    for (let i = 0; i < B; i++) {
+      const e = batch.items[i]!;
+      mix[Number(e.categoryId.slice(1))]! += 1 / (B * batches);
+      bySource[batch.sources[i]!]!++;
+      assert.equal(batch.weights[i], Math.fround(st.weightOf(e.categoryId)), 'sample weight is the class weight');
+    }
+    dropped += batch.report.droppedFresh;
+  }
+  return { mix, q, bySource, dropped, st };
+}
+
+for (const rho of [0, 0.3, 1]) {
+  test(`batches reach the target mix q ∝ π^ρ within ±${TOLERANCE} (ρ = ${rho})`, () => {
+    const { mix, q, bySource, dropped } = run({ rho }, 100);
+    for (let c = 0; c < SHARES.length; c++) assert.ok(Math.abs(mix[c]! - q[c]!) <= TOLERANCE, `c${c}: ${mix[c]!.toFixed(4)} vs q ${q[c]!.toFixed(4)}`);
+    if (rho === 1) {
+      // The stream's own mix: nearly everything is fresh.
+      assert.ok(bySource[SOURCE_FRESH]! > 0.95 * 100 * B);
+    } else {
+      assert.ok(bySource[SOURCE_REPLAY]! > 0, 'minorities oversampled by replay');
+      assert.ok(dropped > 0, 'majority undersampled');
+    }
+  });
+}
+
+test('undersampling keeps a majority event with probability min(1, (B/F)·q_c/π_c)', () => {
+  const rng = new Rng(5);
+  const st = new BalanceState<TestEvent>({ rho: 0, bucketCount: 100, bucketWidthMs: 10_000 }, new Rng(6));
+  for (const e of stream(rng, SHARES, 50_000)) st.observe(e);
+  const fresh = stream(rng, [1], 4096, 1_050_000, 10_000_000); // all c0, the majority
+  let kept = 0;
+  const batches = 200;
+  for (let k = 0; k < batches; k++) kept += st.composeBatch(fresh, B).report.fresh;
+  const pw = [0, 1, 2, 3, 4].map(() => 1);
+  const q0 = pw[0]! / pw.reduce((a, b) => a + b, 0);
+  const expected = Math.min(1, ((B / fresh.length) * q0) / st.prior('c0'));
+  const observed = kept / (batches * fresh.length);
+  // Binomial standard error over 819,200 trials is < 0.0006; allow 0.005.
+  assert.ok(Math.abs(observed - expected) < 0.005, `kept ${observed} vs ${expected}`);
+});
+
+test('synthetic minority samples come from the interpolation hook with two same-category items', () => {
+  let calls = 0;
+  const interpolate = (a: TestEvent, b: TestEvent, l: number): TestEvent => {
+    calls++;
+    assert.equal(a.categoryId, b.categoryId);
+    assert.notEqual(a.id, b.id);
+    assert.ok(l >= 0 && l < 1);
+    return { id: -1, categoryId: a.categoryId, type: a.type, eventTime: a.eventTime * (1 - l) + b.eventTime * l };
+  };
+  const { bySource, mix, q } = run({ rho: 0, syntheticFraction: 0.5 }, 20, interpolate);
+  assert.equal(bySource[SOURCE_SYNTHETIC], calls);
+  assert.ok(calls > 0);
+  const replay = bySource[SOURCE_REPLAY]!;
+  // Half of the oversampled slots are synthetic (binomial, ±5 standard errors).
+  const n = calls + replay;
+  assert.ok(Math.abs(calls / n - 0.5) < 5 * Math.sqrt(0.25 / n), `${calls} synthetic of ${n}`);
+  for (let c = 0; c < SHARES.length; c++) assert.ok(Math.abs(mix[c]! - q[c]!) <= 0.02);
+});
+
+test('bad batch arguments throw REB_BALANCE_INVALID', () => {
+  const st = new BalanceState<TestEvent>({}, new Rng(1));
+  assert.throws(() => st.composeBatch([], 0), { code: 'REB_BALANCE_INVALID', message: /batchSize must be an integer ≥ 1/ });
+  assert.throws(() => st.composeBatch([], 1.5), { code: 'REB_BALANCE_INVALID' });
+  assert.throws(() => st.composeBatch(null as unknown as TestEvent[], 8), { code: 'REB_BALANCE_INVALID', message: /fresh must be/ });
+  // Nothing observed: nothing to replay, the batch is short and says so.
+  const empty = st.composeBatch([], 8);
+  assert.equal(empty.items.length, 0);
+  assert.equal(empty.report.unfilled, 8);
+});
