@@ -73,7 +73,9 @@ export function imbalanceStats(counts: ArrayLike<number>, length: number, beta: 
     const p = n / total;
     entropy -= p * Math.log(p);
     weightedRank += (2 * (i + 1) - c - 1) * n;
-    effective += -Math.expm1(n * logBeta) / (1 - beta);
+    const x = n * logBeta;
+    // β^n < 1e-17 rounds 1 − β^n to 1: skip the expm1 for the (many) large counts.
+    effective += (x < -40 ? 1 : -Math.expm1(x)) / (1 - beta);
   }
   const gini = c > 1 ? weightedRank / (c * total) : 0;
   return {
