@@ -17,7 +17,7 @@ describe('schema contract', () => {
   });
 
   it('every field added after v1 has a default (backward compatible)', () => {
-    const v1 = new Set(SCHEMA_FILES['interaction-event.v1.avsc'].fields.map((f) => f.name));
+    const v1 = new Set<string>(SCHEMA_FILES['interaction-event.v1.avsc'].fields.map((f) => f.name));
     for (const field of SCHEMA_FILES['interaction-event.v2.avsc'].fields) {
       if (!v1.has(field.name)) assert.ok('default' in field, `${field.name} needs a default`);
     }
