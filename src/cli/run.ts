@@ -1,92 +1,180 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import { Kafka, logLevel, CompressionTypes } from 'kafkajs';
-import { createEventCodec } from '../codec/index.js';
+import { SETTINGS, flagToOptionKey, loadConfig, type RawSettings, type ServiceConfig, type SettingKey } from '../config/index.js';
+import { RebalancerError } from '../errors.js';
 import { startLocalKafka, type LocalKafka } from '../kafka/local-broker.js';
-import { SyntheticStream, DEFAULT_SYNTHETIC } from '../tools/synthetic.js';
+import { startService, type ServiceHandle, type ServiceState } from '../service/index.js';
+import { startSyntheticProducer, type SyntheticProducer } from './synthetic-producer.js';
 
-interface RunFlags {
+interface RunOnlyFlags {
   embedded?: boolean;
-  brokers?: string;
-  topic: string;
-  events: string;
-  seed: string;
+  duration?: string;
+  events?: string;
+  rate?: string;
+  corruptEvery?: string;
 }
 
 /**
- * Foundation version of `run`: with --embedded it starts a local broker, produces a
- * skewed synthetic stream as Avro, consumes it back and prints per-category counts.
+ * `rebalancer run`: the streaming service. Every service setting is a flag and an env
+ * var (src/config/settings.ts); `--embedded` adds a local Kafka broker and a built-in
+ * synthetic producer so the whole system runs with one command.
  */
 export function registerRun(program: Command): void {
-  program
+  const cmd = program
     .command('run')
-    .description('run the rebalancer service (with --embedded: local Kafka + built-in synthetic stream)')
+    .description('run the rebalancer service: consume events, balance, train, serve recommendations and metrics.\nWith --embedded: a local Kafka broker and a built-in skewed synthetic stream (with a few corrupt payloads).')
     .option('--embedded', 'start a local Kafka broker and feed it a synthetic imbalanced stream')
-    .option('--brokers <list>', 'comma-separated Kafka brokers (ignored with --embedded)', process.env.REBALANCER_BROKERS)
-    .option('--topic <name>', 'events topic', 'interactions')
-    .option('--events <n>', 'synthetic events to produce with --embedded', '20000')
-    .option('--seed <n>', 'seed of the synthetic stream', '42')
-    .action(async (flags: RunFlags) => {
-      await runFoundationDemo(flags);
-    });
+    .option('--duration <s>', 'stop after this many seconds (default with --embedded: 60; otherwise run until SIGINT/SIGTERM)')
+    .option('--events <n>', 'stop after this many events have been applied')
+    .option('--rate <n>', 'events per second of the embedded synthetic producer', '5000')
+    .option('--corrupt-every <n>', 'embedded producer: one corrupt payload every n events (0 = none)', '2000');
+  for (const [key, spec] of Object.entries(SETTINGS)) {
+    void key;
+    cmd.option(`${spec.flag} <value>`, `${spec.description} (default: ${spec.default || '""'}; env ${spec.env})`);
+  }
+  cmd.action(async (flags: Record<string, string | boolean | undefined>) => {
+    const raw: RawSettings = {};
+    for (const [key, spec] of Object.entries(SETTINGS)) {
+      const v = flags[flagToOptionKey(spec.flag)];
+      if (typeof v === 'string') raw[key as SettingKey] = v;
+    }
+    await runCommand(raw, flags as RunOnlyFlags);
+  });
 }
 
-async function runFoundationDemo(flags: RunFlags): Promise<void> {
-  const count = Number(flags.events);
+function positive(name: string, raw: string | undefined, allowZero = false): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw.trim()) || (!allowZero && n <= 0)) throw new RebalancerError('REB_CONFIG_INVALID', `${name}: got ${JSON.stringify(raw)}, expected a ${allowZero ? 'non-negative' : 'positive'} number`);
+  return n;
+}
+
+async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> {
+  const embedded = flags.embedded === true;
+  const durationS = positive('--duration', flags.duration) ?? (embedded ? 60 : undefined);
+  const stopAfterEvents = positive('--events', flags.events);
+  const rate = positive('--rate', flags.rate) ?? 5_000;
+  const corruptEvery = positive('--corrupt-every', flags.corruptEvery, true) ?? 0;
+  const log = (m: string): void => console.error(`[rebalancer] ${m}`);
+
+  // Validate the configuration before starting anything.
+  let config: ServiceConfig = loadConfig({ flags: raw, env: process.env });
   let local: LocalKafka | undefined;
-  const log = (m: string): void => console.error(`[run] ${m}`);
+  let producer: SyntheticProducer | undefined;
+  let service: ServiceHandle | undefined;
+  let serviceStarted = Date.now();
   try {
-    let brokers: string[];
-    if (flags.embedded || !flags.brokers) {
+    if (embedded) {
+      log('starting a local Kafka broker (embedded mode)');
       local = await startLocalKafka({ log });
-      brokers = local.brokers;
-    } else {
-      brokers = flags.brokers.split(',');
+      // A fresh broker has fresh offsets: checkpoints of another broker must not be restored.
+      const checkpointDir = raw.checkpointDir ?? process.env[SETTINGS.checkpointDir.env] ?? mkdtempSync(join(tmpdir(), 'rebalancer-embedded-'));
+      config = { ...config, brokers: local.brokers, checkpointDir };
     }
-    const kafka = new Kafka({ clientId: 'rebalancer-demo', brokers, logLevel: logLevel.ERROR });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic: flags.topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true });
-    await admin.disconnect();
-
-    const codec = createEventCodec();
-    const stream = new SyntheticStream({ ...DEFAULT_SYNTHETIC, seed: Number(flags.seed) });
-    const producer = kafka.producer();
-    await producer.connect();
-    const produced = new Map<string, number>();
-    for (let sent = 0; sent < count; ) {
-      const n = Math.min(2_000, count - sent);
-      const messages = [];
-      for (let i = 0; i < n; i++) {
-        const e = stream.next();
-        produced.set(e.categoryId, (produced.get(e.categoryId) ?? 0) + 1);
-        messages.push({ key: e.userId, value: codec.encode(e), timestamp: String(e.eventTime) });
-      }
-      await producer.send({ topic: flags.topic, messages, compression: CompressionTypes.None });
-      sent += n;
+    service = await startService(config, { log });
+    serviceStarted = Date.now();
+    console.error(`metrics: ${service.url}/metrics`);
+    console.error(`state:   ${service.url}/state   recommendations: ${service.url}/recommendations/<userId>?k=10`);
+    if (embedded) {
+      producer = await startSyntheticProducer({ brokers: config.brokers, topic: config.topic, rate, corruptEvery, seed: config.seed, log });
+      log(`synthetic producer: ${rate} events/s${corruptEvery > 0 ? `, one corrupt payload every ${corruptEvery}` : ''}`);
     }
-    await producer.disconnect();
-    log(`produced ${count} events`);
-
-    const consumed = new Map<string, number>();
-    let total = 0;
-    const consumer = kafka.consumer({ groupId: `rebalancer-demo-${Date.now()}` });
-    await consumer.connect();
-    await consumer.subscribe({ topic: flags.topic, fromBeginning: true });
-    await new Promise<void>((resolve) => {
-      void consumer.run({
-        eachMessage: async ({ message }) => {
-          const e = codec.decode(message.value!);
-          consumed.set(e.categoryId, (consumed.get(e.categoryId) ?? 0) + 1);
-          if (++total === count) resolve();
-        },
-      });
-    });
-    await consumer.disconnect();
-    console.log('category   produced   consumed    share');
-    for (const [cat, n] of [...produced].sort((a, b) => b[1] - a[1])) {
-      console.log(`${cat.padEnd(10)} ${String(n).padStart(8)} ${String(consumed.get(cat) ?? 0).padStart(10)} ${((100 * n) / count).toFixed(2).padStart(7)}%`);
-    }
+    const reason = await waitForEnd(service, durationS, stopAfterEvents);
+    log(`stopping (${reason})`);
   } finally {
-    await local?.stop();
+    const forced = setTimeout(() => {
+      console.error(`rebalancer: shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    forced.unref();
+    await producer?.stop();
+    let failure: unknown;
+    if (service) {
+      await service.stop().catch((err: unknown) => { failure = err; });
+      printSummary(service.state(), (Date.now() - serviceStarted) / 1000, producer?.sent ?? null);
+    }
+    if (local) {
+      log('stopping the local Kafka broker');
+      await local.stop();
+    }
+    clearTimeout(forced);
+    if (failure) throw failure;
   }
+}
+
+/** Resolves when the run should end: duration elapsed, event count reached, a signal, or a dead consumer (rejects). */
+async function waitForEnd(service: ServiceHandle, durationS: number | undefined, stopAfterEvents: number | undefined): Promise<string> {
+  const live = new LiveView(service);
+  return new Promise<string>((resolve, reject) => {
+    const cleanup = (): void => {
+      clearInterval(tick);
+      if (timer) clearTimeout(timer);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      live.end();
+    };
+    const finish = (reason: string): void => {
+      cleanup();
+      resolve(reason);
+    };
+    const onSignal = (sig: NodeJS.Signals): void => finish(sig);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const timer = durationS !== undefined ? setTimeout(() => finish(`--duration ${durationS}s elapsed`), durationS * 1000) : undefined;
+    const tick = setInterval(() => {
+      const state = live.render();
+      if (stopAfterEvents !== undefined && state.totals.applied >= stopAfterEvents) finish(`--events ${stopAfterEvents} applied`);
+    }, 1_000);
+    service.done.then(() => finish('service stopped'), (err: unknown) => {
+      cleanup();
+      reject(err);
+    });
+  });
+}
+
+/** One status line per second on stderr: rewritten in place on a TTY, plain lines otherwise. */
+class LiveView {
+  private lastApplied = 0;
+  private lastAt = Date.now();
+  private readonly tty = process.stderr.isTTY === true;
+
+  constructor(private readonly service: ServiceHandle) {}
+
+  render(): ServiceState {
+    const s = this.service.state();
+    const now = Date.now();
+    const rate = ((s.totals.applied - this.lastApplied) * 1000) / Math.max(1, now - this.lastAt);
+    this.lastApplied = s.totals.applied;
+    this.lastAt = now;
+    const topWeights = Object.entries(s.weights).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([c, w]) => `${c}=${w.toFixed(2)}`).join(' ');
+    const lag = Object.values(s.consumer.lag).reduce((a, b) => a + b, 0);
+    const line = `events/s ${rate.toFixed(0).padStart(6)} | applied ${s.totals.applied} | IR ${s.imbalance.ratio.toFixed(1)} | top weights ${topWeights} | hit@10 macro ${s.evaluation.hitRateMacro.toFixed(3)} micro ${s.evaluation.hitRateMicro.toFixed(3)} | lag ${lag} | dlq ${s.totals.deadLettered}${s.consumer.paused ? ' | PAUSED' : ''}`;
+    if (this.tty) process.stderr.write(`\r\x1b[K${line}`);
+    else process.stderr.write(`${line}\n`);
+    return s;
+  }
+
+  end(): void {
+    if (this.tty) process.stderr.write('\n');
+  }
+}
+
+function printSummary(s: ServiceState, seconds: number, producedBySynthetic: number | null): void {
+  const out: string[] = [];
+  out.push('');
+  out.push(`summary: ${s.totals.applied} events applied in ${seconds.toFixed(1)} s (${(s.totals.applied / Math.max(seconds, 1e-9)).toFixed(0)} events/s overall)${producedBySynthetic !== null ? `, ${producedBySynthetic} produced by the synthetic producer` : ''}`);
+  out.push(`  invalid ${s.totals.invalid}, dead-lettered ${s.totals.deadLettered}, duplicates ${s.totals.duplicates}, late ${s.totals.late}, recommendations produced ${s.totals.recommendationsProduced}`);
+  out.push(`  imbalance ratio ${s.imbalance.ratio.toFixed(2)}, normalised entropy ${s.imbalance.entropyNormalized.toFixed(3)}, Gini ${s.imbalance.gini.toFixed(3)}`);
+  out.push(`  model ${s.model.version}, ${s.model.steps} training steps; prequential hit-rate@10 macro ${s.evaluation.hitRateMacro.toFixed(3)} vs micro ${s.evaluation.hitRateMicro.toFixed(3)}; NDCG macro ${s.evaluation.ndcgMacro.toFixed(3)} vs micro ${s.evaluation.ndcgMicro.toFixed(3)}`);
+  out.push(`  checkpoint ${s.checkpoint.seq}; committed offsets ${JSON.stringify(s.offsets.committed)}`);
+  out.push('  category      events   share   weight  hit@10');
+  for (const [cat, n] of Object.entries(s.totals.byCategory).sort((a, b) => b[1] - a[1])) {
+    const share = s.totals.applied > 0 ? (100 * n) / s.totals.applied : 0;
+    const w = s.weights[cat];
+    const hit = s.evaluation.hitRateByCategory[cat];
+    out.push(`  ${cat.padEnd(12)} ${String(n).padStart(8)} ${share.toFixed(2).padStart(6)}% ${w === undefined ? '     -' : w.toFixed(3).padStart(7)} ${hit === undefined ? '     -' : hit.toFixed(3).padStart(7)}`);
+  }
+  console.log(out.join('\n'));
 }

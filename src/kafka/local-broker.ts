@@ -92,7 +92,9 @@ export async function startLocalKafka(options: LocalKafkaOptions = {}): Promise<
   writeFileSync(props, serverProperties(port, controllerPort, join(dataDir, 'log'), options.defaultPartitions ?? 3));
 
   const classpath = join(libs, '*');
-  const clusterId = randomBytes(16).toString('base64url');
+  // A leading '-' would be read as an option by kafka-storage's argument parser.
+  let clusterId = randomBytes(16).toString('base64url');
+  while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
   const format = spawnSync('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, '--ignore-formatted'], { encoding: 'utf8' });
   if (format.error || format.status !== 0) {
     throw new RebalancerError('REB_LOCAL_KAFKA', `formatting Kafka storage in ${dataDir} failed: ${format.error?.message ?? format.stderr.trim()}`);

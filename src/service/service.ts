@@ -143,6 +143,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
     topic: config.topic,
     groupId: config.groupId,
     fromBeginning: config.fromBeginning,
+    sessionTimeoutMs: config.sessionTimeoutMs,
     maxInFlight: config.maxInFlight,
     maxInFlightBytes: config.maxInFlightBytes,
     startOffsets: ledger.positions,
@@ -247,7 +248,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
     stopped ??= (async () => {
       stopping = true;
       checkpointer.stopTimer();
-      await source.stopFetching();
+      source.stopFetching();
       await pipelineDone;
       await recommender.stop();
       if (!deadError) {

@@ -16,6 +16,7 @@ export interface SourceOptions {
   topic: string;
   groupId: string;
   fromBeginning: boolean;
+  sessionTimeoutMs: number;
   /** Pause fetching when this many events are in flight (consumed, not yet released). */
   maxInFlight: number;
   maxInFlightBytes: number;
@@ -68,8 +69,8 @@ export class KafkaSource {
   constructor(private readonly opts: SourceOptions) {
     this.consumer = opts.kafka.consumer({
       groupId: opts.groupId,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout: opts.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(opts.sessionTimeoutMs / 10)),
       maxBytesPerPartition: 1_048_576,
       maxBytes: 8_388_608,
       retry: { retries: 8 },
@@ -148,21 +149,27 @@ export class KafkaSource {
     await this.consumer.commitOffsets([...offsets].map(([partition, offset]) => ({ topic: this.opts.topic, partition, offset: String(offset) })));
   }
 
-  /** Stops fetching and completes the stream; in-flight chunks stay with the pipeline. */
-  async stopFetching(): Promise<void> {
+  /**
+   * Stops fetching and completes the stream; in-flight chunks stay with the pipeline.
+   * The consumer stays in the group (paused) so the final checkpoint can still commit;
+   * `disconnect` leaves the group.
+   */
+  stopFetching(): void {
     if (this.stopping) return;
     this.stopping = true;
-    this.wakeWaiters();
-    try {
-      await this.consumer.stop();
-    } catch (err) {
-      this.opts.log(`consumer stop failed: ${(err as Error).message}`);
+    if (!this.dead) {
+      try {
+        this.consumer.pause([{ topic: this.opts.topic }]);
+      } catch (err) {
+        this.opts.log(`consumer pause at shutdown failed: ${(err as Error).message}`);
+      }
     }
+    this.wakeWaiters();
     this.subject.complete();
   }
 
   async disconnect(): Promise<void> {
-    await this.stopFetching();
+    this.stopFetching();
     this.up = false;
     await this.consumer.disconnect().catch((err: unknown) => this.opts.log(`consumer disconnect failed: ${(err as Error).message}`));
   }
