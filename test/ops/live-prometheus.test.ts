@@ -1,11 +1,11 @@
 /**
- * The dashboards and alerts against the real thing: the service consumes a synthetic
- * stream (plus a few undecodable records, for the dead-letter panels) from the run's
- * Kafka broker, a real Prometheus server (Debian's package) scrapes it every second
- * and loads the alert rules, then every PromQL expression of every dashboard panel
- * and every alert rule is evaluated through Prometheus' HTTP API. Each must parse;
- * each panel query must return data. A query that returns nothing names the
- * dashboard, the panel and the expression.
+ * The dashboards and alerts against the real thing: `rebalancer run` consumes the
+ * project's synthetic stream (with corrupt payloads, for the dead-letter panels) from
+ * the test run's Kafka broker, a real Prometheus server (Debian's package) scrapes it
+ * every second and loads the alert rules, then every PromQL expression of every
+ * dashboard panel and every alert rule is evaluated through Prometheus' HTTP API.
+ * Each must parse; each panel query must return data with at least one finite value.
+ * A query that fails names the dashboard, the panel and the expression.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,14 +15,16 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
 import { freePort } from '../../src/kafka/local-broker.js';
-import { createTopic, testBrokers, testKafka, uniqueTopic } from '../helpers/kafka.js';
+import { startSyntheticProducer, type SyntheticProducer } from '../../src/cli/synthetic-producer.js';
+import { createTopic, testBrokers, uniqueTopic } from '../helpers/kafka.js';
 import {
   MISSING_PROMETHEUS, ROOT, RULES_FILE, loadAlertRules, loadDashboards, panelQueries, substitute, variableSelector, which,
 } from './ops-files.js';
 
 const SERVICE_DURATION_S = 150;
 const DATA_DEADLINE_MS = 100_000;
-const EVENTS = 30_000;
+const RATE = 2_000;
+const CORRUPT_EVERY = 500;
 const RATE_INTERVAL = '15s';
 
 interface Proc { child: ChildProcess; output: string[] }
@@ -58,19 +60,12 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
   }
 }
 
-async function run(cmd: string, args: string[], name: string, timeoutMs: number): Promise<void> {
-  const p = start(cmd, args, name);
-  const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
-  const code = await new Promise<number | null>((r) => p.child.once('exit', (c) => r(c)));
-  clearTimeout(timer);
-  assert.equal(code, 0, `${name} failed:\n${p.output.slice(-30).join('\n')}`);
-}
-
 interface QueryResult { status: 'success' | 'error'; error?: string; data?: { resultType: string; result: unknown[] } }
 
 describe('dashboards and alerts against a live Prometheus scraping the service', { timeout: 240_000 }, () => {
   const temp = mkdtempSync(join(tmpdir(), 'rebalancer-ops-'));
   let service: Proc | undefined;
+  let producer: SyntheticProducer | undefined;
   let prometheus: Proc | undefined;
   let promUrl = '';
   let instance = '';
@@ -94,13 +89,9 @@ describe('dashboards and alerts against a live Prometheus scraping the service',
     await createTopic(brokers.split(','), `${topic}.dlq`, 1);
     await createTopic(brokers.split(','), `${topic}.recs`, 1);
 
-    // The input: a seeded skewed stream through the CLI's own producer, and a few
-    // records that are not Avro at all (they must end in the dead-letter topic).
-    await run(process.execPath, ['bin/rebalancer.js', 'generate', '--brokers', brokers, '--topic', topic, '--events', String(EVENTS), '--quiet'], 'generate', 120_000);
-    const producer = testKafka(brokers.split(','), 'ops-live-garbage').producer();
-    await producer.connect();
-    await producer.send({ topic, messages: Array.from({ length: 5 }, (_, i) => ({ key: `garbage-${i}`, value: Buffer.from(`not an avro record ${i}`) })) });
-    await producer.disconnect();
+    // The input: the project's seeded skewed synthetic stream at a steady rate, with a
+    // corrupt payload every CORRUPT_EVERY events (they must end in the dead-letter topic).
+    producer = await startSyntheticProducer({ brokers: brokers.split(','), topic, rate: RATE, corruptEvery: CORRUPT_EVERY, seed: 7, log: () => {} });
 
     const httpPort = await freePort();
     service = start(process.execPath, [
@@ -149,13 +140,14 @@ describe('dashboards and alerts against a live Prometheus scraping the service',
   after(async () => {
     try {
       await stop(prometheus, 5_000);
+      await producer?.stop();
       await stop(service, 30_000);
     } finally {
       rmSync(temp, { recursive: true, force: true });
     }
   });
 
-  it('every dashboard panel query parses and returns data; every variable finds values', async () => {
+  it('every dashboard panel query parses and returns numbers; every variable finds values', async () => {
     const subs = { instance, category: '.*', rateInterval: RATE_INTERVAL, interval: '5s' };
     const checks = [
       ...panelQueries().map((q) => ({ where: `${q.dashboard} / ${q.panel} [${q.refId}]`, expr: substitute(q.expr, subs) })),
@@ -175,7 +167,10 @@ describe('dashboards and alerts against a live Prometheus scraping the service',
       for (const c of checks) {
         const r = await query(c.expr);
         assert.equal(r.status, 'success', `${c.where}: Prometheus rejected the query: ${r.error}\n  ${c.expr}`);
-        if ((r.data?.result.length ?? 0) === 0) empty.push(`${c.where}: no data\n    ${c.expr}`);
+        const values = (r.data?.result ?? []).map((x) => Number((x as { value: [number, string] }).value[1]));
+        // NaN everywhere (0/0, a quantile of no observations) draws nothing in Grafana either.
+        if (values.length === 0) empty.push(`${c.where}: no data\n    ${c.expr}`);
+        else if (!values.some((v) => Number.isFinite(v))) empty.push(`${c.where}: only NaN/Inf\n    ${c.expr}`);
       }
       if (empty.length === 0 || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 2_000));
