@@ -5,28 +5,29 @@
 #   docker build -t incremental-rebalancer:local .
 #   docker run --rm incremental-rebalancer:local node bin/rebalancer.js --help
 #
-# Build stage: the project's own set-up does everything (npm ci, TensorFlow's C
-# library from the PyPI tensorflow-cpu wheel + the tfjs-node binding built against
-# it, the TypeScript build). It needs the registries only (npm, PyPI, Debian, Maven
-# Central), as on the project's build machines.
+# Build stage: the same steps as the project's scripts/setup.sh, split into layers so a
+# source change does not refetch TensorFlow: npm ci, then scripts/setup-tensorflow.sh
+# (TensorFlow's C library from the PyPI tensorflow-cpu wheel, the tfjs-node binding
+# compiled against it, checked to load natively), then the TypeScript build. setup.sh's
+# other step, the Kafka broker jars from Maven Central (for `run --embedded` and the
+# tests), is not needed in the image. Needs the registries only (npm, PyPI, Debian).
 FROM node:20-bookworm AS build
 WORKDIR /app
-# setup.sh installs what it misses itself; pip is named here because node:20-bookworm
-# has python3 without pip. Java and Maven come in through setup.sh (it also fetches the
-# local Kafka broker jars, used only by `run --embedded`, and not copied to the runtime).
+# node:20-bookworm has python3, g++ and make, but not pip.
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip \
  && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --no-audit --no-fund --loglevel=error
+COPY scripts/setup-tensorflow.sh ./scripts/
+RUN bash scripts/setup-tensorflow.sh
 COPY tsconfig.json tsconfig.build.json ./
-COPY scripts ./scripts
 COPY schemas ./schemas
 COPY bin ./bin
 COPY src ./src
-RUN bash scripts/setup.sh \
+RUN npx tsc -p tsconfig.build.json \
  && npm prune --omit=dev --no-audit --no-fund --loglevel=error \
- && rm -rf .cache/kafka
+ && node -e "const tf = require('@tensorflow/tfjs-node'); if (tf.getBackend() !== 'tensorflow') process.exit(1)"
 
 # Runtime stage: node_modules (with the compiled binding and TensorFlow's libraries in
 # node_modules/@tensorflow/tfjs-node/deps/lib), the build, the CLI and the schemas.
@@ -44,7 +45,7 @@ COPY --from=build /app/schemas ./schemas
 RUN mkdir -p /data/checkpoints && chown -R node:node /data
 USER node
 EXPOSE 9464
-# Fails the build-time smoke check early if the native backend did not make it.
+# The native backend must load in the runtime image too (fails the build otherwise).
 RUN node -e "const tf = require('@tensorflow/tfjs-node'); if (tf.getBackend() !== 'tensorflow') process.exit(1)"
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=4 \
   CMD node -e "fetch('http://127.0.0.1:9464/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"

@@ -230,11 +230,13 @@ describe('docker-compose.yml and Dockerfile', () => {
     assert.equal(ds.datasources[0]!.url, 'http://prometheus:9090');
   });
 
-  it('the Dockerfile builds on node:20-bookworm with npm ci and the project set-up, and copies only what exists', () => {
+  it('the Dockerfile builds on node:20-bookworm with npm ci, the project's TensorFlow set-up and the build, and copies only what exists', () => {
     const df = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
     assert.match(df, /^FROM node:20-bookworm AS build$/m);
     assert.match(df, /npm ci/);
-    assert.match(df, /bash scripts\/setup\.sh/);
+    // TensorFlow comes from the project's own set-up script (PyPI wheel), never from tfjs-node's download host.
+    assert.match(df, /RUN bash scripts\/setup-tensorflow\.sh/);
+    assert.match(df, /npx tsc -p tsconfig\.build\.json/);
     const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     for (const m of df.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
       for (const src of m[1]!.split(/\s+/)) {
