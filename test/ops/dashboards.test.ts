@@ -230,7 +230,7 @@ describe('docker-compose.yml and Dockerfile', () => {
     assert.equal(ds.datasources[0]!.url, 'http://prometheus:9090');
   });
 
-  it('the Dockerfile builds on node:20-bookworm with npm ci, the project's TensorFlow set-up and the build, and copies only what exists', () => {
+  it('the Dockerfile builds on node:20-bookworm with npm ci, the project TensorFlow set-up and the build, and copies only what exists', () => {
     const df = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
     assert.match(df, /^FROM node:20-bookworm AS build$/m);
     assert.match(df, /npm ci/);
