@@ -1,11 +1,110 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { RebalancerError } from '../errors.js';
+import { EVENT_FILE_HELP } from '../tools/event-file.js';
+import { brokerList, intFlag, numberFlag, oneOf, timeFlag } from '../tools/flags.js';
+import { createProgress } from '../tools/progress.js';
+import { readProgressFile, replay, type SourceId } from '../tools/replay.js';
+import { connectProducer, ensureTopic, kafkaClient } from '../tools/sink.js';
+import { fileSource, topicSource, type EventSource, type Range } from '../tools/sources.js';
+import { fileSize } from '../tools/import-log.js';
+
+interface ReplayFlags {
+  file?: string;
+  sourceTopic?: string;
+  brokers?: string;
+  topic: string;
+  fromOffset?: string;
+  toOffset?: string;
+  fromTime?: string;
+  toTime?: string;
+  speed?: string;
+  partitioning: string;
+  partitions: string;
+  batchSize: string;
+  resume?: boolean;
+  progressFile?: string;
+  quiet?: boolean;
+}
 
 export function registerReplay(program: Command): void {
   program
     .command('replay')
-    .description('(not built yet)')
-    .action(() => {
-      throw new RebalancerError('REB_INPUT_INVALID', 'replay is not available in this build');
+    .description('replay recorded events (an event file or a topic slice) into a topic, as fast as possible or paced by event time; resumable')
+    .option('--file <path>', 'read events from this event file')
+    .option('--source-topic <name>', 'read events from this topic (merged across partitions by event time)')
+    .option('--brokers <list>', 'Kafka brokers, host:port,...', process.env.REBALANCER_BROKERS)
+    .requiredOption('--topic <name>', 'target topic (created if missing)')
+    .option('--from-offset <n>', 'first offset in every source partition (file: first record number, 0-based)')
+    .option('--to-offset <n>', 'end offset, exclusive (file: record number)')
+    .option('--from-time <t>', 'only events with eventTime >= t (ISO-8601 or ms)')
+    .option('--to-time <t>', 'only events with eventTime < t (ISO-8601 or ms)')
+    .option('--speed <factor>', 'pace at factor × the original event-time gaps (2 = twice as fast); default: as fast as possible')
+    .option('--partitioning <key|source>', 'key: target partition by key (as the original producer); source: keep the source partition number', 'key')
+    .option('--partitions <n>', 'partitions when the target topic is created', '3')
+    .option('--batch-size <n>', 'messages per produce request', '500')
+    .option('--resume', 'continue after the last acknowledged event recorded in the progress file')
+    .option('--progress-file <path>', 'where the position is kept (default: ./.replay-<target>.progress.json)')
+    .option('--quiet', 'no progress output')
+    .addHelpText('after', `
+Keys are kept (the source key, or the userId for a file); the message timestamp is the event time.
+Without --resume a replay starts from the range start and overwrites the progress file.
+Pacing: events are sent when their event-time offset from the first event, divided by --speed,
+has elapsed; sends are batched up to 20 ms, so single events may be up to ~20 ms late.
+${EVENT_FILE_HELP}`)
+    .action(async (flags: ReplayFlags) => {
+      await runReplay(flags);
     });
+}
+
+async function runReplay(flags: ReplayFlags): Promise<void> {
+  if ((flags.file === undefined) === (flags.sourceTopic === undefined)) {
+    throw new RebalancerError('REB_INPUT_INVALID', 'give exactly one source: --file <path> or --source-topic <name>');
+  }
+  const brokers = brokerList('brokers', flags.brokers);
+  const range: Range = {};
+  if (flags.fromOffset !== undefined) range.fromOffset = intFlag('from-offset', flags.fromOffset, 0, Number.MAX_SAFE_INTEGER);
+  if (flags.toOffset !== undefined) range.toOffset = intFlag('to-offset', flags.toOffset, 0, Number.MAX_SAFE_INTEGER);
+  if (flags.fromTime !== undefined) range.fromTime = timeFlag('from-time', flags.fromTime);
+  if (flags.toTime !== undefined) range.toTime = timeFlag('to-time', flags.toTime);
+  const speed = flags.speed === undefined ? 0 : numberFlag('speed', flags.speed, 1e-6);
+  const partitioning = oneOf('partitioning', flags.partitioning, ['key', 'source'] as const);
+  const batchSize = intFlag('batch-size', flags.batchSize, 1, 100_000);
+  const partitions = intFlag('partitions', flags.partitions, 1, 10_000);
+  if (partitioning === 'source' && flags.file !== undefined) throw new RebalancerError('REB_INPUT_INVALID', '--partitioning source needs --source-topic (a file has no partitions)');
+
+  const sourceId: SourceId = flags.file !== undefined
+    ? { kind: 'file', path: resolve(flags.file), size: fileSize(flags.file) }
+    : { kind: 'topic', topic: flags.sourceTopic! };
+  const progressFile = flags.progressFile ?? `.replay-${flags.topic}.progress.json`;
+  const resumed = flags.resume ? readProgressFile(progressFile, sourceId, flags.topic) : undefined;
+  if (flags.resume && resumed === undefined) console.error(`replay: no progress file ${progressFile}; starting from the beginning`);
+  else if (resumed !== undefined) console.error(`replay: resuming after ${resumed.replayed} events (${progressFile})`);
+
+  let skips = 0;
+  const onSkip = (where: string, reason: string): void => {
+    if (++skips <= 20) console.error(`replay: skipped ${where}: ${reason}`);
+  };
+  const kafka = kafkaClient(brokers, 'rebalancer-replay');
+  const source: EventSource = flags.file !== undefined
+    ? fileSource(flags.file, range, resumed?.file, onSkip)
+    : await topicSource(kafka, flags.sourceTopic!, range, resumed?.partitions, onSkip);
+  const before = resumed?.replayed ?? 0;
+  const progress = createProgress({ label: 'replay', total: before + source.total, quiet: flags.quiet });
+  progress.update(before);
+  try {
+    await ensureTopic(kafka, flags.topic, partitions);
+    const producer = await connectProducer(kafka);
+    try {
+      const s = await replay(source, producer, { target: flags.topic, speed, partitioning, batchSize, progressFile, sourceId, resumed, onProgress: (n) => progress.update(n) });
+      progress.stop();
+      const span = s.firstEventTime === undefined ? 0 : s.lastEventTime! - s.firstEventTime;
+      console.error(`replayed ${s.thisRun} events to ${flags.topic} in ${(s.wallMs / 1000).toFixed(1)} s (event-time span ${(span / 1000).toFixed(1)} s; ${s.replayed} in total${source.skipped > 0 ? `; ${source.skipped} undecodable skipped` : ''})`);
+    } finally {
+      await producer.disconnect();
+    }
+  } finally {
+    progress.stop();
+    await source.close();
+  }
 }

@@ -1,0 +1,247 @@
+/**
+ * Recorded events to read back, from an event file or a slice of a topic, in one order:
+ * a file in record order; a topic merged across partitions by event time (each
+ * partition's own order kept), so pacing by event time and backtests see one timeline.
+ * Each item carries its position, so a consumer can remember where it stopped.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Consumer, IHeaders, Kafka } from 'kafkajs';
+import { createEventCodec, type InteractionEvent } from '../codec/index.js';
+import { RebalancerError } from '../errors.js';
+import { openEventFile } from './event-file.js';
+
+export interface SourceItem {
+  key: Buffer | string;
+  value: Buffer;
+  /** Event time (ms): the decoded eventTime. */
+  timestamp: number;
+  event: InteractionEvent;
+  headers: IHeaders | undefined;
+  /** Source partition, or -1 for a file. */
+  partition: number;
+  /** File: byte offset after this record. Topic: this message's offset. */
+  position: number;
+  /** File: index of the next record. Topic: unused (0). */
+  nextIndex: number;
+}
+
+export interface Range {
+  /** File: first record index; topic: first offset in every partition. */
+  fromOffset?: number;
+  /** Exclusive end (record index or per-partition offset). */
+  toOffset?: number;
+  /** Event-time range [fromTime, toTime), ms. */
+  fromTime?: number;
+  toTime?: number;
+}
+
+export interface EventSource {
+  /** Upper bound of the items to come (exact without a time range). */
+  readonly total: number;
+  /** Items skipped because they do not decode (reported through onSkip). */
+  readonly skipped: number;
+  items(): AsyncGenerator<SourceItem>;
+  close(): Promise<void>;
+}
+
+export type SkipHandler = (where: string, reason: string) => void;
+
+export interface FileResume {
+  offset: number;
+  index: number;
+}
+
+export function fileSource(path: string, range: Range, resume: FileResume | undefined, onSkip: SkipHandler): EventSource {
+  const file = openEventFile(path);
+  const codec = createEventCodec();
+  let count = 0;
+  for (const rec of file.records()) count = rec.index + 1;
+  const from = range.fromOffset ?? 0;
+  const to = Math.min(range.toOffset ?? count, count);
+  const startIndex = Math.max(resume?.index ?? 0, from);
+  let skipped = 0;
+  return {
+    total: Math.max(0, to - startIndex),
+    get skipped() { return skipped; },
+    async *items() {
+      const records = resume !== undefined && resume.index >= from ? file.records(resume.offset, resume.index) : file.records();
+      for (const rec of records) {
+        if (rec.index < from) continue;
+        if (rec.index >= to) break;
+        let event: InteractionEvent;
+        try {
+          event = codec.decode(rec.payload);
+        } catch (err) {
+          skipped++;
+          onSkip(`${path} record ${rec.index}`, (err as Error).message);
+          continue;
+        }
+        if (range.fromTime !== undefined && event.eventTime < range.fromTime) continue;
+        if (range.toTime !== undefined && event.eventTime >= range.toTime) continue;
+        yield { key: event.userId, value: rec.payload, timestamp: event.eventTime, event, headers: undefined, partition: -1, position: rec.nextOffset, nextIndex: rec.index + 1 };
+      }
+    },
+    close() {
+      file.close();
+      return Promise.resolve();
+    },
+  };
+}
+
+interface Queued {
+  item: SourceItem;
+}
+
+/** Buffered messages per partition before its fetching is paused. */
+const HIGH_WATER = 5_000;
+const LOW_WATER = 1_000;
+
+/**
+ * A topic slice. `resume` maps partition → next offset to read (overrides the range start).
+ */
+export async function topicSource(kafka: Kafka, topic: string, range: Range, resume: Record<string, number> | undefined, onSkip: SkipHandler): Promise<EventSource> {
+  const admin = kafka.admin();
+  const starts = new Map<number, number>();
+  const ends = new Map<number, number>();
+  try {
+    await admin.connect();
+    const topics = await admin.listTopics();
+    if (!topics.includes(topic)) throw new RebalancerError('REB_INPUT_INVALID', `source topic ${topic} does not exist`, { topic });
+    const offsets = await admin.fetchTopicOffsets(topic);
+    const byTime = range.fromTime !== undefined ? await admin.fetchTopicOffsetsByTimestamp(topic, range.fromTime) : undefined;
+    for (const o of offsets) {
+      const low = Number(o.low);
+      const high = Number(o.high);
+      let start = Math.max(low, range.fromOffset ?? low);
+      const seekByTime = byTime?.find((b) => b.partition === o.partition);
+      // Offsets by timestamp use message timestamps, which our producers set to event time.
+      if (seekByTime !== undefined && Number(seekByTime.offset) >= 0) start = Math.max(start, Number(seekByTime.offset));
+      else if (seekByTime !== undefined) start = high;
+      const resumed = resume?.[String(o.partition)];
+      if (resumed !== undefined) start = Math.max(low, resumed);
+      starts.set(o.partition, start);
+      ends.set(o.partition, Math.min(high, range.toOffset ?? high));
+    }
+  } catch (err) {
+    if (err instanceof RebalancerError) throw err;
+    throw new RebalancerError('REB_KAFKA_UNAVAILABLE', `cannot read offsets of topic ${topic}: ${(err as Error).message}`, { topic }, { cause: err });
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+  let total = 0;
+  for (const [p, s] of starts) total += Math.max(0, ends.get(p)! - s);
+  const codec = createEventCodec();
+  let skipped = 0;
+  let consumer: Consumer | undefined;
+
+  return {
+    total,
+    get skipped() { return skipped; },
+    async *items() {
+      const queues = new Map<number, Queued[]>();
+      const heads = new Map<number, number>(); // read index into each queue
+      const done = new Set<number>();
+      const paused = new Set<number>();
+      for (const [p, s] of starts) {
+        queues.set(p, []);
+        heads.set(p, 0);
+        if (s >= ends.get(p)!) done.add(p);
+      }
+      if (done.size === starts.size) return;
+      let wake: (() => void) | undefined;
+      let failure: Error | undefined;
+      const notify = (): void => {
+        const w = wake;
+        wake = undefined;
+        w?.();
+      };
+      consumer = kafka.consumer({ groupId: `rebalancer-replay-${randomBytes(6).toString('hex')}`, allowAutoTopicCreation: false });
+      const c = consumer;
+      await c.connect();
+      await c.subscribe({ topic, fromBeginning: true });
+      c.on(c.events.CRASH, (e) => {
+        failure = new RebalancerError('REB_KAFKA_CONSUMER_DEAD', `replay consumer stopped: ${String((e.payload as { error?: Error }).error?.message ?? 'crash')}`);
+        notify();
+      });
+      await c.run({
+        autoCommit: false,
+        eachBatchAutoResolve: true,
+        eachBatch: async ({ batch, pause }) => {
+          const p = batch.partition;
+          if (done.has(p)) return;
+          const end = ends.get(p)!;
+          const q = queues.get(p)!;
+          for (const m of batch.messages) {
+            const offset = Number(m.offset);
+            if (offset < starts.get(p)!) continue;
+            if (offset >= end) break;
+            if (m.value === null) {
+              skipped++;
+              onSkip(`${topic}[${p}]@${offset}`, 'message has no value (tombstone)');
+            } else {
+              try {
+                const event = codec.decode(m.value);
+                if ((range.fromTime === undefined || event.eventTime >= range.fromTime) && (range.toTime === undefined || event.eventTime < range.toTime)) {
+                  q.push({ item: { key: m.key ?? event.userId, value: m.value, timestamp: event.eventTime, event, headers: m.headers, partition: p, position: offset, nextIndex: 0 } });
+                }
+              } catch (err) {
+                skipped++;
+                onSkip(`${topic}[${p}]@${offset}`, (err as Error).message);
+              }
+            }
+            if (offset >= end - 1) break;
+          }
+          if (Number(batch.lastOffset()) >= end - 1) done.add(p);
+          if (q.length - heads.get(p)! > HIGH_WATER && !done.has(p)) {
+            paused.add(p);
+            pause();
+          }
+          notify();
+        },
+      });
+      for (const [p, s] of starts) if (!done.has(p)) c.seek({ topic, partition: p, offset: String(s) });
+
+      for (;;) {
+        if (failure) throw failure;
+        // The next item is the earliest head, once every unfinished partition has one.
+        let best = -1;
+        let bestTs = Infinity;
+        let waiting = false;
+        for (const [p, q] of queues) {
+          const h = heads.get(p)!;
+          if (h < q.length) {
+            const ts = q[h]!.item.timestamp;
+            if (ts < bestTs) {
+              bestTs = ts;
+              best = p;
+            }
+          } else if (!done.has(p)) {
+            waiting = true;
+          }
+        }
+        if (waiting) {
+          await new Promise<void>((r) => { wake = r; });
+          continue;
+        }
+        if (best < 0) return;
+        const q = queues.get(best)!;
+        const h = heads.get(best)!;
+        const item = q[h]!.item;
+        heads.set(best, h + 1);
+        // Compact the queue now and then instead of shifting per item.
+        if (h + 1 >= 1_024 && h + 1 >= q.length / 2) {
+          q.splice(0, h + 1);
+          heads.set(best, 0);
+        }
+        if (paused.has(best) && q.length - heads.get(best)! < LOW_WATER) {
+          paused.delete(best);
+          c.resume([{ topic, partitions: [best] }]);
+        }
+        yield item;
+      }
+    },
+    async close() {
+      if (consumer !== undefined) await consumer.disconnect().catch(() => {});
+    },
+  };
+}
