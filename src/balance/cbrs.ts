@@ -17,6 +17,15 @@
  * and a ±1 change of one count is one swap. Each class keeps a bag of its memory
  * positions for uniform picks. Classes with no item in memory are forgotten (so state is
  * bounded by M classes); a class that comes back starts again with n_c = 0, not full.
+ *
+ * Full classes skip instead of drawing per item (the idea of Algorithm L, by thinning):
+ * item j of a full class is stored with probability q_j = m_c(j)/j, independently of the
+ * other items, and m_c never grows once c is full, so from item n on q_j ≤ r = m_c/n.
+ * Candidates are drawn as a Bernoulli(r) process (geometric gaps ⌊log U / log(1−r)⌋) and
+ * a candidate j is kept with probability q_j/r, so item j is stored with probability
+ * r·q_j/r = q_j exactly, while non-candidates cost one comparison and no random number.
+ * After each candidate the bound is tightened to r = m_c/(j+1) (Lewis & Shedler, "Simulation
+ * of nonhomogeneous Poisson processes by thinning", 1979, for the discrete case).
  */
 import { requireInt, invalid } from './config.js';
 import type { Rng } from './rng.js';
@@ -24,8 +33,11 @@ import type { Rng } from './rng.js';
 export interface ReplayMemorySnapshot<T> {
   readonly capacity: number;
   readonly items: readonly T[];
-  /** Per class index (null = free): id, n_c, full flag, bag of memory positions. */
-  readonly classes: readonly ({ readonly id: string; readonly seen: number; readonly full: boolean; readonly bag: readonly number[] } | null)[];
+  /**
+   * Per class index (null = free): id, n_c, full flag, bag of memory positions, and for a
+   * full class the next candidate item number and its bound r (absent or 0: not drawn yet).
+   */
+  readonly classes: readonly ({ readonly id: string; readonly seen: number; readonly full: boolean; readonly bag: readonly number[]; readonly next?: number; readonly rate?: number } | null)[];
   readonly freeClasses: readonly number[];
   readonly order: readonly number[];
 }
@@ -41,6 +53,12 @@ export class ClassBalancedMemory<T> {
   private bags: number[][] = [];
   private readonly seen: Float64Array;
   private readonly full: Uint8Array;
+  /** Full classes: item number n_c of the next candidate (0 = none drawn) and its bound r. */
+  private readonly nextCandidate: Float64Array;
+  private readonly candidateRate: Float64Array;
+  /** Cache of caller keys (window slots) → class index, and its inverse; −1 = unbound. */
+  private classOfKey = new Int32Array(0);
+  private readonly keyOfClass: Int32Array;
   private freeClasses: number[] = [];
   private nextClass = 0;
   /** Active classes sorted by m_c descending; orderPos is the inverse permutation. */
@@ -59,6 +77,9 @@ export class ClassBalancedMemory<T> {
     this.posInBag = new Int32Array(this.capacity);
     this.seen = new Float64Array(maxClasses);
     this.full = new Uint8Array(maxClasses);
+    this.nextCandidate = new Float64Array(maxClasses);
+    this.candidateRate = new Float64Array(maxClasses);
+    this.keyOfClass = new Int32Array(maxClasses).fill(-1);
     this.order = new Int32Array(maxClasses);
     this.orderPos = new Int32Array(maxClasses);
     this.groupStart = new Int32Array(this.capacity + 2);
@@ -69,7 +90,40 @@ export class ClassBalancedMemory<T> {
   offer(categoryId: string, item: T): boolean {
     let c = this.classById.get(categoryId);
     if (c === undefined) c = this.newClass(categoryId);
+    return this.offerClass(c, item);
+  }
+
+  /**
+   * offer() for a caller that interns category ids into small integer keys (the window's
+   * slots): the key → class binding is cached, so the id is looked up only when the key is
+   * new. The caller must call forgetKey(key) before the key is given to another category.
+   */
+  offerKeyed(key: number, categoryId: string, item: T): boolean {
+    let c = key < this.classOfKey.length ? this.classOfKey[key]! : -1;
+    if (c < 0) {
+      c = this.classById.get(categoryId) ?? this.newClass(categoryId);
+      this.bindKey(key, c);
+    }
+    return this.offerClass(c, item);
+  }
+
+  /** The key no longer names the category it was bound to. */
+  forgetKey(key: number): void {
+    if (key >= this.classOfKey.length) return;
+    const c = this.classOfKey[key]!;
+    if (c >= 0) {
+      this.keyOfClass[c] = -1;
+      this.classOfKey[key] = -1;
+    }
+  }
+
+  private offerClass(c: number, item: T): boolean {
     const n = ++this.seen[c]!;
+    if (this.full[c] === 1) {
+      // Between candidates: one comparison, no random number.
+      if (n < this.nextCandidate[c]!) return false;
+      return this.candidate(c, n, item);
+    }
     const items = this.items;
     if (items.length < this.capacity) {
       const idx = items.length;
@@ -79,24 +133,45 @@ export class ClassBalancedMemory<T> {
       if (items.length === this.capacity) this.markLargestFull();
       return true;
     }
-    if (this.full[c] === 0) {
-      const largest = this.order[this.rng.int(this.groupSize[this.bags[this.order[0]!]!.length]!)]!;
-      const bag = this.bags[largest]!;
-      const idx = bag[this.rng.int(bag.length)]!;
-      this.removeFromBag(largest, idx);
-      items[idx] = item;
-      this.addToBag(c, idx);
-      // Increment before decrement so the transient state never marks a class full.
-      this.increment(c);
-      this.decrement(largest);
-      return true;
-    }
+    const largest = this.order[this.rng.int(this.groupSize[this.bags[this.order[0]!]!.length]!)]!;
+    const bag = this.bags[largest]!;
+    const idx = bag[this.rng.int(bag.length)]!;
+    this.removeFromBag(largest, idx);
+    items[idx] = item;
+    this.addToBag(c, idx);
+    // Increment before decrement so the transient state never marks a class full.
+    this.increment(c);
+    this.decrement(largest);
+    return true;
+  }
+
+  /**
+   * Item n of full class c, at or past its candidate: store it with probability m_c/n
+   * (thinning of the Bernoulli(r) candidates), then draw the next candidate.
+   */
+  private candidate(c: number, n: number, item: T): boolean {
     const bag = this.bags[c]!;
-    if (this.rng.next() * n < bag.length) {
-      items[bag[this.rng.int(bag.length)]!] = item;
-      return true;
+    const m = bag.length;
+    let stored = false;
+    if (n > this.nextCandidate[c]!) {
+      // No candidate drawn since c became full: start the candidate process at item n.
+      this.drawCandidate(c, n, m);
+      if (n < this.nextCandidate[c]!) return false;
     }
-    return false;
+    // P(keep) = (m/n)/r.
+    if (this.rng.next() * n * this.candidateRate[c]! < m) {
+      this.items[bag[this.rng.int(m)]!] = item;
+      stored = true;
+    }
+    this.drawCandidate(c, n + 1, m);
+    return stored;
+  }
+
+  /** Next candidate at or after item `from`: Bernoulli(r) gaps with r = m/from ≥ every later m_c(j)/j. */
+  private drawCandidate(c: number, from: number, m: number): void {
+    const r = m / from;
+    this.candidateRate[c] = r;
+    this.nextCandidate[c] = r >= 1 ? from : from + Math.floor(Math.log((this.rng.nextUint32() + 0.5) / 4294967296) / Math.log1p(-r));
   }
 
   get size(): number {
@@ -141,7 +216,7 @@ export class ClassBalancedMemory<T> {
     const classes: ReplayMemorySnapshot<T>['classes'][number][] = [];
     for (let c = 0; c < this.nextClass; c++) {
       const id = this.classIds[c];
-      classes.push(id === undefined ? null : { id, seen: this.seen[c]!, full: this.full[c] === 1, bag: [...this.bags[c]!] });
+      classes.push(id === undefined ? null : { id, seen: this.seen[c]!, full: this.full[c] === 1, bag: [...this.bags[c]!], next: this.nextCandidate[c]!, rate: this.candidateRate[c]! });
     }
     return { capacity: this.capacity, items: [...this.items], classes, freeClasses: [...this.freeClasses], order: Array.from(this.order.subarray(0, this.activeClasses)) };
   }
@@ -159,6 +234,8 @@ export class ClassBalancedMemory<T> {
       m.classById.set(cls.id, c);
       m.seen[c] = cls.seen;
       m.full[c] = cls.full ? 1 : 0;
+      m.nextCandidate[c] = cls.next ?? 0;
+      m.candidateRate[c] = cls.rate ?? 0;
       m.bags[c] = [...cls.bag];
       cls.bag.forEach((idx, p) => (m.posInBag[idx] = p));
     });
@@ -179,11 +256,28 @@ export class ClassBalancedMemory<T> {
     this.classById.set(id, c);
     this.seen[c] = 0;
     this.full[c] = 0;
+    this.nextCandidate[c] = 0;
+    this.candidateRate[c] = 0;
     if (this.bags[c] === undefined) this.bags[c] = [];
     return c;
   }
 
+  private bindKey(key: number, c: number): void {
+    if (key >= this.classOfKey.length) {
+      const grown = new Int32Array(Math.max(key + 1, this.classOfKey.length * 2, 64)).fill(-1);
+      grown.set(this.classOfKey);
+      this.classOfKey = grown;
+    }
+    this.classOfKey[key] = c;
+    this.keyOfClass[c] = key;
+  }
+
   private dropClass(c: number): void {
+    const key = this.keyOfClass[c]!;
+    if (key >= 0) {
+      this.classOfKey[key] = -1;
+      this.keyOfClass[c] = -1;
+    }
     this.classById.delete(this.classIds[c]!);
     this.classIds[c] = undefined;
     this.seen[c] = 0;

@@ -85,7 +85,7 @@ export class BalanceState<T extends BalanceEvent> {
     const slot = this.window.add(event.categoryId, event.type, event.eventTime);
     if (slot < 0) return slot === ADD_LATE ? 'late' : slot === ADD_OVERFLOW ? 'overflow' : 'rejected';
     this.reservoirs.offer(slot, event);
-    this.replay.offer(event.categoryId, event);
+    this.replay.offerKeyed(slot, event.categoryId, event);
     if (this.refreshThreshold > 0 && ++this.sinceRefresh >= this.refreshThreshold) this.refreshWeights();
     return 'accepted';
   }
@@ -255,6 +255,7 @@ export class BalanceState<T extends BalanceEvent> {
     return {
       onRelease: (slot) => {
         this.reservoirs.clear(slot);
+        this.replay.forgetKey(slot);
         this.classWeights.clear(slot);
       },
       onGrow: (capacity) => {

@@ -116,3 +116,106 @@ test('bad capacities throw REB_BALANCE_INVALID naming the parameter', () => {
   assert.throws(() => new ClassBalancedMemory(0, new Rng(1)), { code: 'REB_BALANCE_INVALID', message: /replayMemorySize must be an integer/ });
   assert.throws(() => new ClassBalancedMemory(2.5, new Rng(1)), { code: 'REB_BALANCE_INVALID' });
 });
+
+/** CBRS as written in the paper (Algorithm 1), one random draw per item: the reference for the skip-based memory. */
+function naiveCbrsRun(M: number, stream: readonly string[], rng: Rng): number[] {
+  const items: { cls: string; v: number }[] = [];
+  const seen = new Map<string, number>();
+  const full = new Set<string>();
+  const count = (cls: string): number => items.filter((x) => x.cls === cls).length;
+  const positions = (cls: string): number[] => items.flatMap((x, i) => (x.cls === cls ? [i] : []));
+  const markLargest = (): void => {
+    const counts = new Map<string, number>();
+    for (const x of items) counts.set(x.cls, (counts.get(x.cls) ?? 0) + 1);
+    const max = Math.max(...counts.values());
+    for (const [cls, m] of counts) if (m === max) full.add(cls);
+    for (const cls of [...seen.keys()]) {
+      if (!counts.has(cls)) {
+        seen.delete(cls);
+        full.delete(cls);
+      }
+    }
+  };
+  stream.forEach((cls, v) => {
+    const n = (seen.get(cls) ?? 0) + 1;
+    seen.set(cls, n);
+    if (items.length < M) {
+      items.push({ cls, v });
+      if (items.length === M) markLargest();
+      return;
+    }
+    if (!full.has(cls)) {
+      const counts = new Map<string, number>();
+      for (const x of items) counts.set(x.cls, (counts.get(x.cls) ?? 0) + 1);
+      const max = Math.max(...counts.values());
+      const largest = [...counts].filter(([, m]) => m === max).map(([c]) => c);
+      const victim = largest[rng.int(largest.length)]!;
+      const pos = positions(victim);
+      items[pos[rng.int(pos.length)]!] = { cls, v };
+      markLargest();
+      return;
+    }
+    if (rng.next() < count(cls) / n) {
+      const pos = positions(cls);
+      items[pos[rng.int(pos.length)]!] = { cls, v };
+    }
+  });
+  return items.map((x) => x.v);
+}
+
+test('skip-based CBRS keeps the same per-item inclusion probabilities as per-item CBRS (two-sample χ², p = 0.001)', () => {
+  // Class a fills the memory and becomes full; b and c then take its places while a keeps
+  // arriving, so a full class's m_c falls between its candidates.
+  const M = 8;
+  const stream: string[] = [];
+  for (let i = 0; i < 30; i++) stream.push('a');
+  for (let i = 0; i < 40; i++) stream.push(i % 4 === 1 ? 'b' : i % 4 === 3 ? 'c' : 'a');
+  for (let i = 0; i < 30; i++) stream.push(i % 3 === 0 ? 'b' : 'a');
+  const runs = 20_000;
+  const ours = new Float64Array(stream.length);
+  const reference = new Float64Array(stream.length);
+  const rng = new Rng(1234);
+  for (let r = 0; r < runs; r++) {
+    const mem = new ClassBalancedMemory<number>(M, rng);
+    stream.forEach((cls, v) => mem.offer(cls, v));
+    assert.equal(mem.size, M);
+    for (const v of mem.contents()) ours[v]!++;
+    for (const v of naiveCbrsRun(M, stream, rng)) reference[v]!++;
+  }
+  let chi = 0;
+  let df = 0;
+  for (let i = 0; i < stream.length; i++) {
+    const s = ours[i]! + reference[i]!;
+    if (s === 0) continue;
+    chi += (ours[i]! - reference[i]!) ** 2 / s;
+    df++;
+  }
+  assert.ok(df > 50, `most items have a chance to stay (${df})`);
+  assert.ok(chi < chiSquareCritical(df), `χ² = ${chi.toFixed(1)} (df ${df})`);
+});
+
+test('offerKeyed follows offer; a forgotten key is looked up again', () => {
+  const a = new ClassBalancedMemory<number>(20, new Rng(9));
+  const b = new ClassBalancedMemory<number>(20, new Rng(9));
+  const rng = new Rng(10);
+  // Keys are reused for other categories after forgetKey, as the window recycles slots.
+  const keyOf = new Map<string, number>();
+  let nextKey = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const cls = `c${Math.floor(rng.next() ** 2 * 15)}`;
+    let key = keyOf.get(cls);
+    if (key === undefined) {
+      key = nextKey++ % 6;
+      for (const [other, k] of keyOf) {
+        if (k === key) {
+          keyOf.delete(other);
+          b.forgetKey(k);
+        }
+      }
+      keyOf.set(cls, key);
+    }
+    assert.equal(b.offerKeyed(key, cls, i), a.offer(cls, i));
+  }
+  assert.deepEqual(b.contents(), a.contents());
+  assert.deepEqual(b.counts(), a.counts());
+});
