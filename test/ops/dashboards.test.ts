@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
@@ -228,6 +229,18 @@ describe('docker-compose.yml and Dockerfile', () => {
     assert.ok((services.grafana!.volumes ?? []).includes('./grafana/provisioning:/etc/grafana/provisioning:ro'));
     const ds = YAML.parse(readFileSync(DATASOURCE_FILE, 'utf8')) as { datasources: Array<{ url: string }> };
     assert.equal(ds.datasources[0]!.url, 'http://prometheus:9090');
+  });
+
+  it('every flag the compose commands pass is one the CLI verb knows (from its --help)', () => {
+    for (const name of ['rebalancer', 'producer']) {
+      const cmd = services[name]!.command as string[];
+      const verb = cmd[2]!;
+      const help = spawnSync(process.execPath, ['bin/rebalancer.js', verb, '--help'], { cwd: ROOT, encoding: 'utf8' });
+      assert.equal(help.status, 0, `${verb} --help: ${help.stderr}`);
+      for (const flag of cmd.filter((a) => a.startsWith('--'))) {
+        assert.match(help.stdout, new RegExp(`\\s${flag}[\\s,]`), `${name}: \`${verb}\` has no option ${flag}`);
+      }
+    }
   });
 
   it('the Dockerfile builds on node:20-bookworm with npm ci, the project TensorFlow set-up and the build, and copies only what exists', () => {
