@@ -9,7 +9,7 @@ import { ClassBalancedMemory, type ReplayMemorySnapshot } from './cbrs.js';
 import { BatchComposer, type ComposeOptions, type ComposedBatch } from './composer.js';
 import { ReservoirBank, type ReservoirBankSnapshot } from './reservoir.js';
 import { Rng, type RngState } from './rng.js';
-import { imbalanceStats, smoothedPrior, type CategoryStat, type ImbalanceStats } from './stats.js';
+import { ImbalanceTracker, smoothedPrior, type CategoryStat, type ImbalanceStats } from './stats.js';
 import { SmoothedClassWeights, type ClassWeightsSnapshot } from './weights.js';
 import { ADD_LATE, ADD_OVERFLOW, CategoryWindow, EVENT_TYPE_ORDER, type WindowCounters, type WindowSnapshot } from './window.js';
 
@@ -60,7 +60,7 @@ export class BalanceState<T extends BalanceEvent> {
   private readonly classWeights: SmoothedClassWeights;
   private composer: BatchComposer<T>;
   private statsScratch = new Float64Array(0);
-  private sortScratch = new Float64Array(0);
+  private readonly statsTracker = new ImbalanceTracker();
   private observed = 0;
   private sinceRefresh = 0;
   private refreshThreshold: number;
@@ -102,14 +102,14 @@ export class BalanceState<T extends BalanceEvent> {
     this.refreshThreshold = this.config.refreshEveryEvents > 0 ? Math.max(this.config.refreshEveryEvents, this.window.size) : 0;
   }
 
-  /** Imbalance figures recomputed from the window. O(C log C) (the Gini sort). */
+  /**
+   * Imbalance figures recomputed from the window: O(C + reordering since the last call),
+   * O(C log C) when the order changed a lot (see ImbalanceTracker).
+   */
   stats(): ImbalanceStats {
-    if (this.statsScratch.length < this.window.capacity) {
-      this.statsScratch = new Float64Array(this.window.capacity);
-      this.sortScratch = new Float64Array(this.window.capacity);
-    }
+    if (this.statsScratch.length < this.window.capacity) this.statsScratch = new Float64Array(this.window.capacity);
     const length = this.window.fillCounts(this.statsScratch);
-    return imbalanceStats(this.statsScratch, length, this.config.beta, this.sortScratch);
+    return this.statsTracker.compute(this.statsScratch, length, this.config.beta);
   }
 
   /** Per-category figures (count, share, prior, weight, type counts), in slot order. Allocates. */
