@@ -14,6 +14,7 @@
 import * as tf from '@tensorflow/tfjs-node';
 import type { Rng } from '../balance/rng.js';
 import { RebalancerError } from '../errors.js';
+import { CandidateScorer } from './candidate-scorer.js';
 import { resolveModelConfig, type ModelConfig } from './config.js';
 import { HashedIdSpace, type CollisionEstimate } from './hash.js';
 
@@ -51,6 +52,8 @@ export class RecModel {
   readonly dense: Float32Array[];
   readonly denseShapes: readonly (readonly number[])[];
   private denseCache: tf.Tensor[] | null = null;
+  private version = 0;
+  private scorer: CandidateScorer | null = null;
   private disposed = false;
 
   /** `rng` initialises the weights; `null` leaves them zero (to be filled by a loader). */
@@ -91,12 +94,28 @@ export class RecModel {
     return this.denseCache;
   }
 
-  /** Call after changing `dense` in place, so the next forward pass uploads the new values. */
+  /**
+   * Call after changing `dense` or the embedding tables in place (the trainer does, once per
+   * step): the next forward pass uploads the new values, and serving caches derived from the
+   * parameters are rebuilt.
+   */
   denseChanged(): void {
+    this.version++;
     if (this.denseCache !== null) {
       for (const t of this.denseCache) t.dispose();
       this.denseCache = null;
     }
+  }
+
+  /** Counter bumped by `denseChanged`: derived caches built at another version are stale. */
+  get parameterVersion(): number {
+    return this.version;
+  }
+
+  /** The serving fast path for candidate sets (caches item-side work; owned by the model). */
+  candidateScorer(): CandidateScorer {
+    this.assertLive();
+    return (this.scorer ??= new CandidateScorer(this));
   }
 
   /** Rows of ids, recording them for the collision estimate (training path). */
@@ -205,6 +224,8 @@ export class RecModel {
   }
 
   dispose(): void {
+    this.scorer?.dispose();
+    this.scorer = null;
     this.denseChanged();
     this.disposed = true;
   }

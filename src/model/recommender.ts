@@ -16,7 +16,7 @@
  *      `reserved: true`. The final list is ordered by score.
  */
 import { RebalancerError } from '../errors.js';
-import type { BatchRows, RecModel } from './neumf.js';
+import type { RecModel } from './neumf.js';
 
 export interface Candidate {
   itemId: string;
@@ -46,23 +46,20 @@ export interface RecommendOptions {
   exposure?: ExposureControl;
 }
 
-/** Serving logits of `candidates` for one user. */
+/**
+ * Serving logits of `candidates` for one user (equal to `model.scorePairs` on the same
+ * pairs up to float rounding). Item-side work is cached per candidate array between
+ * parameter changes, so reusing one candidate array across calls is the fast path.
+ */
 export function scoreCandidates(model: RecModel, userId: string, candidates: readonly Candidate[]): Float32Array {
   validate(userId, candidates, 1);
-  const n = candidates.length;
-  const rows: BatchRows = { users: new Int32Array(n).fill(model.users.peekRow(userId)), items: new Int32Array(n), categories: new Int32Array(n), length: n };
-  for (let i = 0; i < n; i++) {
-    const c = candidates[i]!;
-    rows.items[i] = model.items.peekRow(c.itemId);
-    rows.categories[i] = model.categories.peekRow(c.categoryId);
-  }
-  return model.scoreGathered(model.gather(rows));
+  return model.candidateScorer().score([model.users.peekRow(userId)], candidates);
 }
 
 /** Top-K recommendations for a user among `candidates`. */
 export function recommend(model: RecModel, userId: string, candidates: readonly Candidate[], k: number, opts: RecommendOptions = {}): Recommendation[] {
   validate(userId, candidates, k);
-  return selectTopK(scoreCandidates(model, userId, candidates), candidates, k, opts.exposure);
+  return selectTopK(model.candidateScorer().score([model.users.peekRow(userId)], candidates), candidates, k, opts.exposure);
 }
 
 /** Top-K for several users over the same candidates, scored in one forward pass. */
@@ -70,20 +67,7 @@ export function recommendBatch(model: RecModel, userIds: readonly string[], cand
   if (userIds.length === 0) return [];
   for (const u of userIds) validate(u, candidates, k);
   const c = candidates.length;
-  const n = userIds.length * c;
-  const rows: BatchRows = { users: new Int32Array(n), items: new Int32Array(n), categories: new Int32Array(n), length: n };
-  const itemRows = new Int32Array(c);
-  const catRows = new Int32Array(c);
-  for (let i = 0; i < c; i++) {
-    itemRows[i] = model.items.peekRow(candidates[i]!.itemId);
-    catRows[i] = model.categories.peekRow(candidates[i]!.categoryId);
-  }
-  userIds.forEach((u, j) => {
-    rows.users.fill(model.users.peekRow(u), j * c, (j + 1) * c);
-    rows.items.set(itemRows, j * c);
-    rows.categories.set(catRows, j * c);
-  });
-  const scores = model.scoreGathered(model.gather(rows));
+  const scores = model.candidateScorer().score(userIds.map((u) => model.users.peekRow(u)), candidates);
   return userIds.map((_, j) => selectTopK(scores.subarray(j * c, (j + 1) * c), candidates, k, opts.exposure));
 }
 

@@ -1,0 +1,144 @@
+/**
+ * The serving fast path (`scoreCandidates`, `recommend`, `recommendBatch` through the
+ * model's candidate scorer) against the reference path `scorePairs` (the full network on
+ * the expanded user × candidate pairs): same scores on random candidates and shapes, cached
+ * item-side work invalidated by a training step and by in-place edits of the candidate
+ * array, and a flat tensor count.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs-node';
+import { Rng } from '../../src/balance/rng.js';
+import { createModel, IncrementalTrainer, recommend, recommendBatch, scoreCandidates, selectTopK, type Candidate, type Interaction, type ModelConfig, type RecModel } from '../../src/model/index.js';
+
+const TOLERANCE = 1e-5;
+
+function randomCandidates(rng: Rng, n: number, items = 400, categories = 12): Candidate[] {
+  return Array.from({ length: n }, () => {
+    const c = rng.int(categories);
+    return { itemId: `c${c}-i${rng.int(items)}`, categoryId: `c${c}` };
+  });
+}
+
+function reference(model: RecModel, userId: string, candidates: readonly Candidate[]): Float32Array {
+  return model.scorePairs(candidates.map((c) => ({ userId, itemId: c.itemId, categoryId: c.categoryId })));
+}
+
+function assertClose(actual: Float32Array, expected: Float32Array, what: string): void {
+  assert.equal(actual.length, expected.length, what);
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
+  assert.ok(worst <= TOLERANCE, `${what}: max |fast − reference| = ${worst}`);
+}
+
+/** Scales up the weights so that logits are O(1) and differences are not hidden by tiny values. */
+function spreadWeights(model: RecModel, rng: Rng): void {
+  for (const table of [model.userTable, model.itemTable, model.categoryTable]) for (let i = 0; i < table.length; i++) table[i] = rng.normal() * 0.5;
+  for (const d of model.dense) for (let i = 0; i < d.length; i++) d[i] = rng.normal() * 0.3;
+  model.denseChanged();
+}
+
+function trainer(model: RecModel, seed: number): { step(): void } {
+  const rng = new Rng(seed);
+  const t = new IncrementalTrainer(model, { negativesPerPositive: 2, evalCandidates: 10, evalMaxPerStep: 4 }, rng.fork());
+  const weights = new Float32Array(16).fill(1);
+  return {
+    step(): void {
+      const positives: Interaction[] = Array.from({ length: 16 }, () => {
+        const c = rng.int(12);
+        return { userId: `u${rng.int(50)}`, itemId: `c${c}-i${rng.int(400)}`, categoryId: `c${c}`, type: 'click' as const };
+      });
+      t.step(positives, weights, () => 0.1);
+    },
+  };
+}
+
+const SHAPES: Array<{ name: string; config: Partial<ModelConfig> }> = [
+  { name: 'one hidden layer', config: { userRows: 512, itemRows: 512, categoryRows: 16, gmfDim: 8, mlpDim: 8, mlpLayers: [16] } },
+  { name: 'three hidden layers', config: { userRows: 1024, itemRows: 2048, categoryRows: 64, gmfDim: 16, mlpDim: 16, mlpLayers: [64, 32, 16] } },
+  { name: 'uneven widths', config: { userRows: 256, itemRows: 256, categoryRows: 8, gmfDim: 5, mlpDim: 7, mlpLayers: [9, 3] } },
+];
+
+describe('candidate scorer', () => {
+  for (const shape of SHAPES) {
+    it(`equals scorePairs on random candidates and users (${shape.name})`, () => {
+      const rng = new Rng(101);
+      const model = createModel(shape.config, rng.fork());
+      spreadWeights(model, rng);
+      // Sizes include 1 and sets with duplicate ids; each set is scored twice (miss, then cached hit).
+      for (const n of [1, 7, 300, 2500]) {
+        const cands = randomCandidates(rng, n);
+        for (let r = 0; r < 3; r++) {
+          const user = `u${rng.int(100_000)}`;
+          assertClose(scoreCandidates(model, user, cands), reference(model, user, cands), `n=${n} user ${user}`);
+        }
+      }
+      const cands = randomCandidates(rng, 500);
+      const users = ['u1', 'u2', 'u3', 'a-new-user'];
+      const batch = recommendBatch(model, users, cands, 10);
+      users.forEach((u, j) => {
+        const expected = selectTopK(reference(model, u, cands), cands, 10);
+        assert.deepEqual(batch[j]!.map((r) => r.itemId), expected.map((r) => r.itemId), `batch user ${u}`);
+        batch[j]!.forEach((r, i) => assert.ok(Math.abs(r.score - expected[i]!.score) <= TOLERANCE));
+        assert.deepEqual(recommend(model, u, cands, 10).map((r) => r.itemId), expected.map((r) => r.itemId), `single user ${u}`);
+      });
+      model.dispose();
+    });
+  }
+
+  it('a training step invalidates the cached item side: scores change and match the reference', () => {
+    const rng = new Rng(7);
+    const model = createModel(SHAPES[1]!.config, rng.fork());
+    const train = trainer(model, 8);
+    const cands = randomCandidates(rng, 400);
+    const before = scoreCandidates(model, 'u3', cands);
+    assertClose(before, reference(model, 'u3', cands), 'before training');
+    for (let s = 0; s < 3; s++) train.step();
+    const after = scoreCandidates(model, 'u3', cands);
+    assertClose(after, reference(model, 'u3', cands), 'after training');
+    let changed = 0;
+    for (let i = 0; i < after.length; i++) if (Math.abs(after[i]! - before[i]!) > 1e-6) changed++;
+    assert.ok(changed > after.length / 2, `only ${changed} of ${after.length} scores moved after training`);
+    // Weights edited by hand and announced with denseChanged are picked up as well.
+    model.dense[model.dense.length - 1]![0]! += 1;
+    model.denseChanged();
+    const shifted = scoreCandidates(model, 'u3', cands);
+    for (let i = 0; i < shifted.length; i++) assert.ok(Math.abs(shifted[i]! - after[i]! - 1) < 1e-4);
+    model.dispose();
+  });
+
+  it('an array edited in place is rescored where it changed', () => {
+    const rng = new Rng(9);
+    const model = createModel(SHAPES[0]!.config, rng.fork());
+    spreadWeights(model, rng);
+    const cands = randomCandidates(rng, 200);
+    scoreCandidates(model, 'u1', cands);
+    cands[17] = { itemId: 'replaced-item', categoryId: 'c3' };
+    cands[150] = { itemId: cands[150]!.itemId, categoryId: 'another-category' };
+    assertClose(scoreCandidates(model, 'u1', cands), reference(model, 'u1', cands), 'after in-place edit');
+    cands.push({ itemId: 'appended', categoryId: 'c1' });
+    assertClose(scoreCandidates(model, 'u1', cands), reference(model, 'u1', cands), 'after push');
+    model.dispose();
+  });
+
+  it('keeps the tensor count flat over calls, candidate sets and training, and frees it all on dispose', () => {
+    const rng = new Rng(11);
+    const start = tf.memory().numTensors;
+    const model = createModel(SHAPES[1]!.config, rng.fork());
+    const train = trainer(model, 12);
+    const fixed = randomCandidates(rng, 300);
+    const cycle = (i: number): void => {
+      recommend(model, `u${i}`, fixed, 10);
+      // More distinct arrays than the cache keeps.
+      recommend(model, `u${i}`, randomCandidates(rng, 50 + (i % 7)), 5);
+      recommendBatch(model, [`u${i}`, `v${i}`], fixed, 5);
+      if (i % 5 === 0) train.step();
+    };
+    for (let i = 0; i < 20; i++) cycle(i);
+    const settled = tf.memory().numTensors;
+    for (let i = 20; i < 220; i++) cycle(i);
+    assert.equal(tf.memory().numTensors, settled);
+    model.dispose();
+    assert.equal(tf.memory().numTensors, start);
+  });
+});
