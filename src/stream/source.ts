@@ -177,6 +177,7 @@ export class KafkaSource {
   private async handleBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
     let messages = batch.messages;
+    this.setLag(topic, partition, Number(batch.highWatermark) - Number(batch.firstOffset() ?? batch.highWatermark));
     const start = this.opts.startOffsets.get(partition);
     if (start !== undefined && messages.length > 0 && Number(messages[0]!.offset) < start) {
       messages = messages.filter((m) => Number(m.offset) >= start);
@@ -194,9 +195,14 @@ export class KafkaSource {
       if (this.inFlight >= this.opts.maxInFlight || this.inFlightBytes >= this.opts.maxInFlightBytes) this.pause();
       await heartbeat();
     }
-    const lag = Math.max(0, Number(batch.highWatermark) - Number(batch.lastOffset()) - 1);
-    this.lag.set(partition, lag);
-    this.opts.onLag?.(topic, partition, lag);
+    this.setLag(topic, partition, Number(batch.highWatermark) - Number(batch.lastOffset()) - 1);
+  }
+
+  /** Lag = messages between what the pipeline has been handed and the high watermark. */
+  private setLag(topic: string, partition: number, lag: number): void {
+    const value = Math.max(0, lag);
+    this.lag.set(partition, value);
+    this.opts.onLag?.(topic, partition, value);
   }
 
   private pause(): void {
