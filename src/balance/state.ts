@@ -62,6 +62,8 @@ export class BalanceState<T extends BalanceEvent> {
   private statsScratch = new Float64Array(0);
   private readonly statsTracker = new ImbalanceTracker();
   private observed = 0;
+  /** Created once (no closure per refresh); reads the current window, which restore() replaces. */
+  private readonly fillWindowCounts = (out: Float64Array): number => this.window.fillCounts(out);
   private sinceRefresh = 0;
   private refreshThreshold: number;
 
@@ -97,7 +99,7 @@ export class BalanceState<T extends BalanceEvent> {
 
   /** Recomputes the smoothed class weights from the window (one smoothing step). O(C). */
   refreshWeights(): void {
-    this.classWeights.refresh((out) => this.window.fillCounts(out), this.window.total(), this.window.size);
+    this.classWeights.refresh(this.fillWindowCounts, this.window.total(), this.window.size);
     this.sinceRefresh = 0;
     this.refreshThreshold = this.config.refreshEveryEvents > 0 ? Math.max(this.config.refreshEveryEvents, this.window.size) : 0;
   }

@@ -57,6 +57,11 @@ export function solveScale(raw: ArrayLike<number>, prior: ArrayLike<number>, len
     const p = prior[i]!;
     if (p > 0 && Number.isFinite(raw[i]!)) dot += p * raw[i]!;
   }
+  return solveScaleFrom(raw, prior, length, lo, hi, dot);
+}
+
+/** solveScale() given dot = Σ prior[i]·raw[i] over prior[i] > 0 and finite raw[i] (the Newton start 1/dot). */
+export function solveScaleFrom(raw: ArrayLike<number>, prior: ArrayLike<number>, length: number, lo: number, hi: number, dot: number): number {
   let s = dot > 0 ? 1 / dot : 1;
   let sLo = 0;
   let sHi = Infinity;
@@ -109,14 +114,28 @@ export function classWeights(counts: ArrayLike<number>, options: WeightOptions):
   return { weights, priors, unseenWeight: unseenWeight(scale, total, categories, options) };
 }
 
+/**
+ * Per-slot memo of the effective-number raw weight, which depends on the count only:
+ * a refresh recomputes the expm1 only for counts that changed since the last one.
+ */
+export interface RawWeightCache {
+  /** Count the cached raw weight belongs to (NaN = none). */
+  readonly count: Float64Array;
+  readonly raw: Float64Array;
+}
+
 /** Fills priors/raw for entries with count > 0 (others 0) and returns the normalising scale. */
-export function computeTargets(counts: ArrayLike<number>, length: number, total: number, categories: number, o: WeightOptions, priors: Float64Array, raw: Float64Array): number {
+export function computeTargets(counts: ArrayLike<number>, length: number, total: number, categories: number, o: WeightOptions, priors: Float64Array, raw: Float64Array, cache?: RawWeightCache): number {
   const alpha = o.alpha;
   const denom = total + alpha * categories;
   // One loop per policy (decided once, not per category); same values as rawWeight().
   const policy = o.policy;
   const logBeta = Math.log(o.beta);
   const oneMinusBeta = 1 - o.beta;
+  const cachedCount = cache?.count;
+  const cachedRaw = cache?.raw;
+  // Σ π_c r_c for the solver's start, accumulated here instead of in another pass.
+  let dot = 0;
   for (let i = 0; i < length; i++) {
     const n = counts[i]!;
     if (!(n > 0)) {
@@ -126,15 +145,25 @@ export function computeTargets(counts: ArrayLike<number>, length: number, total:
     }
     const p = (n + alpha) / denom;
     priors[i] = p;
+    let r: number;
     if (policy === 'effective_number') {
-      const x = (n + alpha) * logBeta;
-      // β^{n+α} < 1e-17 rounds 1 − β^{n+α} to 1 anyway: skip the expm1.
-      raw[i] = x < -40 ? oneMinusBeta : oneMinusBeta / -Math.expm1(x);
-    } else if (policy === 'inverse_frequency') raw[i] = 1 / p;
-    else if (policy === 'sqrt_inverse') raw[i] = 1 / Math.sqrt(p);
-    else raw[i] = 1;
+      if (cachedCount !== undefined && cachedCount[i] === n) r = cachedRaw![i]!;
+      else {
+        const x = (n + alpha) * logBeta;
+        // β^{n+α} < 1e-17 rounds 1 − β^{n+α} to 1 anyway: skip the expm1.
+        r = x < -40 ? oneMinusBeta : oneMinusBeta / -Math.expm1(x);
+        if (cachedCount !== undefined) {
+          cachedCount[i] = n;
+          cachedRaw![i] = r;
+        }
+      }
+    } else if (policy === 'inverse_frequency') r = 1 / p;
+    else if (policy === 'sqrt_inverse') r = 1 / Math.sqrt(p);
+    else r = 1;
+    raw[i] = r;
+    if (Number.isFinite(r)) dot += p * r;
   }
-  return solveScale(raw, priors, length, o.minWeight, o.maxWeight);
+  return solveScaleFrom(raw, priors, length, o.minWeight, o.maxWeight, dot);
 }
 
 export function unseenWeight(scale: number, total: number, categories: number, o: WeightOptions): number {
@@ -167,6 +196,7 @@ export class SmoothedClassWeights {
   private priors = new Float64Array(0);
   private raw = new Float64Array(0);
   private counts = new Float64Array(0);
+  private rawCache: RawWeightCache = { count: new Float64Array(0), raw: new Float64Array(0) };
   private unseen = 1;
   private refreshCount = 0;
 
@@ -187,6 +217,11 @@ export class SmoothedClassWeights {
     this.priors = new Float64Array(slots);
     this.raw = new Float64Array(slots);
     this.counts = new Float64Array(slots);
+    const count = new Float64Array(slots).fill(NaN);
+    count.set(this.rawCache.count);
+    const raw = new Float64Array(slots);
+    raw.set(this.rawCache.raw);
+    this.rawCache = { count, raw };
   }
 
   /** counts[0..length) are the window's n_c per slot (0 = free slot). */
@@ -197,17 +232,23 @@ export class SmoothedClassWeights {
     const priors = this.priors;
     const raw = this.raw;
     const w = this.w;
-    const scale = computeTargets(counts, length, total, categories, o, priors, raw);
+    const scale = computeTargets(counts, length, total, categories, o, priors, raw, this.rawCache);
     const eta = this.eta;
+    const lo = o.minWeight;
+    const hi = o.maxWeight;
+    let dot = 0;
     for (let i = 0; i < length; i++) {
-      if (!(priors[i]! > 0)) continue;
-      const target = clip(scale * raw[i]!, o.minWeight, o.maxWeight);
+      const p = priors[i]!;
+      if (!(p > 0)) continue;
+      const target = clip(scale * raw[i]!, lo, hi);
       const previous = this.initialised[i] === 1 ? w[i]! : this.unseen;
-      w[i] = (1 - eta) * previous + eta * target;
+      const wi = (1 - eta) * previous + eta * target;
+      w[i] = wi;
       this.initialised[i] = 1;
+      if (Number.isFinite(wi)) dot += p * wi;
     }
-    const rescale = solveScale(w, priors, length, o.minWeight, o.maxWeight);
-    for (let i = 0; i < length; i++) if (priors[i]! > 0) w[i] = clip(rescale * w[i]!, o.minWeight, o.maxWeight);
+    const rescale = solveScaleFrom(w, priors, length, lo, hi, dot);
+    for (let i = 0; i < length; i++) if (priors[i]! > 0) w[i] = clip(rescale * w[i]!, lo, hi);
     this.unseen = unseenWeight(scale, total, categories, o);
     this.refreshCount++;
   }
