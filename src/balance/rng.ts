@@ -3,7 +3,8 @@
  *
  * Every random choice in the project takes one of these so that a backtest or a test
  * run with the same seed reproduces exactly. State is four 32-bit words, so it can be
- * snapshotted and restored as plain data.
+ * snapshotted and restored as plain data. The words are held as int32 (bitwise operators'
+ * native range, so V8 keeps them unboxed) and reported as uint32 by state().
  */
 export interface RngState {
   readonly s: readonly [number, number, number, number];
@@ -26,37 +27,39 @@ export class Rng {
       z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
       return (z ^ (z >>> 16)) >>> 0;
     };
-    this.s0 = next();
-    this.s1 = next();
-    this.s2 = next();
-    this.s3 = next();
+    this.s0 = next() | 0;
+    this.s1 = next() | 0;
+    this.s2 = next() | 0;
+    this.s3 = next() | 0;
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
   }
 
   static fromState(state: RngState): Rng {
     const rng = new Rng(0);
-    [rng.s0, rng.s1, rng.s2, rng.s3] = state.s;
+    const [s0, s1, s2, s3] = state.s;
+    rng.s0 = s0 | 0;
+    rng.s1 = s1 | 0;
+    rng.s2 = s2 | 0;
+    rng.s3 = s3 | 0;
     return rng;
   }
 
   state(): RngState {
-    return { s: [this.s0, this.s1, this.s2, this.s3] };
+    return { s: [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0] };
   }
 
   /** Uniform 32-bit unsigned integer. */
   nextUint32(): number {
-    const result = Math.imul(rotl(Math.imul(this.s1, 5) >>> 0, 7), 9) >>> 0;
-    const t = (this.s1 << 9) >>> 0;
-    this.s2 ^= this.s0;
-    this.s3 ^= this.s1;
-    this.s1 ^= this.s2;
-    this.s0 ^= this.s3;
-    this.s2 ^= t;
-    this.s3 = rotl(this.s3, 11);
-    this.s0 >>>= 0;
-    this.s1 >>>= 0;
-    this.s2 >>>= 0;
-    this.s3 >>>= 0;
+    const s0 = this.s0;
+    const s1 = this.s1;
+    const x = Math.imul(s1, 5);
+    const result = Math.imul((x << 7) | (x >>> 25), 9) >>> 0;
+    const s2 = this.s2 ^ s0;
+    const s3 = this.s3 ^ s1;
+    this.s1 = s1 ^ s2;
+    this.s0 = s0 ^ s3;
+    this.s2 = s2 ^ (s1 << 9);
+    this.s3 = (s3 << 11) | (s3 >>> 21);
     return result;
   }
 
@@ -82,8 +85,4 @@ export class Rng {
   fork(): Rng {
     return new Rng(this.nextUint32() ^ 0x5bd1e995);
   }
-}
-
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
