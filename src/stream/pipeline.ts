@@ -237,6 +237,9 @@ export function rebatch<T>(size: number, maxWaitMs: number): OperatorFunction<T[
  */
 export function trainStep<B>(deps: PipelineDeps<B>, model: ModelPort<B>): OperatorFunction<InteractionEvent[], TrainReport> {
   return concatMap(async function composeAndTrain(fresh: InteractionEvent[]): Promise<TrainReport> {
+    // Queued batches would otherwise train back to back on microtasks, starving I/O:
+    // HTTP requests, Kafka heartbeats and fetches get a turn between steps.
+    await yieldToEventLoop();
     const started = deps.now();
     let loss = Number.NaN;
     try {
@@ -261,4 +264,8 @@ export function trainStep<B>(deps: PipelineDeps<B>, model: ModelPort<B>): Operat
     deps.onTrained?.(report);
     return report;
   });
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

@@ -1,0 +1,158 @@
+/**
+ * Service benchmarks on the harness's real Kafka broker:
+ *   kafka.ingest            events/s through the service's consumer + decode + clean + balance update
+ *                           (training off) vs a bare kafkajs consumer reading the same topic
+ *   e2e.events              events/s with training on, sustained (60 s; 5 s with --quick)
+ *   e2e.rss_growth          RSS end/start − 1 over that run
+ *   recommend.p99_training  ms per HTTP top-20 over ~5,000 candidates while training runs
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
+import { createEventCodec } from '../src/codec/index.js';
+import { loadConfig, type ServiceConfig } from '../src/config/index.js';
+import { startService } from '../src/service/index.js';
+import { DEFAULT_SYNTHETIC, SyntheticStream } from '../src/tools/synthetic.js';
+import { percentile, result, type Benchmark, type BenchContext, type BenchResult } from './harness.js';
+
+function kafkaOf(brokers: string[]): Kafka {
+  return new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.ERROR });
+}
+
+async function produceTopic(brokers: string[], topic: string, count: number, itemsPerCategory: number, log: (m: string) => void): Promise<void> {
+  const kafka = kafkaOf(brokers);
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true });
+  await admin.disconnect();
+  const producer = kafka.producer();
+  await producer.connect();
+  const codec = createEventCodec();
+  const stream = new SyntheticStream({ ...DEFAULT_SYNTHETIC, seed: 99, itemsPerCategory });
+  const t0 = Date.now();
+  const inFlight: Promise<unknown>[] = [];
+  for (let sent = 0; sent < count; ) {
+    const n = Math.min(10_000, count - sent);
+    const messages = new Array<{ key: string; value: Buffer }>(n);
+    for (let i = 0; i < n; i++) {
+      const e = stream.next();
+      messages[i] = { key: e.userId, value: codec.encode(e) };
+    }
+    inFlight.push(producer.send({ topic, messages, compression: CompressionTypes.None }));
+    if (inFlight.length >= 4) await inFlight.shift();
+    sent += n;
+  }
+  await Promise.all(inFlight);
+  await producer.disconnect();
+  log(`  produced ${count} events to ${topic} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+/** Events/s of a bare kafkajs consumer group that only counts messages. */
+async function bareConsumerRate(brokers: string[], topic: string, count: number): Promise<number> {
+  const consumer = kafkaOf(brokers).consumer({ groupId: `bench-bare-${Date.now()}`, maxBytes: 8_388_608, maxBytesPerPartition: 1_048_576 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let seen = 0;
+  let first = 0;
+  const done = new Promise<number>((resolve) => {
+    void consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        if (first === 0) first = performance.now();
+        seen += batch.messages.length;
+        if (seen >= count) resolve(performance.now());
+      },
+    });
+  });
+  const end = await done;
+  await consumer.disconnect();
+  return count / ((end - first) / 1000);
+}
+
+function serviceConfig(brokers: string[], topic: string, overrides: Partial<ServiceConfig>): ServiceConfig {
+  return loadConfig({
+    overrides: {
+      brokers,
+      topic,
+      dlqTopic: `${topic}.dlq`,
+      recommendationsTopic: `${topic}.recs`,
+      groupId: `bench-svc-${Date.now()}`,
+      httpPort: 0,
+      checkpointDir: mkdtempSync(join(tmpdir(), 'rebalancer-bench-')),
+      checkpointIntervalMs: 10_000,
+      ...overrides,
+    },
+  });
+}
+
+async function serviceIngestRate(brokers: string[], topic: string, count: number): Promise<number> {
+  const service = await startService(serviceConfig(brokers, topic, { train: false }), { log: () => {} });
+  try {
+    let first = 0;
+    for (;;) {
+      const applied = service.state().totals.applied;
+      if (first === 0 && applied > 0) first = performance.now();
+      if (applied >= count) return count / ((performance.now() - first) / 1000);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    await service.stop();
+  }
+}
+
+async function ingest(ctx: BenchContext): Promise<BenchResult[]> {
+  const count = ctx.quick ? 200_000 : 1_000_000;
+  const topic = `bench-ingest-${Date.now()}`;
+  await produceTopic(ctx.brokers, topic, count, 50, ctx.log);
+  const bare = await bareConsumerRate(ctx.brokers, topic, count);
+  const svc = await serviceIngestRate(ctx.brokers, topic, count);
+  return [result('kafka.ingest', svc, 'events/s', { name: 'kafkajs.bare_consumer', value: bare }, `${count} events, 3 partitions, training off; targets: >= 0.6 x bare and >= 100,000 events/s`)];
+}
+
+async function endToEnd(ctx: BenchContext): Promise<BenchResult[]> {
+  const seconds = ctx.quick ? 5 : 60;
+  // Backlog large enough that the service never runs dry during the measured window.
+  const count = ctx.quick ? 300_000 : 3_000_000;
+  const topic = `bench-e2e-${Date.now()}`;
+  await produceTopic(ctx.brokers, topic, count, 1_000, ctx.log);
+  const service = await startService(serviceConfig(ctx.brokers, topic, { recHeadItems: 4_000, recCandidatesPerCategory: 50, batchSize: 1_024 }), { log: () => {} });
+  const latencies: number[] = [];
+  try {
+    // Warm up: the first batches pay for graph building and catalog growth.
+    while (service.state().totals.applied < 20_000) await new Promise((r) => setTimeout(r, 50));
+    (globalThis as { gc?: () => void }).gc?.();
+    const rssStart = process.memoryUsage().rss;
+    const applied0 = service.state().totals.applied;
+    const t0 = performance.now();
+    let user = 0;
+    while (performance.now() - t0 < seconds * 1000) {
+      const started = performance.now();
+      const res = await fetch(`${service.url}/recommendations/user-${user++ % 2000}?k=20`);
+      await res.arrayBuffer();
+      latencies.push(performance.now() - started);
+      await new Promise((r) => setTimeout(r, 20));
+      if (service.state().totals.applied >= count) break;
+    }
+    const elapsed = (performance.now() - t0) / 1000;
+    const applied = service.state().totals.applied - applied0;
+    (globalThis as { gc?: () => void }).gc?.();
+    const rssEnd = process.memoryUsage().rss;
+    const state = service.state();
+    latencies.sort((a, b) => a - b);
+    const p50 = percentile(latencies, 50);
+    const p99 = percentile(latencies, 99);
+    ctx.log(`  e2e: ${applied} events in ${elapsed.toFixed(1)} s, ${state.model.steps} steps, recommend p50 ${p50.toFixed(2)} ms p99 ${p99.toFixed(2)} ms over ${latencies.length} requests`);
+    return [
+      result('e2e.events', applied / elapsed, 'events/s', undefined, `training on, batch 1024, ${elapsed.toFixed(0)} s sustained; target >= 20,000 events/s`),
+      result('e2e.rss_growth', rssEnd / rssStart - 1, 'fraction', undefined, `RSS ${(rssStart / 1048576).toFixed(0)} MiB -> ${(rssEnd / 1048576).toFixed(0)} MiB; target < 0.10`),
+      result('recommend.p99_training', p99, 'ms', { name: 'recommend.p50_training', value: p50 }, `HTTP GET top-20 over head 4,000 + 50 per category candidates while training; ${latencies.length} requests`),
+    ];
+  } finally {
+    await service.stop();
+  }
+}
+
+export const benchmarks: Benchmark[] = [
+  { name: 'service', needsKafka: true, run: async (ctx) => [...(await ingest(ctx)), ...(await endToEnd(ctx))] },
+];
