@@ -3,25 +3,26 @@
  * item-side work done once per candidate set and parameter version.
  *
  * NeuMF's first MLP layer on the concatenation [u; i; c] splits by blocks of W1:
- *   W1ᵀ[u; i; c] + b1 = W_uᵀu + (W_iᵀi + W_cᵀc + b1),
- * so the item-side projection P = I·W_i + C·W_c + b1 ([n, h1]) is shared by every user and
- * the user term is one row vector broadcast over the candidates. The GMF branch's
- * contribution w_gᵀ(u_g ⊙ v) equals vᵀ(u_g ⊙ w_g), a matrix-vector product V·q.
+ *   W1ᵀ[u; i; c] + b1 = [W_i; W_c]ᵀ[i; c] + (W_uᵀu + b1),
+ * so the candidates' item-side input X = [I | C] ([n, 2m]) is shared by every user and the
+ * user enters as one bias vector, never copied per candidate. The GMF branch's
+ * contribution w_gᵀ(u_g ⊙ v) equals vᵀ(u_g ⊙ w_g): a matrix-vector product V·q.
  *
- * Biases ride on a constant-1 column (affine layers as linear maps on [h, 1]): P carries a
- * last column of ones, which relu keeps at 1, and every hidden weight is augmented to
- * [[W, 0], [b, 1]], so each layer is one matMul and one relu with no broadcast bias add
- * (on tfjs-node a fused matMul is three ops and a broadcast add over [n, h] costs as much
- * as the matMul). Per call:
- *   h = relu(P⁺ + [W_uᵀu, 0]);  h = relu(h·W_l⁺) for each hidden layer;  s = h·[w_h; b_out] + V·q,
- * i.e. two small uploads and about ten ops, with no per-candidate copy of the user.
+ * Biases ride on a constant-1 column (affine layers as linear maps on [x, 1]): X⁺ = [X | 1],
+ * the first-layer weight per user is [[W_i; W_c], 0]; [W_uᵀu + b1, 1]] and every later
+ * layer [[W_l, 0]; [b_l, 1]], so the ones column survives each relu and every layer is
+ * one matMul and one relu, with no broadcast bias add (on tfjs-node a fused matMul is
+ * three ops, and a broadcast add over [n, h] costs about as much as the matMul). Several
+ * users side by side widen the first weight to [2m+1, U·(h1+1)]. Per call:
+ *   h = relu(X⁺·W1⁺_u);  h = relu(h·W_l⁺) per hidden layer;  s = h·[w_h; b_out] + V·q,
+ * i.e. two small uploads and under ten ops.
  *
  * Cache: candidate sets are keyed by array identity (a small LRU); on every hit the ids
  * are compared with the remembered ones (pointer-fast for the same strings), so an array
- * edited in place is rehashed where it changed. P and V are rebuilt when the model's
- * `parameterVersion` moves (every training step bumps it), and so are the augmented
- * weights. Tensor count is bounded: two per cached set plus one per layer, all freed by
- * `dispose`.
+ * edited in place is rehashed where it changed. X⁺ and V are gathered again when the
+ * model's `parameterVersion` moves (every training step bumps it), and the augmented
+ * weights are rebuilt; a rebuild is a gather and an upload, no TF work. Tensor count is
+ * bounded: two per cached set plus one per layer, all freed by `dispose`.
  */
 import * as tf from '@tensorflow/tfjs-node';
 import type { RecModel } from './neumf.js';
@@ -32,7 +33,7 @@ export interface CandidateIds {
   readonly categoryId: string;
 }
 
-/** Candidate sets kept (each holds [n, h1+1] + [n, g] floats on the TF side). */
+/** Candidate sets kept (each holds [n, 2m+1] + [n, g] floats on the TF side). */
 const MAX_CACHED_SETS = 4;
 
 interface CandidateSet {
@@ -41,10 +42,13 @@ interface CandidateSet {
   readonly categoryIds: string[];
   readonly itemRows: Int32Array;
   readonly categoryRows: Int32Array;
+  /** Gathered values behind `input` and `gmf` (tfjs reads them at the first upload; rewritten only after disposing those). */
+  readonly inputValues: Float32Array;
+  readonly gmfValues: Float32Array;
   /** Parameter version the tensors were built at (-1: none). */
   version: number;
-  /** [n, h1+1]: item-side first-layer projection I·W_i + C·W_c + b1, then a column of ones. */
-  projection: tf.Tensor2D | null;
+  /** [n, 2m+1]: item MLP vector, category MLP vector, 1. */
+  input: tf.Tensor2D | null;
   /** [n, g]: item + category GMF vectors. */
   gmf: tf.Tensor2D | null;
 }
@@ -52,18 +56,13 @@ interface CandidateSet {
 export class CandidateScorer {
   private readonly model: RecModel;
   private readonly sets = new Map<readonly CandidateIds[], CandidateSet>();
-  /**
-   * Augmented weights at `weightsVersion`: [0] = [[W_i; W_c], 0], [b1, 1]] for the item side,
-   * then [[W_l, 0], [b_l, 1]] per hidden layer after the first, last [w_h; b_out].
-   */
+  /** [[W_l, 0]; [b_l, 1]] per hidden layer after the first, then [w_h; b_out]; at `weightsVersion`. */
   private weights: tf.Tensor2D[] = [];
   private weightsVersion = -1;
-  /** Per-call user buffers ([U, h1+1] and [U, g]), reused while U stays the same. */
-  private userBias = new Float32Array(0);
-  private userGmf = new Float32Array(0);
+  /** Per-call buffers: first-layer weight [2m+1, U·(h1+1)] and qᵀ [g, U], reused while U stays the same. */
+  private firstLayer = new Float32Array(0);
+  private gmfWeights = new Float32Array(0);
   private readonly acc: Float64Array;
-  /** Item-side MLP input scratch ([n, 2m+1], last column 1) for rebuilding a projection. */
-  private itemInput = new Float32Array(0);
 
   constructor(model: RecModel) {
     this.model = model;
@@ -81,28 +80,32 @@ export class CandidateScorer {
     const version = this.model.parameterVersion;
     if (this.weightsVersion !== version) this.buildWeights(version);
     const set = this.candidateSet(candidates);
-    if (set.version !== version) this.buildItemSide(set, version);
+    if (set.version !== version) this.gatherItemSide(set, version);
     this.fillUserSide(userRows);
-    const { gmfDim: g, mlpLayers } = this.model.config;
+    const { gmfDim: g, mlpDim: m, mlpLayers } = this.model.config;
     const h1 = mlpLayers[0]! + 1;
-    const projection = set.projection!;
+    const input = set.input!;
     const gmf = set.gmf!;
     const weights = this.weights;
     const logits = tf.tidy(() => {
-      const b = tf.tensor2d(this.userBias, [users, h1]);
-      const q = tf.tensor2d(this.userGmf, [users, g]);
-      let h: tf.Tensor2D =
-        users === 1 ? tf.relu(tf.add<tf.Tensor2D>(projection, b)) : tf.reshape<tf.Rank.R2>(tf.relu(tf.add(tf.reshape(projection, [1, n, h1]), tf.reshape(b, [users, 1, h1]))), [users * n, h1]);
-      for (let l = 1; l < weights.length; l++) {
+      const w1 = tf.tensor2d(this.firstLayer, [2 * m + 1, users * h1]);
+      const q = tf.tensor2d(this.gmfWeights, [g, users]);
+      // [n, U·(h1+1)] viewed as [n·U, h1+1]: rows candidate-major, user-minor.
+      let h: tf.Tensor2D = tf.relu(tf.matMul<tf.Tensor2D>(input, w1));
+      if (users > 1) h = tf.reshape(h, [n * users, h1]);
+      for (let l = 0; l < weights.length; l++) {
         const z = tf.matMul<tf.Tensor2D>(h, weights[l]!);
         h = l < weights.length - 1 ? tf.relu(z) : z;
       }
-      // [U, n]: MLP part with the output bias (reshaped from [U·n, 1]) plus V·q (GMF part).
-      return tf.add(tf.reshape(h, [users, n]), tf.matMul(q, gmf, false, true));
+      // [n, U]: MLP part with the output bias plus V·q (GMF part).
+      return tf.add(users > 1 ? tf.reshape(h, [n, users]) : h, tf.matMul(gmf, q));
     });
     const out = logits.dataSync() as Float32Array;
     logits.dispose();
-    return out;
+    if (users === 1) return out;
+    const byUser = new Float32Array(n * users);
+    for (let i = 0; i < n; i++) for (let k = 0; k < users; k++) byUser[k * n + i] = out[i * users + k]!;
+    return byUser;
   }
 
   /** Frees every cached tensor (the scorer stays usable and rebuilds on demand). */
@@ -154,7 +157,8 @@ export class CandidateScorer {
       itemRows[i] = items.peekRow(c.itemId);
       categoryRows[i] = categories.peekRow(c.categoryId);
     }
-    set = { length: n, itemIds, categoryIds, itemRows, categoryRows, version: -1, projection: null, gmf: null };
+    const { gmfDim: g, mlpDim: m } = this.model.config;
+    set = { length: n, itemIds, categoryIds, itemRows, categoryRows, inputValues: new Float32Array(n * (2 * m + 1)), gmfValues: new Float32Array(n * g), version: -1, input: null, gmf: null };
     this.sets.set(candidates, set);
     if (this.sets.size > MAX_CACHED_SETS) {
       const oldest = this.sets.keys().next().value!;
@@ -164,8 +168,8 @@ export class CandidateScorer {
     return set;
   }
 
-  /** Gathers the set's item and category rows and computes P⁺ and V at `version`. */
-  private buildItemSide(set: CandidateSet, version: number): void {
+  /** Gathers the set's item and category rows into X⁺ and V at `version`. */
+  private gatherItemSide(set: CandidateSet, version: number): void {
     disposeTensors(set);
     const model = this.model;
     const { gmfDim: g, mlpDim: m } = model.config;
@@ -174,10 +178,8 @@ export class CandidateScorer {
     const it = model.itemTable;
     const ct = model.categoryTable;
     const xw = 2 * m + 1;
-    if (this.itemInput.length !== n * xw) this.itemInput = new Float32Array(n * xw);
-    const x = this.itemInput;
-    // Owned by the tensor (tfjs may hold the array until its first upload): not reused.
-    const v = new Float32Array(n * g);
+    const x = set.inputValues;
+    const v = set.gmfValues;
     for (let s = 0; s < n; s++) {
       const io = set.itemRows[s]! * w;
       const co = set.categoryRows[s]! * w;
@@ -190,21 +192,18 @@ export class CandidateScorer {
       }
       x[xo + 2 * m] = 1;
     }
-    // The matMul runs now, so TF has copied the scratch `x` before the next build overwrites it.
-    set.projection = tf.tidy(() => tf.matMul<tf.Tensor2D>(tf.tensor2d(x, [n, xw]), this.weights[0]!));
+    set.input = tf.tensor2d(x, [n, xw]);
     set.gmf = tf.tensor2d(v, [n, g]);
     set.version = version;
   }
 
-  /** Uploads the augmented weights (see `weights`) built from `model.dense` at `version`. */
+  /** Uploads the augmented weights of the layers after the first, from `model.dense` at `version`. */
   private buildWeights(version: number): void {
     for (const t of this.weights) t.dispose();
-    const { gmfDim: g, mlpDim: m, mlpLayers } = this.model.config;
+    const { gmfDim: g, mlpLayers } = this.model.config;
     const dense = this.model.dense;
     const layers = mlpLayers.length;
     const weights: tf.Tensor2D[] = [];
-    // Item side of the first layer: W1 rows m..3m-1 (item, category), then b1; a unit column keeps the ones.
-    weights.push(augmented(dense[0]!.subarray(m * mlpLayers[0]!), dense[1]!, 2 * m, mlpLayers[0]!, true));
     for (let l = 1; l < layers; l++) weights.push(augmented(dense[2 * l]!, dense[2 * l + 1]!, mlpLayers[l - 1]!, mlpLayers[l]!, true));
     // Output: the MLP rows of W_out (after the g GMF rows), then b_out.
     weights.push(augmented(dense[2 * layers]!.subarray(g), dense[2 * layers + 1]!, mlpLayers[layers - 1]!, 1, false));
@@ -212,34 +211,44 @@ export class CandidateScorer {
     this.weightsVersion = version;
   }
 
-  /** b_u = [W_uᵀ u_mlp, 0] per user ([U, h1+1]) and q = u_g ⊙ w_g per user ([U, g]). */
+  /**
+   * Per user k: block k of the first-layer weight, [[W_i; W_c], 0]; [W_uᵀu_k + b1, 1]]
+   * ([2m+1, h1+1]), and column k of qᵀ, u_g ⊙ w_g ([g]).
+   */
   private fillUserSide(userRows: readonly number[]): void {
     const model = this.model;
     const { gmfDim: g, mlpDim: m, mlpLayers } = model.config;
     const h1 = mlpLayers[0]!;
     const users = userRows.length;
-    if (this.userBias.length !== users * (h1 + 1)) this.userBias = new Float32Array(users * (h1 + 1));
-    if (this.userGmf.length !== users * g) this.userGmf = new Float32Array(users * g);
+    const stride = users * (h1 + 1);
+    if (this.firstLayer.length !== (2 * m + 1) * stride) this.firstLayer = new Float32Array((2 * m + 1) * stride);
+    if (this.gmfWeights.length !== g * users) this.gmfWeights = new Float32Array(g * users);
+    const first = this.firstLayer;
+    // W1 is [3m, h1] row-major: rows 0..m-1 user, m..2m-1 item, 2m..3m-1 category.
     const w1 = model.dense[0]!;
+    const b1 = model.dense[1]!;
     const wOut = model.dense[2 * mlpLayers.length]!;
     const ut = model.userTable;
     const w = model.rowWidth;
     const acc = this.acc;
+    const last = 2 * m * stride;
     for (let k = 0; k < users; k++) {
+      const col = k * (h1 + 1);
+      for (let r = 0; r < 2 * m; r++) {
+        const o = r * stride + col;
+        first.set(w1.subarray((m + r) * h1, (m + r + 1) * h1), o);
+        first[o + h1] = 0;
+      }
       const uo = userRows[k]! * w;
-      acc.fill(0);
-      // W1 is [3m, h1] row-major; rows 0..m-1 take the user's MLP vector.
+      for (let j = 0; j < h1; j++) acc[j] = b1[j]!;
       for (let d = 0; d < m; d++) {
         const ud = ut[uo + g + d]!;
         const ro = d * h1;
         for (let j = 0; j < h1; j++) acc[j] += ud * w1[ro + j]!;
       }
-      const bo = k * (h1 + 1);
-      for (let j = 0; j < h1; j++) this.userBias[bo + j] = acc[j]!;
-      // The ones column: P⁺ holds 1 there, relu(1 + 0) = 1.
-      this.userBias[bo + h1] = 0;
-      const qo = k * g;
-      for (let d = 0; d < g; d++) this.userGmf[qo + d] = ut[uo + d]! * wOut[d]!;
+      for (let j = 0; j < h1; j++) first[last + col + j] = acc[j]!;
+      first[last + col + h1] = 1;
+      for (let d = 0; d < g; d++) this.gmfWeights[d * users + k] = ut[uo + d]! * wOut[d]!;
     }
   }
 }
@@ -258,9 +267,9 @@ function augmented(weight: Float32Array, bias: Float32Array, rows: number, cols:
 }
 
 function disposeTensors(set: CandidateSet): void {
-  set.projection?.dispose();
+  set.input?.dispose();
   set.gmf?.dispose();
-  set.projection = null;
+  set.input = null;
   set.gmf = null;
   set.version = -1;
 }
