@@ -60,9 +60,10 @@ describe('config', () => {
     assert.match(err.message, /--train \/ REBALANCER_TRAIN: got "maybe"/);
   });
 
-  it('checks settings against each other', () => {
-    const err = configError(() => loadConfig({ flags: { weightMin: '0.5', weightMax: '2' } }));
-    assert.match(err.message, /--weight-min .*at most --weight-max/);
+  it('keeps weight bounds around 1 so the normalised weights stay reachable', () => {
+    const err = configError(() => loadConfig({ flags: { weightMin: '2', weightMax: '0.5' } }));
+    assert.match(err.message, /--weight-min \/ REBALANCER_WEIGHT_MIN: got "2" \(from flag\), expected a number in \(0, 1\]/);
+    assert.match(err.message, /--weight-max \/ REBALANCER_WEIGHT_MAX: got "0.5" \(from flag\), expected a number >= 1/);
   });
 
   it('every setting has a unique flag and env var matching its key', () => {
