@@ -180,17 +180,17 @@ export class CandidateScorer {
     const xw = 2 * m + 1;
     const x = set.inputValues;
     const v = set.gmfValues;
+    const itemRows = set.itemRows;
+    const categoryRows = set.categoryRows;
+    let xo = 0;
+    let vo = 0;
     for (let s = 0; s < n; s++) {
-      const io = set.itemRows[s]! * w;
-      const co = set.categoryRows[s]! * w;
-      const vo = s * g;
-      for (let d = 0; d < g; d++) v[vo + d] = it[io + d]! + ct[co + d]!;
-      const xo = s * xw;
-      for (let d = 0; d < m; d++) {
-        x[xo + d] = it[io + g + d]!;
-        x[xo + m + d] = ct[co + g + d]!;
-      }
-      x[xo + 2 * m] = 1;
+      let io = itemRows[s]! * w;
+      let co = categoryRows[s]! * w;
+      for (let d = 0; d < g; d++) v[vo++] = it[io++]! + ct[co++]!;
+      for (let d = 0; d < m; d++) x[xo++] = it[io++]!;
+      for (let d = 0; d < m; d++) x[xo++] = ct[co++]!;
+      x[xo++] = 1;
     }
     set.input = tf.tensor2d(x, [n, xw]);
     set.gmf = tf.tensor2d(v, [n, g]);
