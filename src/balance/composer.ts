@@ -3,7 +3,8 @@
  * synthetic interpolations, SMOTE in latent space: Chawla et al., JAIR 2002).
  *
  * Target mix q_c ∝ π_c^ρ over the categories in the window (ρ = 1 keeps the stream's mix,
- * ρ = 0 is uniform). With F fresh events and batch size B:
+ * ρ = 0 is uniform). Since π_c = (n_c + α)/(N + αC), q_c ∝ (n_c + α)^ρ: the power depends
+ * on the count only and is memoised per slot, so a batch pays it for changed counts only. With F fresh events and batch size B:
  *   1. keep a fresh event of c with probability a_c = min(1, (B/F)·q_c/π_c) (undersampling;
  *      for F = B this is the design's min(1, q_c/π_c)), so the expected kept count is
  *      min(F·π_c, B·q_c) ≤ B·q_c. Events of categories not in the window are kept (a = 1).
@@ -85,6 +86,13 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
   private priors = new Float64Array(0);
   private target = new Float64Array(0);
   private kept = new Float64Array(0);
+  /** Per slot: the count the memoised (n + α)^ρ belongs to (NaN = none), and the power. */
+  private powCount = new Float64Array(0);
+  private powValue = new Float64Array(0);
+  /** Per slot × source: samples put in the batch being composed (zeroed after each batch). */
+  private slotSources = new Int32Array(0);
+  /** Slots (≥ 0) and categories outside the window (−1 − index) in first-use order. */
+  private touchedSlots = new Int32Array(0);
   private freshSlot = new Int32Array(0);
   private keptIdx = new Int32Array(0);
   private droppedIdx = new Int32Array(0);
@@ -114,14 +122,23 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
     const alpha = this.p.alpha;
     const rho = this.p.rho;
     const denom = total + alpha * categories;
+    const powCount = this.powCount;
+    const powValue = this.powValue;
     let qSum = 0;
     for (let s = 0; s < limit; s++) {
       const n = counts[s]!;
       kept[s] = 0;
       if (n > 0) {
-        const pi = (n + alpha) / denom;
-        priors[s] = pi;
-        const q = rho === 1 ? pi : rho === 0 ? 1 : Math.pow(pi, rho);
+        priors[s] = (n + alpha) / denom;
+        let q: number;
+        if (rho === 1) q = n + alpha;
+        else if (rho === 0) q = 1;
+        else if (powCount[s] === n) q = powValue[s]!;
+        else {
+          q = Math.pow(n + alpha, rho);
+          powCount[s] = n;
+          powValue[s] = q;
+        }
         target[s] = q;
         qSum += q;
       } else {
@@ -170,37 +187,46 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
     const items: T[] = new Array<T>(B);
     const w = new Float32Array(B);
     const sources = new Uint8Array(B);
-    const byCategory = new Map<string, SourceCounts>();
+    // Per-category source counts: per slot in a typed array, built into the report's Map once
+    // at the end, in first-use order (categories outside the window go through a Map).
+    const slotSources = this.slotSources;
+    const touchedSlots = this.touchedSlots;
+    let nTouched = 0;
+    let outside: Map<string, SourceCounts> | undefined;
     let size = 0;
     let nFresh = 0;
     let nReplay = 0;
     let nSynthetic = 0;
-    const put = (item: T, categoryId: string, weight: number, source: number): void => {
+    const put = (item: T, slot: number, categoryId: string, weight: number, source: number): void => {
       items[size] = item;
       w[size] = weight;
       sources[size] = source;
       size++;
-      let c = byCategory.get(categoryId);
+      if (source === SOURCE_FRESH) nFresh++;
+      else if (source === SOURCE_REPLAY) nReplay++;
+      else nSynthetic++;
+      if (slot >= 0) {
+        const base = slot * 3;
+        if (slotSources[base]! + slotSources[base + 1]! + slotSources[base + 2]! === 0) touchedSlots[nTouched++] = slot;
+        slotSources[base + source]!++;
+        return;
+      }
+      outside ??= new Map();
+      let c = outside.get(categoryId);
       if (c === undefined) {
         c = { fresh: 0, replay: 0, synthetic: 0 };
-        byCategory.set(categoryId, c);
+        outside.set(categoryId, c);
+        touchedSlots[nTouched++] = -outside.size;
       }
-      if (source === SOURCE_FRESH) {
-        c.fresh++;
-        nFresh++;
-      } else if (source === SOURCE_REPLAY) {
-        c.replay++;
-        nReplay++;
-      } else {
-        c.synthetic++;
-        nSynthetic++;
-      }
+      if (source === SOURCE_FRESH) c.fresh++;
+      else if (source === SOURCE_REPLAY) c.replay++;
+      else c.synthetic++;
     };
     for (let i = 0; i < keptCount; i++) {
       const idx = this.keptIdx[i]!;
       const e = fresh[idx]!;
       const slot = this.freshSlot[idx]!;
-      put(e, e.categoryId, slot >= 0 ? weights.weightAt(slot) : weights.unseenWeight, SOURCE_FRESH);
+      put(e, slot, e.categoryId, slot >= 0 ? weights.weightAt(slot) : weights.unseenWeight, SOURCE_FRESH);
     }
 
     // 2–3. Shortfalls by systematic sampling, filled by replay or synthesis.
@@ -250,7 +276,7 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
       fallback++;
       const e = fresh[idx]!;
       const slot = this.freshSlot[idx]!;
-      put(e, e.categoryId, slot >= 0 ? weights.weightAt(slot) : weights.unseenWeight, SOURCE_FRESH);
+      put(e, slot, e.categoryId, slot >= 0 ? weights.weightAt(slot) : weights.unseenWeight, SOURCE_FRESH);
       unfilled--;
     }
 
@@ -268,6 +294,21 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
       sources[j] = so;
     }
     items.length = size;
+    const byCategory = new Map<string, SourceCounts>();
+    const outsideEntries = outside === undefined ? [] : [...outside];
+    for (let i = 0; i < nTouched; i++) {
+      const slot = touchedSlots[i]!;
+      if (slot < 0) {
+        const [id, c] = outsideEntries[-slot - 1]!;
+        byCategory.set(id, c);
+        continue;
+      }
+      const base = slot * 3;
+      byCategory.set(window.idAt(slot)!, { fresh: slotSources[base]!, replay: slotSources[base + 1]!, synthetic: slotSources[base + 2]! });
+      slotSources[base] = 0;
+      slotSources[base + 1] = 0;
+      slotSources[base + 2] = 0;
+    }
     return {
       items,
       weights: size === B ? w : w.slice(0, size),
@@ -277,7 +318,7 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
   }
 
   /** One replay or synthetic sample of slot s; false when the category has nothing stored. */
-  private fill(slot: number, put: (item: T, categoryId: string, weight: number, source: number) => void, interpolate: Interpolate<T> | undefined): boolean {
+  private fill(slot: number, put: (item: T, slot: number, categoryId: string, weight: number, source: number) => void, interpolate: Interpolate<T> | undefined): boolean {
     const { window, reservoirs, replay, weights, rng } = this.p;
     const id = window.idAt(slot)!;
     const weight = weights.weightAt(slot);
@@ -287,16 +328,16 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
       const i = rng.int(n);
       let j = rng.int(n - 1);
       if (j >= i) j++;
-      put(interpolate(stored[i]!, stored[j]!, rng.next()), id, weight, SOURCE_SYNTHETIC);
+      put(interpolate(stored[i]!, stored[j]!, rng.next()), slot, id, weight, SOURCE_SYNTHETIC);
       return true;
     }
     if (n > 0) {
-      put(stored[rng.int(n)]!, id, weight, SOURCE_REPLAY);
+      put(stored[rng.int(n)]!, slot, id, weight, SOURCE_REPLAY);
       return true;
     }
     const item = replay.sample(id);
     if (item === undefined) return false;
-    put(item, id, weight, SOURCE_REPLAY);
+    put(item, slot, id, weight, SOURCE_REPLAY);
     return true;
   }
 
@@ -307,7 +348,11 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
       this.priors = new Float64Array(n);
       this.target = new Float64Array(n);
       this.kept = new Float64Array(n);
+      this.powCount = new Float64Array(n).fill(NaN);
+      this.powValue = new Float64Array(n);
+      this.slotSources = new Int32Array(3 * n);
     }
+    if (this.touchedSlots.length < slots + fresh) this.touchedSlots = new Int32Array(Math.max(slots + fresh, 2 * this.touchedSlots.length));
     if (this.freshSlot.length < fresh) {
       const n = Math.max(fresh, this.freshSlot.length * 2);
       this.freshSlot = new Int32Array(n);

@@ -168,17 +168,19 @@ export class CategoryWindow {
       this.nRejected++;
       return ADD_REJECTED;
     }
+    let bucket: number;
     if (eventTime > this.wm) {
-      this.advance(eventTime);
+      bucket = this.advance(eventTime);
     } else if (eventTime < this.wm - this.allowedLatenessMs) {
       this.nLate++;
       return ADD_LATE;
-    }
-    const bucket = Math.floor(eventTime / this.bucketWidthMs);
-    if (bucket <= this.head - this.bucketCount) {
-      // Within the lateness bound but its bucket has already left the window.
-      this.nLate++;
-      return ADD_LATE;
+    } else {
+      bucket = Math.floor(eventTime / this.bucketWidthMs);
+      if (bucket <= this.head - this.bucketCount) {
+        // Within the lateness bound but its bucket has already left the window.
+        this.nLate++;
+        return ADD_LATE;
+      }
     }
     let slot = this.slotById.get(categoryId);
     if (slot === undefined) {
@@ -374,7 +376,8 @@ export class CategoryWindow {
     return Number.isFinite(this.wm) ? Math.exp(-this.lambda * (this.wm - this.t0)) : 1;
   }
 
-  private advance(eventTime: number): void {
+  /** Moves the watermark to eventTime (> watermark); returns eventTime's bucket, the new head. */
+  private advance(eventTime: number): number {
     const newHead = Math.floor(eventTime / this.bucketWidthMs);
     if (!Number.isFinite(this.wm)) {
       this.head = newHead;
@@ -386,6 +389,7 @@ export class CategoryWindow {
     }
     this.wm = eventTime;
     if (this.decayed && this.lambda * (eventTime - this.t0) > REBASE_EXPONENT) this.rebase(eventTime);
+    return newHead;
   }
 
   /** Rescales the decayed counts to a new reference time t0 (keeps e^{λ(t−t0)} finite). */

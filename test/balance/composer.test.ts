@@ -105,3 +105,25 @@ test('bad batch arguments throw REB_BALANCE_INVALID', () => {
   assert.equal(empty.items.length, 0);
   assert.equal(empty.report.unfilled, 8);
 });
+
+test('report.byCategory counts each category’s samples by source, categories outside the window included', () => {
+  const rng = new Rng(31);
+  const st = new BalanceState<TestEvent>({ bucketCount: 10, bucketWidthMs: 10_000 }, new Rng(32));
+  let t = 1_000_000;
+  for (const e of stream(rng, SHARES, 20_000, t)) st.observe(e);
+  t += 20_000;
+  for (let k = 0; k < 20; k++) {
+    const fresh = stream(rng, SHARES, 256, t, t);
+    t += 256;
+    // Two categories the window has never seen: kept as fresh with the unseen weight.
+    fresh.push({ id: -1, categoryId: 'new-a', type: 'view', eventTime: t }, { id: -2, categoryId: 'new-b', type: 'click', eventTime: t });
+    const batch = st.composeBatch(fresh, 128 + k * 16);
+    const want = new Map<string, { fresh: number; replay: number; synthetic: number }>();
+    batch.items.forEach((e, i) => {
+      const c = want.get(e.categoryId) ?? { fresh: 0, replay: 0, synthetic: 0 };
+      c[(['fresh', 'replay', 'synthetic'] as const)[batch.sources[i]!]!]++;
+      want.set(e.categoryId, c);
+    });
+    assert.deepEqual(new Map([...batch.report.byCategory].sort(([a], [b]) => a.localeCompare(b))), new Map([...want].sort(([a], [b]) => a.localeCompare(b))));
+  }
+});
