@@ -219,3 +219,16 @@ test('offerKeyed follows offer; a forgotten key is looked up again', () => {
   assert.deepEqual(b.contents(), a.contents());
   assert.deepEqual(b.counts(), a.counts());
 });
+
+test('a CBRS snapshot without candidate fields (older format) restores and keeps sampling', () => {
+  const a = new ClassBalancedMemory<number>(30, new Rng(4));
+  for (let i = 0; i < 3000; i++) a.offer(`c${i % 3}`, i);
+  const snap = a.snapshot();
+  const old = { ...snap, classes: snap.classes.map((c) => (c === null ? null : { id: c.id, seen: c.seen, full: c.full, bag: c.bag })) };
+  const b = ClassBalancedMemory.restore<number>(old, new Rng(6));
+  let stored = 0;
+  for (let i = 3000; i < 6000; i++) if (b.offer(`c${i % 3}`, i)) stored++;
+  // Each class holds 10 of its ~2,000 items: about 10·ln(2) ≈ 7 replacements per class.
+  assert.ok(stored > 5 && stored < 60, `stored ${stored}`);
+  assert.deepEqual([...b.counts().values()], [10, 10, 10]);
+});
