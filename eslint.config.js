@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'bin/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'bin/**', 'tmp/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['src/**/*.ts'],
