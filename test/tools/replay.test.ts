@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { createEventCodec, makeEvent } from '../../src/codec/index.js';
 import { EventFileWriter, openEventFile } from '../../src/tools/event-file.js';
 import { replay } from '../../src/tools/replay.js';
@@ -49,8 +49,6 @@ function assertSameEvents(got: Awaited<ReturnType<typeof consumeAll>>): void {
 }
 
 describe('replay', () => {
-  after(() => {});
-
   it('replays a file into a topic keeping count, per-partition order, keys and timestamps', async () => {
     const target = uniqueTopic('replay-file');
     await createTopic(brokers, target, 3);
@@ -89,6 +87,23 @@ describe('replay', () => {
     assertSameEvents(await consumeAll(brokers, target, N));
     const end = JSON.parse(readFileSync(progressFile, 'utf8')) as { replayed: number };
     assert.equal(end.replayed, N);
+  });
+
+  it('generate --topic produces keyed, event-time-stamped messages', async () => {
+    const topic = uniqueTopic('generate-topic');
+    await cli('generate', '--brokers', brokers.join(','), '--topic', topic, '--events', '500', '--seed', '11', '--users', '300', '--partitions', '2');
+    const got = await consumeAll(brokers, topic, 500);
+    assert.equal(got.length, 500);
+    assert.deepEqual(new Set(got.map((m) => m.partition)), new Set([0, 1]));
+    const ids = new Set<string>();
+    for (const { message } of got) {
+      const e = codec.decode(message.value!);
+      ids.add(e.eventId);
+      assert.equal(message.key!.toString(), e.userId);
+      assert.equal(Number(message.timestamp), e.eventTime);
+    }
+    // The same seed gives the same events as the file written in before().
+    assert.deepEqual(ids, new Set(recorded.slice(0, 500).map((e) => e.eventId)));
   });
 
   it('paces by event time: 2 s of events at --speed 1 take 1.6–3.5 s, at --speed 4 under half that', async () => {
