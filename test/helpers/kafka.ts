@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import { startLocalKafka, type LocalKafka } from '../../src/kafka/local-broker.js';
 
@@ -11,8 +12,12 @@ let own: Promise<LocalKafka> | undefined;
 export async function testBrokers(): Promise<string[]> {
   const env = process.env.REBALANCER_TEST_BROKERS;
   if (env) return env.split(',');
-  own ??= startLocalKafka().then((k) => {
-    process.once('beforeExit', () => { void k.stop(); });
+  // Unreferenced (detached) so the test process can end; killed synchronously at exit.
+  own ??= startLocalKafka({ detached: true }).then((k) => {
+    process.once('exit', () => {
+      try { process.kill(k.pid, 'SIGKILL'); } catch { /* already gone */ }
+      rmSync(k.dataDir, { recursive: true, force: true });
+    });
     return k;
   });
   return (await own).brokers;
