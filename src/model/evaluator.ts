@@ -69,12 +69,42 @@ class CategoryRing {
   }
 }
 
+export interface RankOutcome {
+  hit: number;
+  ndcg: number;
+  auc: number;
+}
+
+/**
+ * Hit@K, NDCG@K and AUC of one positive ranked among sampled candidates
+ * (`candidateScores[from, to)`); ties count half. Writes into `out` (no allocation)
+ * and returns false when there are no candidates.
+ */
+export function rankOutcome(positiveScore: number, candidateScores: ArrayLike<number>, from: number, to: number, k: number, out: RankOutcome): boolean {
+  const n = to - from;
+  if (n <= 0) return false;
+  let above = 0;
+  let ties = 0;
+  for (let i = from; i < to; i++) {
+    const s = candidateScores[i]!;
+    if (s > positiveScore) above++;
+    else if (s === positiveScore) ties++;
+  }
+  const rank = above + ties / 2;
+  out.hit = rank < k ? 1 : 0;
+  out.ndcg = out.hit === 1 ? 1 / Math.log2(rank + 2) : 0;
+  out.auc = (n - above - ties / 2) / n;
+  return true;
+}
+
 export class PrequentialEvaluator {
   readonly k: number;
   readonly horizon: number;
   private readonly rings = new Map<string, CategoryRing>();
   private overall: CategoryRing;
   private total = 0;
+
+  private readonly outcome: RankOutcome = { hit: 0, ndcg: 0, auc: 0 };
 
   constructor(k: number, horizon: number) {
     this.k = k;
@@ -87,19 +117,8 @@ export class PrequentialEvaluator {
    * (`candidateScores[from, to)`).
    */
   record(categoryId: string, positiveScore: number, candidateScores: ArrayLike<number>, from: number, to: number): void {
-    const n = to - from;
-    if (n <= 0) return;
-    let above = 0;
-    let ties = 0;
-    for (let i = from; i < to; i++) {
-      const s = candidateScores[i]!;
-      if (s > positiveScore) above++;
-      else if (s === positiveScore) ties++;
-    }
-    const rank = above + ties / 2;
-    const hit = rank < this.k ? 1 : 0;
-    const ndcg = hit === 1 ? 1 / Math.log2(rank + 2) : 0;
-    const auc = (n - above - ties + ties / 2) / n;
+    if (!rankOutcome(positiveScore, candidateScores, from, to, this.k, this.outcome)) return;
+    const { hit, ndcg, auc } = this.outcome;
     let ring = this.rings.get(categoryId);
     if (ring === undefined) {
       ring = new CategoryRing(this.horizon);

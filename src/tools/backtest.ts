@@ -16,7 +16,7 @@
 import { performance } from 'node:perf_hooks';
 import { BalanceState, Rng } from '../balance/index.js';
 import type { InteractionEvent } from '../codec/types.js';
-import { createModel, IncrementalTrainer, recommendBatch, type Candidate, type ModelConfig, type TrainerConfigInput } from '../model/index.js';
+import { createModel, IncrementalTrainer, rankOutcome, recommendBatch, type Candidate, type RankOutcome, type ModelConfig, type TrainerConfigInput } from '../model/index.js';
 import type { Strategy } from './strategies.js';
 
 export interface BacktestOptions {
@@ -99,22 +99,13 @@ class Tally {
   ndcg = 0;
   auc = 0;
 
+  private readonly outcome: RankOutcome = { hit: 0, ndcg: 0, auc: 0 };
+
   constructor(private readonly k: number) {}
 
   record(categoryId: string, positiveScore: number, scores: ArrayLike<number>, from: number, to: number): void {
-    const n = to - from;
-    if (n <= 0) return;
-    let above = 0;
-    let ties = 0;
-    for (let i = from; i < to; i++) {
-      const s = scores[i]!;
-      if (s > positiveScore) above++;
-      else if (s === positiveScore) ties++;
-    }
-    const rank = above + ties / 2;
-    const hit = rank < this.k ? 1 : 0;
-    const ndcg = hit === 1 ? 1 / Math.log2(rank + 2) : 0;
-    const auc = (n - above - ties / 2) / n;
+    if (!rankOutcome(positiveScore, scores, from, to, this.k, this.outcome)) return;
+    const { hit, ndcg, auc } = this.outcome;
     let c = this.perCategory.get(categoryId);
     if (c === undefined) {
       c = { n: 0, hit: 0, ndcg: 0, auc: 0 };
