@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-node';
 import type { Rng } from '../balance/index.js';
-import type { RecommendedItem } from '../codec/index.js';
+import type { EventType, RecommendedItem } from '../codec/index.js';
 import type { ServiceConfig } from '../config/index.js';
 import { IncrementalTrainer, createModel, loadModel, recommend, saveModel, type ModelConfig, type TrainerConfigInput } from '../model/index.js';
 import type { CandidateItem, EvaluationView, ModelPort } from '../stream/ports.js';
@@ -39,8 +39,11 @@ export class ModelAdapter implements ModelPort<EventBatch> {
   /** Training and saving take turns: a save must not read weights halfway through a step. */
   private lock: Promise<unknown> = Promise.resolve();
 
+  private readonly labelWeights: Readonly<Record<EventType, number>>;
+
   private constructor(private readonly trainer: IncrementalTrainer, private readonly prior: (categoryId: string) => number, generation: number) {
     this.generation = generation;
+    this.labelWeights = trainer.config.labelWeights;
   }
 
   static create(config: ServiceConfig, rng: Rng, prior: (categoryId: string) => number): ModelAdapter {
@@ -68,11 +71,20 @@ export class ModelAdapter implements ModelPort<EventBatch> {
     return this.trainer.steps;
   }
 
+  trainsOn(type: EventType): boolean {
+    return this.labelWeights[type] > 0;
+  }
+
   async train(batch: EventBatch): Promise<{ loss: number }> {
     return this.exclusive(async () => {
       const { items, weights, freshCount } = freshFirst(batch);
       if (items.length === 0) return { loss: Number.NaN };
-      const report = this.trainer.evaluateThenTrain(items, weights, this.prior, { freshCount });
+      // Prequential: rank the fresh positives with the current model, then train. The two
+      // halves run as separate tasks so the event loop (HTTP, Kafka) gets a turn between
+      // them; the model cannot change in between (steps and saves take turns on the lock).
+      this.trainer.evaluate(items, freshCount);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const report = this.trainer.step(items, weights, this.prior);
       return { loss: report.loss };
     });
   }

@@ -32,10 +32,15 @@ export class IngestLedger {
     if (current === undefined || nextOffset > current) this.positions.set(partition, nextOffset);
   }
 
-  countApplied(categoryId: string, type: EventType): void {
+  /** One applied event of this category (also counts it in `applied`). */
+  countCategory(categoryId: string): void {
     this.applied++;
     this.byCategory.set(categoryId, (this.byCategory.get(categoryId) ?? 0) + 1);
-    this.byType.set(type, (this.byType.get(type) ?? 0) + 1);
+  }
+
+  /** `n` applied events of this type (already counted in `applied` by countCategory); once per chunk. */
+  countType(type: EventType, n: number): void {
+    this.byType.set(type, (this.byType.get(type) ?? 0) + n);
   }
 
   snapshot(): LedgerSnapshot {

@@ -150,19 +150,28 @@ export function deadLetter<B>(deps: Pick<PipelineDeps<B>, 'deadLetters' | 'metri
 
 /**
  * Applies the clean events to the balance state (synchronous, O(1) each), counts them,
- * advances the partition position, and releases what training will not hold.
+ * advances the partition position, and releases what training will not hold. Only
+ * events the model learns from (label weight > 0, see ModelPort.trainsOn) go on to
+ * training; the others (views) are released here, right after the state update.
+ * Counters and per-type ledger totals are added once per chunk, not per event.
  */
 export function applyToBalance<B>(deps: PipelineDeps<B>): OperatorFunction<CleanChunk, InteractionEvent[]> {
-  const typeCounts = new Float64Array(EVENT_TYPES.length);
+  const typeCount = EVENT_TYPES.length;
+  const typeCounts = new Float64Array(typeCount);
   const typeIndex = new Map<string, number>(EVENT_TYPES.map((t, i) => [t, i]));
-  const training = deps.model !== undefined;
+  const model = deps.model;
+  // Decided once: which event types go on to training (none when training is off).
+  const trainsType = EVENT_TYPES.map((t) => model !== undefined && model.trainsOn(t));
+  const consumed = EVENT_TYPES.map((t) => deps.metrics.eventsConsumed[t]);
+  const { balance, ledger, onApplied } = deps;
   return map(function applyChunk({ chunk, events }: CleanChunk): InteractionEvent[] {
     typeCounts.fill(0);
     let late = 0;
-    const applied: InteractionEvent[] = [];
-    for (const e of events) {
+    const toTrain: InteractionEvent[] = [];
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
       try {
-        if (!deps.balance.observe(e)) late++;
+        if (!balance.observe(e)) late++;
       } catch (err) {
         // A bug in the state update must not stop the stream: the event goes to the DLQ.
         deps.log(`state update failed for event ${e.eventId}: ${(err as Error).message}`);
@@ -170,21 +179,27 @@ export function applyToBalance<B>(deps: PipelineDeps<B>): OperatorFunction<Clean
         deps.metrics.dlqMessages('processing_error').inc();
         continue;
       }
-      deps.ledger.countApplied(e.categoryId, e.type);
-      typeCounts[typeIndex.get(e.type)!]!++;
-      applied.push(e);
-      deps.onApplied?.(e);
+      ledger.countCategory(e.categoryId);
+      const t = typeIndex.get(e.type)!;
+      typeCounts[t]!++;
+      if (trainsType[t]) toTrain.push(e);
+      onApplied?.(e);
     }
-    for (let i = 0; i < EVENT_TYPES.length; i++) if (typeCounts[i]! > 0) deps.metrics.eventsConsumed[EVENT_TYPES[i]!].inc(typeCounts[i]!);
+    for (let t = 0; t < typeCount; t++) {
+      const n = typeCounts[t]!;
+      if (n > 0) {
+        consumed[t]!.inc(n);
+        ledger.countType(EVENT_TYPES[t]!, n);
+      }
+    }
     if (late > 0) {
       deps.metrics.eventsLate.inc(late);
-      deps.ledger.late += late;
+      ledger.late += late;
     }
     const last = chunk.messages[chunk.messages.length - 1];
-    if (last !== undefined) deps.ledger.advance(chunk.partition, Number(last.offset) + 1);
-    const held = training ? applied.length : 0;
-    deps.release(chunk.messages.length - held, chunk.bytes);
-    return applied;
+    if (last !== undefined) ledger.advance(chunk.partition, Number(last.offset) + 1);
+    deps.release(chunk.messages.length - toTrain.length, chunk.bytes);
+    return toTrain;
   });
 }
 

@@ -1,4 +1,4 @@
-import type { InteractionEvent, RecommendedItem } from '../codec/index.js';
+import type { EventType, InteractionEvent, RecommendedItem } from '../codec/index.js';
 
 /**
  * What the streaming pipeline needs from the balance core and the model, stated in
@@ -48,6 +48,12 @@ export interface ModelPort<B> {
   readonly version: string;
   /** True when TensorFlow runs on the native backend. */
   readonly nativeBackend: boolean;
+  /**
+   * True when the model learns from events of this type (label weight > 0). Events it does
+   * not learn from (views, label weight 0) still update the balance state but never enter
+   * a training batch: the pipeline releases them right after the state update.
+   */
+  trainsOn(type: EventType): boolean;
   /** One prequential step: evaluate the batch's positives with the current model, then train on the batch. */
   train(batch: B): Promise<{ loss: number }>;
   recommend(userId: string, candidates: readonly CandidateItem[], k: number): RecommendedItem[];
