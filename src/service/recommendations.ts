@@ -24,6 +24,11 @@ const RATE_LIMIT_USERS = 100_000;
 /** Event-triggered users waiting for the pump; further triggers are dropped until it drains. */
 const MAX_PENDING = 2_000;
 const PUMP_INTERVAL_MS = 100;
+/**
+ * Longest the pump scores users in one go before it yields to the event loop, so HTTP
+ * requests, Kafka fetches and training steps get a turn between slices.
+ */
+const PUMP_SLICE_MS = 8;
 
 /**
  * Serves recommendations: on HTTP request, and to the recommendations topic when an
@@ -45,6 +50,9 @@ export class Recommender<B> {
   private tokensAt: number;
   private readonly triggerTypes: ReadonlySet<string>;
   private pump: NodeJS.Timeout | undefined;
+  /** True while a drain is running in slices (the interval does not start another). */
+  private draining = false;
+  private drainDone: Promise<void> = Promise.resolve();
   private sending: Promise<void> = Promise.resolve();
   private produced = 0;
 
@@ -75,6 +83,7 @@ export class Recommender<B> {
   async stop(): Promise<void> {
     if (this.pump) clearInterval(this.pump);
     this.pump = undefined;
+    await this.drainDone;
     await this.sending;
   }
 
@@ -111,21 +120,40 @@ export class Recommender<B> {
     return true;
   }
 
+  /**
+   * Serves the queued users in slices of at most PUMP_SLICE_MS, yielding between slices;
+   * each slice's recommendations go to the topic as one produce call.
+   */
   private drainPending(): void {
-    if (this.pending.size === 0) return;
-    const users = [...this.pending];
-    this.pending.clear();
-    const messages: Array<{ key: string; value: Buffer }> = [];
-    for (const userId of users) {
-      try {
-        const rec = this.recommend(userId, this.opts.config.recK, 'event');
-        if (rec.items.length === 0) continue;
-        messages.push({ key: userId, value: this.opts.codec.encode(rec) });
-      } catch (err) {
-        this.opts.log(`recommendation for ${userId} failed: ${(err as Error).message}`);
-      }
-    }
-    if (messages.length === 0) return;
+    if (this.draining || this.pending.size === 0) return;
+    this.draining = true;
+    this.drainDone = new Promise<void>((resolve) => {
+      const slice = (): void => {
+        const deadline = performance.now() + PUMP_SLICE_MS;
+        const messages: Array<{ key: string; value: Buffer }> = [];
+        for (const userId of this.pending) {
+          this.pending.delete(userId);
+          try {
+            const rec = this.recommend(userId, this.opts.config.recK, 'event');
+            if (rec.items.length > 0) messages.push({ key: userId, value: this.opts.codec.encode(rec) });
+          } catch (err) {
+            this.opts.log(`recommendation for ${userId} failed: ${(err as Error).message}`);
+          }
+          if (performance.now() >= deadline) break;
+        }
+        if (messages.length > 0) this.send(messages);
+        if (this.pending.size > 0 && this.pump !== undefined) {
+          setImmediate(slice);
+          return;
+        }
+        this.draining = false;
+        resolve();
+      };
+      slice();
+    });
+  }
+
+  private send(messages: Array<{ key: string; value: Buffer }>): void {
     this.sending = this.sending.then(async () => {
       try {
         await this.opts.producer.send({ topic: this.opts.config.recommendationsTopic, messages });
