@@ -257,16 +257,23 @@ export class IncrementalTrainer {
     if (n === 0) return 0;
     const { gmfDim: g, mlpDim: m } = model.config;
     const loss = this.config.loss;
-    const inputs = model.gather(batch.rows);
-    const signs = new Float32Array(n);
+    // The tensors are padded to one of a few sizes (see paddedRows) with zero-weight rows:
+    // those add exact zeros to the loss and to every gradient, and the native backend sees
+    // a bounded set of shapes (its per-shape kernels and buffers would otherwise pile up
+    // with every new batch length and RSS would grow for the life of the process).
+    const np = paddedRows(n);
+    const rows = padRows(batch.rows, n, np);
+    const inputs = model.gather(rows);
+    const signs = new Float32Array(np);
     for (let i = 0; i < n; i++) signs[i] = batch.labels[i]! > 0.5 ? 1 : -1;
-    const w = effectiveWeights(batch.labels, batch.weights, n, loss, 1 / n);
-    const offsets = batch.offsets.length === n ? batch.offsets : batch.offsets.subarray(0, n).slice();
+    const w = effectiveWeights(batch.labels, batch.weights, n, loss, 1 / n, new Float32Array(np));
+    const offsets = new Float32Array(np);
+    offsets.set(batch.offsets.subarray(0, n));
     const dense = model.denseTensors();
     const { value, grads } = tf.tidy(() => {
-      const u = tf.tensor2d(inputs.userGmf, [n, g]);
-      const v = tf.tensor2d(inputs.itemGmf, [n, g]);
-      const x = tf.tensor2d(inputs.mlpInput, [n, 3 * m]);
+      const u = tf.tensor2d(inputs.userGmf, [np, g]);
+      const v = tf.tensor2d(inputs.itemGmf, [np, g]);
+      const x = tf.tensor2d(inputs.mlpInput, [np, 3 * m]);
       const off = tf.tensor1d(offsets);
       const sg = tf.tensor1d(signs);
       const wt = tf.tensor1d(w);
@@ -285,6 +292,7 @@ export class IncrementalTrainer {
     }
     // The loss is a mean; the embedding rows get the gradient of the sum (×n) so that a
     // row's Adagrad step does not shrink with the batch size against the initial accumulator.
+    // Only the n real rows are scattered (the padding rows' gradients are zero).
     const lrEmb = this.config.embeddingLearningRate;
     const [gU, gV, gX] = [gradData[0]!, gradData[1]!, gradData[2]!];
     this.sparseAdagrad(0, model.userTable, batch.rows.users, n, gU, gX, 0, lrEmb);
@@ -379,6 +387,25 @@ export class IncrementalTrainer {
       }
     }
   }
+}
+
+/**
+ * Rows of the padded training batch: n rounded up to a multiple of 2^(⌊log2 n⌋ − 3) (at
+ * least 16), i.e. 8 sizes per power of two, at most 12.5% padding.
+ */
+export function paddedRows(n: number): number {
+  if (n <= 16) return 16;
+  const grain = 2 ** Math.max(4, Math.floor(Math.log2(n)) - 3);
+  return Math.ceil(n / grain) * grain;
+}
+
+/** The first n rows of `rows` followed by np − n padding rows (row 0 of each table). */
+function padRows(rows: BatchRows, n: number, np: number): BatchRows {
+  const out: BatchRows = { users: new Int32Array(np), items: new Int32Array(np), categories: new Int32Array(np), length: np };
+  out.users.set(rows.users.subarray(0, n));
+  out.items.set(rows.items.subarray(0, n));
+  out.categories.set(rows.categories.subarray(0, n));
+  return out;
 }
 
 function offsetOf(loss: LossConfig, prior: number, q: number): number {
