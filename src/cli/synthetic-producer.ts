@@ -1,4 +1,5 @@
-import { CompressionTypes, Kafka, logLevel, type Producer } from 'kafkajs';
+import { CompressionTypes, type Producer } from 'kafkajs';
+import { createKafkaClient } from '../kafka/client.js';
 import { createEventCodec } from '../codec/index.js';
 import { DEFAULT_SYNTHETIC, SyntheticStream } from '../tools/synthetic.js';
 
@@ -16,7 +17,7 @@ const TICK_MS = 100;
  * dead-letter path is exercised.
  */
 export async function startSyntheticProducer(opts: { brokers: string[]; topic: string; rate: number; corruptEvery: number; seed: number; log(msg: string): void }): Promise<SyntheticProducer> {
-  const kafka = new Kafka({ clientId: 'rebalancer-synthetic', brokers: opts.brokers, logLevel: logLevel.ERROR });
+  const kafka = createKafkaClient({ clientId: 'rebalancer-synthetic', brokers: opts.brokers, logLevel: 'error' });
   const producer: Producer = kafka.producer();
   await producer.connect();
   const codec = createEventCodec();

@@ -3,7 +3,8 @@
  * already-encoded values so the caller encodes once; the topic sink keys messages by
  * userId and stamps them with the event time, as the service expects.
  */
-import { CompressionTypes, Kafka, logLevel, type Message, type Producer } from 'kafkajs';
+import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
+import { createKafkaClient } from '../kafka/client.js';
 import { createEventCodec } from '../codec/index.js';
 import { RebalancerError } from '../errors.js';
 import { EventFileWriter } from './event-file.js';
@@ -32,7 +33,7 @@ export function fileSink(path: string, source: string): EventSink {
 }
 
 export function kafkaClient(brokers: string[], clientId: string): Kafka {
-  return new Kafka({ clientId, brokers, logLevel: logLevel.ERROR, retry: { retries: 5 } });
+  return createKafkaClient({ clientId, brokers, logLevel: 'error', retry: { retries: 5 } });
 }
 
 /** Creates the topic when it does not exist (with `partitions` partitions). */
