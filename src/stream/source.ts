@@ -194,6 +194,9 @@ export class KafkaSource {
       this.subject.next({ topic, partition, messages: slice, bytes });
       if (this.inFlight >= this.opts.maxInFlight || this.inFlightBytes >= this.opts.maxInFlightBytes) this.pause();
       await heartbeat();
+      // A fetched batch holds up to ~10k records: let timers, HTTP and training steps run
+      // between its chunks instead of applying all of them in one synchronous stretch.
+      if (from + CHUNK_MESSAGES < messages.length) await yieldToEventLoop();
     }
     this.setLag(topic, partition, Number(batch.highWatermark) - Number(batch.lastOffset()) - 1);
   }
@@ -284,4 +287,8 @@ export class KafkaSource {
     this.opts.log(err.message);
     this.opts.onDead(err);
   }
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
