@@ -50,9 +50,14 @@ export interface ServiceMetricsOptions {
   /** Called before every scrape so gauges derived from state are fresh. */
   beforeCollect?: () => void;
   collectDefault?: boolean;
+  /**
+   * Every reason label the service can report: those series exist at 0 from the start,
+   * so a clean stream shows 0 rather than "no data" and rate() works from the first scrape.
+   */
+  rejectReasons?: readonly string[];
 }
 
-export function createServiceMetrics({ registry, beforeCollect, collectDefault = true }: ServiceMetricsOptions): ServiceMetrics {
+export function createServiceMetrics({ registry, beforeCollect, collectDefault = true, rejectReasons = [] }: ServiceMetricsOptions): ServiceMetrics {
   if (collectDefault) collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> =>
@@ -80,6 +85,12 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
   const hitAvg = gauge('rebalancer_prequential_hit_rate_average', 'Prequential hit-rate@K averaged over categories (macro) or over evaluations (micro).', ['average']);
   const ndcgAvg = gauge('rebalancer_prequential_ndcg_average', 'Prequential NDCG@K averaged over categories (macro) or over evaluations (micro).', ['average']);
   const recs = counter('rebalancer_recommendations_total', 'Recommendation lists served, by trigger (http request or event-triggered to the output topic).', ['trigger']);
+  // prom-client only exports a child once it has a value.
+  for (const reason of rejectReasons) {
+    invalid.labels({ reason }).inc(0);
+    dlq.labels({ reason }).inc(0);
+  }
+  for (const type of EVENT_TYPES) consumed.labels({ type }).inc(0);
   const lag = gauge('rebalancer_consumer_lag_messages', 'Messages between the last consumed offset and the high watermark.', ['topic', 'partition']);
 
   // Scrape-time refresh of state-derived gauges: one collect hook on a gauge that is
@@ -116,7 +127,7 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
     consumerPaused: gauge('rebalancer_consumer_paused', '1 while the consumer is paused for backpressure.'),
     consumerUp: gauge('rebalancer_consumer_up', '1 while the Kafka consumer is running; 0 when crashed, restarting or stopped.'),
     consumerCrashes: counter('rebalancer_consumer_crashes_total', 'Kafka consumer crashes (kafkajs CRASH events).'),
-    checkpointAge: gauge('rebalancer_checkpoint_age_seconds', 'Seconds since the last successful checkpoint.'),
+    checkpointAge: gauge('rebalancer_checkpoint_age_seconds', 'Seconds since the last successful checkpoint (since start or restore while none was written).'),
     checkpoints: counter('rebalancer_checkpoints_total', 'Checkpoints written successfully.'),
     checkpointDuration: histogram('rebalancer_checkpoint_duration_seconds', 'Time to write one checkpoint (snapshot, model save, fsync, rename).', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
     tfNativeBackend: gauge('rebalancer_tf_native_backend', '1 when TensorFlow runs on the native (tensorflow) backend, else 0.'),

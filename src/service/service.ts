@@ -1,5 +1,5 @@
 import { deserialize, serialize } from 'node:v8';
-import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs';
+import type { Admin, Producer } from 'kafkajs';
 import { Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
 import { Rng } from '../balance/index.js';
@@ -15,6 +15,8 @@ import { DeadLetterSink } from '../stream/dlq.js';
 import { IngestLedger, type LedgerSnapshot } from '../stream/ledger.js';
 import { buildPipeline } from '../stream/pipeline.js';
 import { KafkaSource } from '../stream/source.js';
+import { REJECT_REASONS } from '../stream/reasons.js';
+import { createKafkaClient } from '../kafka/client.js';
 import { BalanceAdapter, type BalanceAdapterSnapshot, type EventBatch } from './balance-adapter.js';
 import { ModelAdapter, tfBackendIsNative } from './model-adapter.js';
 import { Recommender } from './recommendations.js';
@@ -75,7 +77,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
   const log = options.log ?? ((m: string) => console.error(`[rebalancer] ${m}`));
   const registry = options.registry ?? new Registry();
   const rng = new Rng(config.seed);
-  const kafka = new Kafka({ clientId: config.clientId, brokers: config.brokers, logLevel: logLevel.ERROR, retry: { retries: 8 } });
+  const kafka = createKafkaClient({ clientId: config.clientId, brokers: config.brokers, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel, retry: { retries: 8 } });
 
   // 1. Restore (or start fresh).
   const store = new CheckpointStore<CheckpointMeta>({ dir: config.checkpointDir, keep: config.checkpointsKept, now, log });
@@ -113,7 +115,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
 
   // 3. Metrics, sinks, recommender, source.
   let refreshGauges = (): void => {};
-  const metrics = createServiceMetrics({ registry, beforeCollect: () => refreshGauges() });
+  const metrics = createServiceMetrics({ registry, beforeCollect: () => refreshGauges(), rejectReasons: REJECT_REASONS });
   metrics.tfNativeBackend.set(tfBackendIsNative() ? 1 : 0);
   const deadLetters = new DeadLetterSink({ producer, topic: config.dlqTopic, log });
   const recommender = new Recommender<EventBatch>({

@@ -44,7 +44,12 @@ export class Checkpointer {
   private lastSeq = 0;
   private committed: Record<string, number> = {};
 
-  constructor(private readonly opts: CheckpointerOptions) {}
+  /** Age is counted from here until the first checkpoint, so a service that never manages one looks stale, not fresh. */
+  private readonly startedAt: number;
+
+  constructor(private readonly opts: CheckpointerOptions) {
+    this.startedAt = opts.now();
+  }
 
   get lastCheckpointAt(): number | undefined {
     return this.lastAt;
@@ -66,7 +71,7 @@ export class Checkpointer {
   }
 
   ageSeconds(): number {
-    return this.lastAt === undefined ? 0 : Math.max(0, (this.opts.now() - this.lastAt) / 1000);
+    return Math.max(0, (this.opts.now() - (this.lastAt ?? this.startedAt)) / 1000);
   }
 
   start(intervalMs: number): void {
