@@ -212,6 +212,32 @@ export class ClassBalancedMemory<T> {
     return c !== undefined && this.full[c] === 1;
   }
 
+  /**
+   * A memory holding only the items `keep` accepts (used when a restore narrows the replayed
+   * event types), or this memory itself when it keeps them all. The survivors are re-admitted
+   * in memory order into a new memory of the same capacity and Rng, so, as after a fresh
+   * start, n_c = m_c, no class is full and the memory fills again before it replaces; no
+   * random numbers are drawn. Key bindings (offerKeyed) are rebuilt lazily by the next offers.
+   */
+  filtered(keep: (item: T) => boolean): ClassBalancedMemory<T> {
+    const n = this.items.length;
+    const kept = new Uint8Array(n);
+    let dropped = 0;
+    for (let i = 0; i < n; i++) {
+      if (keep(this.items[i]!)) kept[i] = 1;
+      else dropped++;
+    }
+    if (dropped === 0) return this;
+    const classOf = new Int32Array(n);
+    for (let c = 0; c < this.nextClass; c++) {
+      if (this.classIds[c] === undefined) continue;
+      for (const idx of this.bags[c]!) classOf[idx] = c;
+    }
+    const m = new ClassBalancedMemory<T>(this.capacity, this.rng);
+    for (let i = 0; i < n; i++) if (kept[i] === 1) m.offer(this.classIds[classOf[i]!]!, this.items[i]!);
+    return m;
+  }
+
   snapshot(): ReplayMemorySnapshot<T> {
     const classes: ReplayMemorySnapshot<T>['classes'][number][] = [];
     for (let c = 0; c < this.nextClass; c++) {

@@ -3,7 +3,11 @@
  * (never per event). Every bad value throws REB_BALANCE_INVALID naming the setting
  * and the expected form.
  */
+import type { EventType } from '../codec/types.js';
 import { RebalancerError } from '../errors.js';
+
+/** Event types in index order (eventTypeIndex in window.ts); window.ts checks at compile time that this covers EventType. */
+export const EVENT_TYPE_ORDER = ['view', 'click', 'add_to_cart', 'purchase'] as const satisfies readonly EventType[];
 
 export type WindowMode = 'sliding' | 'decayed';
 export type WeightPolicyName = 'none' | 'inverse_frequency' | 'sqrt_inverse' | 'effective_number';
@@ -46,6 +50,14 @@ export interface BalanceConfig {
    * which keeps the refresh cost O(1) amortised per event. 0 = only on explicit refreshWeights().
    */
   readonly refreshEveryEvents: number;
+  /**
+   * Event types offered to the per-category reservoirs and the replay memory (CBRS), so the
+   * composer only replays them and recommendation candidates come only from them; events of
+   * the other types still count in the window (counts, stats, weights, per-type counts).
+   * A non-empty list of distinct types; normalised to EVENT_TYPE_ORDER. Default: all four.
+   * The service passes the types its model trains on (label weight > 0).
+   */
+  readonly replayEventTypes: readonly EventType[];
 }
 
 export const DEFAULT_BALANCE_CONFIG: BalanceConfig = Object.freeze({
@@ -66,6 +78,7 @@ export const DEFAULT_BALANCE_CONFIG: BalanceConfig = Object.freeze({
   rho: 0.3,
   syntheticFraction: 0,
   refreshEveryEvents: 1024,
+  replayEventTypes: Object.freeze([...EVENT_TYPE_ORDER]),
 });
 
 export function invalid(param: string, expected: string, got: unknown): RebalancerError {
@@ -98,6 +111,22 @@ export function requireNumber(param: string, v: unknown, lo: number, hi: number,
   return v;
 }
 
+/**
+ * Checks a list of event types (an array of distinct known types, at least one) and returns
+ * it frozen in EVENT_TYPE_ORDER order; throws REB_BALANCE_INVALID naming `param`.
+ */
+export function requireEventTypes(param: string, v: unknown): readonly EventType[] {
+  const known = EVENT_TYPE_ORDER.join(', ');
+  if (!Array.isArray(v) || v.length === 0) throw invalid(param, `a non-empty array of distinct event types from ${known}`, v);
+  const given = new Set<unknown>();
+  v.forEach((t: unknown, i) => {
+    if (!(EVENT_TYPE_ORDER as readonly unknown[]).includes(t)) throw invalid(`${param}[${i}]`, `one of ${known}`, t);
+    if (given.has(t)) throw invalid(`${param}[${i}]`, `a type not listed before (${known}, each at most once)`, t);
+    given.add(t);
+  });
+  return Object.freeze(EVENT_TYPE_ORDER.filter((t) => given.has(t)));
+}
+
 /** Merges overrides onto the defaults and checks every field; throws REB_BALANCE_INVALID. */
 export function resolveBalanceConfig(overrides: Partial<BalanceConfig> = {}): BalanceConfig {
   if (typeof overrides !== 'object' || overrides === null) throw invalid('config', 'an object', overrides);
@@ -124,5 +153,5 @@ export function resolveBalanceConfig(overrides: Partial<BalanceConfig> = {}): Ba
   requireNumber('rho', c.rho, 0, 1, false, false);
   requireNumber('syntheticFraction', c.syntheticFraction, 0, 1, false, false);
   requireInt('refreshEveryEvents', c.refreshEveryEvents, 0);
-  return Object.freeze(c);
+  return Object.freeze({ ...c, replayEventTypes: requireEventTypes('replayEventTypes', c.replayEventTypes) });
 }

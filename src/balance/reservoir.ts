@@ -91,6 +91,34 @@ export class ReservoirBank<T> {
     this.w[slot] = 0;
   }
 
+  /**
+   * Drops every stored item `keep` rejects (used when a restore narrows the replayed event
+   * types). A slot that lost items starts its sample again from the survivors (seen = their
+   * number, still filling): they are a uniform sample of the kept items offered so far, but
+   * from here on they stand for only themselves, not for all the events they were drawn
+   * from. Slots that lost nothing are untouched. O(stored items); no random numbers.
+   * Returns the number of items dropped.
+   */
+  retain(keep: (item: T) => boolean): number {
+    let dropped = 0;
+    for (let s = 0; s < this.items.length; s++) {
+      const arr = this.items[s];
+      if (arr === undefined || arr.length === 0) continue;
+      let n = 0;
+      for (let i = 0; i < arr.length; i++) {
+        const item = arr[i]!;
+        if (keep(item)) arr[n++] = item;
+      }
+      if (n === arr.length) continue;
+      dropped += arr.length - n;
+      arr.length = n;
+      this.seen[s] = n;
+      this.nextIndex[s] = 0;
+      this.w[s] = 0;
+    }
+    return dropped;
+  }
+
   snapshot(slotLimit: number): ReservoirBankSnapshot<T> {
     const slots: ReservoirBankSnapshot<T>['slots'][number][] = [];
     for (let s = 0; s < slotLimit; s++) {

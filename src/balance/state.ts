@@ -4,14 +4,14 @@
  * the items are) that restores to identical subsequent behaviour, random choices included.
  */
 import type { EventType } from '../codec/types.js';
-import { invalid, resolveBalanceConfig, type BalanceConfig } from './config.js';
+import { EVENT_TYPE_ORDER, invalid, requireEventTypes, resolveBalanceConfig, type BalanceConfig } from './config.js';
 import { ClassBalancedMemory, type ReplayMemorySnapshot } from './cbrs.js';
 import { BatchComposer, type ComposeOptions, type ComposedBatch } from './composer.js';
 import { ReservoirBank, type ReservoirBankSnapshot } from './reservoir.js';
 import { Rng, type RngState } from './rng.js';
 import { ImbalanceTracker, smoothedPrior, type CategoryStat, type ImbalanceStats } from './stats.js';
 import { SmoothedClassWeights, type ClassWeightsSnapshot } from './weights.js';
-import { ADD_LATE, ADD_OVERFLOW, CategoryWindow, EVENT_TYPE_ORDER, type WindowCounters, type WindowSnapshot } from './window.js';
+import { ADD_LATE, ADD_OVERFLOW, CategoryWindow, TYPE_COUNT, eventTypeIndex, type WindowCounters, type WindowSnapshot } from './window.js';
 
 /** What the balance core needs of an event. */
 export interface BalanceEvent {
@@ -21,7 +21,8 @@ export interface BalanceEvent {
 }
 
 /**
- * accepted: counted in the window and offered to the reservoirs;
+ * accepted: counted in the window and, when its type is one of config.replayEventTypes,
+ *   offered to the per-category reservoir and the replay memory;
  * late: older than the allowed lateness (or than the window), counted in `late`, stored nowhere;
  * overflow: new category while maxCategories are tracked, counted in `overflow`;
  * rejected: empty category, unknown type, NaN/negative/infinite time, counted in `rejected`.
@@ -66,12 +67,18 @@ export class BalanceState<T extends BalanceEvent> {
   private readonly fillWindowCounts = (out: Float64Array): number => this.window.fillCounts(out);
   private sinceRefresh = 0;
   private refreshThreshold: number;
+  /** Per eventTypeIndex: 1 when events of that type are offered to the reservoirs and CBRS. */
+  private readonly replayByType: Uint8Array;
+  /** Item filter for a restore that narrows replayEventTypes (created once). */
+  private readonly isReplayable = (item: T): boolean => this.replayByType[eventTypeIndex(item.type)] === 1;
 
   constructor(config: Partial<BalanceConfig>, rng: Rng) {
     this.config = resolveBalanceConfig(config);
     if (!(rng instanceof Rng)) throw invalid('rng', 'an Rng (src/balance/rng.ts)', rng);
     const c = this.config;
     this.rng = rng;
+    this.replayByType = new Uint8Array(TYPE_COUNT);
+    for (const t of c.replayEventTypes) this.replayByType[eventTypeIndex(t)] = 1;
     this.window = new CategoryWindow(c);
     this.reservoirs = new ReservoirBank<T>(c.reservoirSize, this.window.capacity, rng);
     this.replay = new ClassBalancedMemory<T>(c.replayMemorySize, rng);
@@ -81,13 +88,19 @@ export class BalanceState<T extends BalanceEvent> {
     this.window.setHooks(this.windowHooks());
   }
 
-  /** Window add + per-category reservoir offer + CBRS offer; O(1) amortised, no allocation in steady state. */
+  /**
+   * Window add, then (for the replayed event types only) per-category reservoir offer and CBRS
+   * offer; O(1) amortised, no allocation in steady state.
+   */
   observe(event: T): ObserveStatus {
     this.observed++;
     const slot = this.window.add(event.categoryId, event.type, event.eventTime);
     if (slot < 0) return slot === ADD_LATE ? 'late' : slot === ADD_OVERFLOW ? 'overflow' : 'rejected';
-    this.reservoirs.offer(slot, event);
-    this.replay.offerKeyed(slot, event.categoryId, event);
+    // The window accepted the event, so its type is one of the four: the index is in range.
+    if (this.replayByType[eventTypeIndex(event.type)] === 1) {
+      this.reservoirs.offer(slot, event);
+      this.replay.offerKeyed(slot, event.categoryId, event);
+    }
     if (this.refreshThreshold > 0 && ++this.sinceRefresh >= this.refreshThreshold) this.refreshWeights();
     return 'accepted';
   }
@@ -225,8 +238,16 @@ export class BalanceState<T extends BalanceEvent> {
 
   /**
    * Rebuilds a state from a snapshot. `config` may change the non-structural settings
-   * (policy, α, β, weight bounds, η, ρ, synthetic fraction, lateness, refresh interval);
-   * changing a setting that shapes stored state throws REB_BALANCE_INVALID.
+   * (policy, α, β, weight bounds, η, ρ, synthetic fraction, lateness, refresh interval,
+   * replayed event types); changing a setting that shapes stored state throws
+   * REB_BALANCE_INVALID. With the same settings the restored state behaves identically.
+   *
+   * replayEventTypes: a snapshot without the field (written before it existed) replayed all
+   * four types. When the restore drops a type the snapshot replayed, stored items of that
+   * type are removed from the reservoirs and the replay memory (see ReservoirBank.retain and
+   * ClassBalancedMemory.filtered), so nothing of a type no longer replayed is ever replayed
+   * or offered as a candidate; deterministic, no random numbers drawn. Adding a type only
+   * starts offering it from then on.
    */
   static restore<T extends BalanceEvent>(snapshot: BalanceSnapshot<T>, config?: Partial<BalanceConfig>): BalanceState<T> {
     if (typeof snapshot !== 'object' || snapshot === null || snapshot.version !== SNAPSHOT_VERSION) {
@@ -236,6 +257,9 @@ export class BalanceState<T extends BalanceEvent> {
     for (const key of STRUCTURAL) {
       if (merged[key] !== snapshot.config[key]) throw invalid(`config.${key}`, `${String(snapshot.config[key])} (the snapshot's value; it shapes stored state)`, merged[key]);
     }
+    const storedTypesRaw = (snapshot.config as Partial<BalanceConfig>).replayEventTypes;
+    const storedTypes = storedTypesRaw === undefined ? EVENT_TYPE_ORDER : requireEventTypes('snapshot.config.replayEventTypes', storedTypesRaw);
+    const narrowed = storedTypes.some((t) => !merged.replayEventTypes.includes(t));
     const rng = Rng.fromState(snapshot.rng);
     const state = new BalanceState<T>(merged, rng);
     const window = CategoryWindow.restore(merged, snapshot.window);
@@ -243,6 +267,10 @@ export class BalanceState<T extends BalanceEvent> {
     state.window = window;
     state.reservoirs = ReservoirBank.restore(snapshot.reservoirs, window.capacity, rng);
     state.replay = ClassBalancedMemory.restore(snapshot.replay, rng);
+    if (narrowed) {
+      state.reservoirs.retain(state.isReplayable);
+      state.replay = state.replay.filtered(state.isReplayable);
+    }
     state.classWeights.ensureSlots(window.capacity);
     state.classWeights.restoreFrom(snapshot.weights);
     state.composer = state.makeComposer();

@@ -21,10 +21,10 @@
  * bucket and slot); capacity doubles on demand up to maxCategories.
  */
 import type { EventType } from '../codec/types.js';
-import { requireInt, requireNumber, invalid, type WindowMode } from './config.js';
+import { EVENT_TYPE_ORDER, requireInt, requireNumber, invalid, type WindowMode } from './config.js';
 
-/** Event types in index order; a compile-time check below keeps this in step with EventType. */
-export const EVENT_TYPE_ORDER = ['view', 'click', 'add_to_cart', 'purchase'] as const satisfies readonly EventType[];
+/** Event types in index order (defined in config.ts); the compile-time check below keeps it in step with EventType. */
+export { EVENT_TYPE_ORDER };
 type AssertNever<T extends never> = T;
 /** Fails to compile if codec's EventType gains a member the window does not count. */
 export type EventTypeOrderIsComplete = AssertNever<Exclude<EventType, (typeof EVENT_TYPE_ORDER)[number]>>;

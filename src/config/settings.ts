@@ -32,6 +32,12 @@ const eventTypeList: z.ZodType<Array<'view' | 'click' | 'add_to_cart' | 'purchas
   .string()
   .transform((s) => s.split(',').map((t) => t.trim()).filter((t) => t.length > 0))
   .pipe(z.array(z.enum(['view', 'click', 'add_to_cart', 'purchase'])));
+const nonEmptyEventTypeSet: z.ZodType<Array<'view' | 'click' | 'add_to_cart' | 'purchase'>> = eventTypeList.pipe(
+  z
+    .array(z.enum(['view', 'click', 'add_to_cart', 'purchase']))
+    .min(1)
+    .refine((types) => new Set(types).size === types.length),
+);
 
 function setting<T>(flag: string, env: string, description: string, def: string, expected: string, schema: z.ZodType<T>): SettingSpec<T> {
   return { flag, env, description, default: def, expected, schema };
@@ -60,6 +66,7 @@ export const SETTINGS = {
 
   reservoirSize: setting('--reservoir-size', 'REBALANCER_RESERVOIR_SIZE', 'per-category reservoir capacity (events)', '500', 'an integer in [1, 1000000]', positiveInt(1_000_000)),
   replaySize: setting('--replay-size', 'REBALANCER_REPLAY_SIZE', 'class-balanced replay memory (CBRS) capacity (events)', '5000', 'an integer in [1, 10000000]', positiveInt(10_000_000)),
+  replayEventTypes: setting('--replay-event-types', 'REBALANCER_REPLAY_EVENT_TYPES', 'event types kept in the reservoirs and the replay memory, so replayed samples and reservoir recommendation candidates are of these types only; the others still count in the window (use the types the model trains on)', 'click,add_to_cart,purchase', 'a non-empty comma-separated list of distinct event types from view, click, add_to_cart, purchase', nonEmptyEventTypeSet),
   targetMixRho: setting('--target-mix-rho', 'REBALANCER_TARGET_MIX_RHO', 'batch target mix q_c ∝ π_c^ρ (1 = stream mix, 0 = uniform)', '0.5', 'a number in [0, 1]', finite(0, 1)),
   batchSize: setting('--batch-size', 'REBALANCER_BATCH_SIZE', 'fresh events per training batch', '256', 'an integer in [1, 65536]', positiveInt(65_536)),
   batchMaxWaitMs: setting('--batch-max-wait-ms', 'REBALANCER_BATCH_MAX_WAIT_MS', 'emit a partial batch after this many ms', '250', 'an integer in [1, 600000]', positiveInt(600_000)),

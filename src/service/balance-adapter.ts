@@ -21,6 +21,9 @@ export function balanceConfigOf(c: ServiceConfig): Partial<BalanceConfig> {
     reservoirSize: c.reservoirSize,
     replayMemorySize: c.replaySize,
     rho: c.targetMixRho,
+    // Only the types the model trains on (views have label weight 0 by default): replay
+    // slots and reservoir candidates are not spent on samples the trainer drops.
+    replayEventTypes: c.replayEventTypes,
   };
 }
 

@@ -14,7 +14,7 @@
  * evaluations per category), sampled at regular points of the stream.
  */
 import { performance } from 'node:perf_hooks';
-import { BalanceState, Rng } from '../balance/index.js';
+import { BalanceState, EVENT_TYPE_ORDER, Rng } from '../balance/index.js';
 import type { InteractionEvent } from '../codec/types.js';
 import { createModel, IncrementalTrainer, rankOutcome, recommendBatch, type Candidate, type RankOutcome, type ModelConfig, type TrainerConfigInput } from '../model/index.js';
 import type { Strategy } from './strategies.js';
@@ -160,7 +160,12 @@ function runStrategy(events: readonly InteractionEvent[], strategy: Strategy, o:
     // Every fresh positive is evaluated, so every strategy is scored on the same events.
     evalMaxPerStep: 1 << 20,
   }, new Rng(o.seed ^ 0x1234567));
-  const balance = new BalanceState<InteractionEvent>({ ...strategy.balance, weightPolicy: strategy.weightPolicy }, new Rng(o.seed ^ 0x7654321));
+  const labelWeights = trainer.config.labelWeights;
+  // As in the service (--replay-event-types): replay only the types the model trains on.
+  // Only those are observed below anyway, so this changes no result today; it keeps the
+  // replay buffers right should the backtest's window also count views, as the service's does.
+  const trainable = EVENT_TYPE_ORDER.filter((t) => labelWeights[t] > 0);
+  const balance = new BalanceState<InteractionEvent>({ ...(trainable.length > 0 ? { replayEventTypes: trainable } : {}), ...strategy.balance, weightPolicy: strategy.weightPolicy }, new Rng(o.seed ^ 0x7654321));
   const tally = new Tally(o.k);
   // Tap the trainer's evaluator: it keeps its sliding horizon (for the series), and the
   // tally sees the very same rankings for the cumulative figures.
@@ -170,7 +175,6 @@ function runStrategy(events: readonly InteractionEvent[], strategy: Strategy, o:
     record(categoryId, positiveScore, scores, from, to);
     tally.record(categoryId, positiveScore, scores, from, to);
   };
-  const labelWeights = trainer.config.labelWeights;
   const prior = (c: string): number => balance.prior(c);
 
   const candidates: Candidate[] = [];

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SETTINGS, defaultConfig, flagToOptionKey, loadConfig } from '../../src/config/index.js';
 import { RebalancerError } from '../../src/errors.js';
+import { BalanceState, Rng } from '../../src/balance/index.js';
+import { balanceConfigOf } from '../../src/service/balance-adapter.js';
 
 function configError(fn: () => unknown): RebalancerError {
   try {
@@ -58,6 +60,20 @@ describe('config', () => {
     const err = configError(() => loadConfig({ flags: { recTriggerTypes: 'purchase,like', train: 'maybe' } }));
     assert.match(err.message, /--rec-trigger-types/);
     assert.match(err.message, /--train \/ REBALANCER_TRAIN: got "maybe"/);
+  });
+
+  it('replays the trainable event types by default; --replay-event-types takes a non-empty list of distinct types', () => {
+    assert.deepEqual(defaultConfig().replayEventTypes, ['click', 'add_to_cart', 'purchase']);
+    assert.deepEqual(loadConfig({ env: { REBALANCER_REPLAY_EVENT_TYPES: ' purchase , click ' } }).replayEventTypes, ['purchase', 'click']);
+    assert.deepEqual(loadConfig({ flags: { replayEventTypes: 'view,click,add_to_cart,purchase' } }).replayEventTypes, ['view', 'click', 'add_to_cart', 'purchase']);
+    for (const bad of ['', ' , ', 'click,like', 'click,click', 'Purchase']) {
+      const err = configError(() => loadConfig({ flags: { replayEventTypes: bad } }));
+      assert.match(err.message, new RegExp(`--replay-event-types / REBALANCER_REPLAY_EVENT_TYPES: got ${JSON.stringify(JSON.stringify(bad)).slice(1, -1)} \\(from flag\\), expected a non-empty comma-separated list of distinct event types from view, click, add_to_cart, purchase$`, 'm'));
+    }
+    // The service hands the setting to the balance core, which accepts it.
+    const balance = balanceConfigOf(loadConfig({ flags: { replayEventTypes: 'purchase,click' } }));
+    assert.deepEqual(balance.replayEventTypes, ['purchase', 'click']);
+    assert.deepEqual(new BalanceState(balance, new Rng(1)).config.replayEventTypes, ['click', 'purchase']);
   });
 
   it('keeps weight bounds around 1 so the normalised weights stay reachable', () => {
