@@ -10,7 +10,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CompressionTypes, Kafka, logLevel } from 'kafkajs';
+import { CompressionTypes, type Kafka } from 'kafkajs';
+import { createKafkaClient } from '../src/kafka/client.js';
 import { createEventCodec } from '../src/codec/index.js';
 import { loadConfig, type ServiceConfig } from '../src/config/index.js';
 import { startService } from '../src/service/index.js';
@@ -18,7 +19,7 @@ import { DEFAULT_SYNTHETIC, SyntheticStream } from '../src/tools/synthetic.js';
 import { percentile, result, type Benchmark, type BenchContext, type BenchResult } from './harness.js';
 
 function kafkaOf(brokers: string[]): Kafka {
-  return new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.ERROR });
+  return createKafkaClient({ clientId: 'bench', brokers, logLevel: 'error' });
 }
 
 async function produceTopic(brokers: string[], topic: string, count: number, itemsPerCategory: number, log: (m: string) => void): Promise<void> {
