@@ -21,7 +21,7 @@
  * bucket and slot); capacity doubles on demand up to maxCategories.
  */
 import type { EventType } from '../codec/types.js';
-import { EVENT_TYPE_ORDER, requireInt, requireNumber, invalid, type WindowMode } from './config.js';
+import { EVENT_TYPE_ORDER, requireInt, requireNumber, invalid, type BalanceConfig } from './config.js';
 
 /** Event types in index order (defined in config.ts); the compile-time check below keeps it in step with EventType. */
 export { EVENT_TYPE_ORDER };
@@ -56,14 +56,8 @@ export const MAX_EVENT_TIME_MS = 8.64e15;
 /** Rebase the decayed counts before λ(watermark − t0) exceeds this (e^60 ≈ 1e26, far from overflow). */
 const REBASE_EXPONENT = 60;
 
-export interface WindowOptions {
-  readonly bucketCount: number;
-  readonly bucketWidthMs: number;
-  readonly allowedLatenessMs: number;
-  readonly maxCategories: number;
-  readonly windowMode: WindowMode;
-  readonly decayHalfLifeMs: number;
-}
+/** The window's part of the balance configuration (documented there). */
+export type WindowOptions = Pick<BalanceConfig, 'bucketCount' | 'bucketWidthMs' | 'allowedLatenessMs' | 'maxCategories' | 'windowMode' | 'decayHalfLifeMs'>;
 
 export interface WindowHooks {
   /** A category's window count reached 0 and its slot is being recycled. */
