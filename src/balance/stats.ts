@@ -77,7 +77,11 @@ export function imbalanceStats(counts: ArrayLike<number>, length: number, beta: 
     // β^n < 1e-17 rounds 1 − β^n to 1: skip the expm1 for the (many) large counts.
     effective += (x < -40 ? 1 : -Math.expm1(x)) / (1 - beta);
   }
-  const gini = c > 1 ? weightedRank / (c * total) : 0;
+  return statsOf(c, total, min, max, entropy, c > 1 ? weightedRank / (c * total) : 0, effective);
+}
+
+/** The figures derived from the raw sums, shared by the one-shot and incremental paths. */
+function statsOf(c: number, total: number, min: number, max: number, entropy: number, gini: number, effective: number): ImbalanceStats {
   return {
     categories: c,
     total,
@@ -174,18 +178,7 @@ export class ImbalanceTracker {
     const top = sorted[length - 1]!;
     const h = c > 1 ? Math.log(total) - sumNLogN / total : 0;
     const entropy = h > 0 ? h : 0;
-    return {
-      categories: c,
-      total,
-      imbalanceRatio: top / min,
-      entropy,
-      normalizedEntropy: c > 1 ? entropy / Math.log(c) : 1,
-      gini: c > 1 ? weightedRank / (c * total) : 0,
-      effectiveNumberOfSamples: eff,
-      effectiveCategories: Math.exp(entropy),
-      maxShare: top / total,
-      minShare: min / total,
-    };
+    return statsOf(c, total, min, top, entropy, c > 1 ? weightedRank / (c * total) : 0, eff);
   }
 
   /** Grows the arrays; new slots go first in the order (new categories start small). */

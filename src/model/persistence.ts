@@ -144,12 +144,7 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   }
   const manifestBytes = await readOptional(path.join(snapDir, 'manifest.json'));
   if (manifestBytes === null) corrupt(snapDir, 'manifest.json is missing (torn or absent save)');
-  let manifest: ModelManifest;
-  try {
-    manifest = JSON.parse(manifestBytes.toString('utf8')) as ModelManifest;
-  } catch (err) {
-    corrupt(snapDir, 'manifest.json is not valid JSON', err);
-  }
+  const manifest = parseJson<ModelManifest>(manifestBytes, snapDir, 'manifest.json');
   if (manifest.format !== MODEL_FORMAT) corrupt(snapDir, `unknown format ${JSON.stringify(manifest.format)} (expected ${MODEL_FORMAT})`);
   const contents = new Map<string, Buffer>();
   for (const [file, entry] of Object.entries(manifest.files ?? {})) {
@@ -196,12 +191,7 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   if (manifest.hasTrainerState) {
     const stateBytes = contents.get('state.json');
     if (stateBytes === undefined) corrupt(snapDir, 'state.json is not listed in the manifest');
-    let json: TrainerJson;
-    try {
-      json = JSON.parse(stateBytes.toString('utf8')) as TrainerJson;
-    } catch (err) {
-      corrupt(snapDir, 'state.json is not valid JSON', err);
-    }
+    const json = parseJson<TrainerJson>(stateBytes, snapDir, 'state.json');
     const f32 = (name: string, like: Float32Array): Float32Array => {
       const a = new Float32Array(like.length);
       fill(name, a);
@@ -217,6 +207,14 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
     };
   }
   return { model, trainerState, version: manifest.version, manifest, snapshotDir: snapDir };
+}
+
+function parseJson<T>(bytes: Buffer, snapDir: string, file: string): T {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as T;
+  } catch (err) {
+    return corrupt(snapDir, `${file} is not valid JSON`, err);
+  }
 }
 
 function corrupt(where: string, why: string, cause?: unknown): never {
