@@ -17,7 +17,19 @@
  *      is given and the reservoir has ≥ 2 items, hook(a, b, λ) of two distinct reservoir items
  *      with λ ~ U(0, 1). Slots with nothing to replay are filled with undersampled-away fresh
  *      events, else left out (report.unfilled).
- *   4. the batch is shuffled; each sample's weight is its category's class weight.
+ *   4. the batch is shuffled; each sample's weight is its category's class weight w_c divided
+ *      by Z = Σ_c q_c w_c, the mean class weight under the target mix.
+ * Sample weights. The class weights are normalised on the window's prior, Σ_c π_c w_c = 1, so
+ * a batch with the stream's mix has mean weight 1. A batch resampled to q has mean Σ_c q_c w_c
+ * instead (e.g. > 1 when ρ < 1 moves mass to the heavy minority weights), and the loss scale
+ * would drift with ρ. Dividing by Z makes the mean sample weight under the target mix exactly
+ * 1 again, keeps the ratios between categories (what the policy decides), and costs one
+ * multiply-add per category and batch. ρ = 1 keeps the stream's mix (q = π), so Z = 1 up to
+ * the drift of π since the last weight refresh: there the class weights are used unchanged.
+ * The clip [w_min, w_max] bounds the class weights, not these batch-scaled sample weights.
+ * The realised mix is q only approximately (a head category whose kept fresh count overshoots
+ * B·q_c is not trimmed, a shortfall is filled), so realised means run slightly below 1:
+ * 0.98 to 0.99 measured at B = 1,024, the gap shrinking as 1/√B.
  * Note: balancing by resampling and by class weights both correct for the skew; a trainer
  * using both at full strength over-corrects (use ρ < 1 or the 'none' policy).
  */
@@ -58,11 +70,13 @@ export interface CompositionReport {
   /** Slots that had nothing to replay and no dropped fresh event to fall back on. */
   readonly unfilled: number;
   readonly byCategory: ReadonlyMap<string, Readonly<SourceCounts>>;
+  /** 1/Z, Z = Σ_c q_c w_c: sample weight = class weight × this (1 when ρ = 1). */
+  readonly weightScale: number;
 }
 
 export interface ComposedBatch<T> {
   readonly items: T[];
-  /** Class weight of each item. */
+  /** Sample weight of each item: its class weight × report.weightScale (mean 1 in expectation). */
   readonly weights: Float32Array;
   /** SOURCE_FRESH / SOURCE_REPLAY / SOURCE_SYNTHETIC per item. */
   readonly sources: Uint8Array;
@@ -96,6 +110,8 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
   private freshSlot = new Int32Array(0);
   private keptIdx = new Int32Array(0);
   private droppedIdx = new Int32Array(0);
+  /** 1/Σ_c q_c w_c of the batch being composed (read by fill()). */
+  private weightScale = 1;
 
   constructor(parts: ComposerParts<T>) {
     this.p = parts;
@@ -125,6 +141,8 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
     const powCount = this.powCount;
     const powValue = this.powValue;
     let qSum = 0;
+    // Σ_c q̃_c w_c with the unnormalised q̃; divided by Σ q̃ it is Z = Σ_c q_c w_c.
+    let qw = 0;
     for (let s = 0; s < limit; s++) {
       const n = counts[s]!;
       kept[s] = 0;
@@ -141,12 +159,15 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
         }
         target[s] = q;
         qSum += q;
+        qw += q * weights.weightAt(s);
       } else {
         priors[s] = 0;
         target[s] = 0;
       }
     }
     for (let s = 0; s < limit; s++) target[s] = (target[s]! / qSum) * B;
+    const weightScale = rho === 1 || !(qw > 0) ? 1 : qSum / qw;
+    this.weightScale = weightScale;
 
     // 1. Undersampling of fresh events.
     const factor = F > 0 ? 1 / F : 0;
@@ -226,7 +247,7 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
       const idx = this.keptIdx[i]!;
       const e = fresh[idx]!;
       const slot = this.freshSlot[idx]!;
-      put(e, slot, e.categoryId, slot >= 0 ? weights.weightAt(slot) : weights.unseenWeight, SOURCE_FRESH);
+      put(e, slot, e.categoryId, (slot >= 0 ? weights.weightAt(slot) : weights.unseenWeight) * weightScale, SOURCE_FRESH);
     }
 
     // 2–3. Shortfalls by systematic sampling, filled by replay or synthesis.
@@ -276,7 +297,7 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
       fallback++;
       const e = fresh[idx]!;
       const slot = this.freshSlot[idx]!;
-      put(e, slot, e.categoryId, slot >= 0 ? weights.weightAt(slot) : weights.unseenWeight, SOURCE_FRESH);
+      put(e, slot, e.categoryId, (slot >= 0 ? weights.weightAt(slot) : weights.unseenWeight) * weightScale, SOURCE_FRESH);
       unfilled--;
     }
 
@@ -313,7 +334,7 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
       items,
       weights: size === B ? w : w.slice(0, size),
       sources: size === B ? sources : sources.slice(0, size),
-      report: { requested: B, size, fresh: nFresh, replay: nReplay, synthetic: nSynthetic, droppedFresh: droppedCount - fallback, unfilled, byCategory },
+      report: { requested: B, size, fresh: nFresh, replay: nReplay, synthetic: nSynthetic, droppedFresh: droppedCount - fallback, unfilled, byCategory, weightScale },
     };
   }
 
@@ -321,7 +342,7 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
   private fill(slot: number, put: (item: T, slot: number, categoryId: string, weight: number, source: number) => void, interpolate: Interpolate<T> | undefined): boolean {
     const { window, reservoirs, replay, weights, rng } = this.p;
     const id = window.idAt(slot)!;
-    const weight = weights.weightAt(slot);
+    const weight = weights.weightAt(slot) * this.weightScale;
     const stored = reservoirs.itemsAt(slot);
     const n = stored.length;
     if (interpolate !== undefined && n >= 2 && this.p.syntheticFraction > 0 && rng.next() < this.p.syntheticFraction) {

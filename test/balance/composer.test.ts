@@ -28,6 +28,10 @@ function run(config: Partial<BalanceConfig>, batches: number, interpolate?: (a: 
     const sum = pw.reduce((a, b) => a + b, 0);
     q = pw.map((x) => x / sum);
     const batch = st.composeBatch(fresh, B, interpolate === undefined ? {} : { interpolate });
+    // Sample weight = class weight / Z, Z = Σ_c q_c w_c (the batch-mean weight under the target
+    // mix); ρ = 1 resamples nothing systematically and keeps the class weights unchanged.
+    const z = rho === 1 ? 1 : q.reduce((acc, qc, c) => acc + qc * st.weightOf(`c${c}`), 0);
+    assert.ok(Math.abs(batch.report.weightScale - 1 / z) <= 1e-12 / z, `weightScale ${batch.report.weightScale} vs 1/Z ${1 / z}`);
     assert.equal(batch.items.length, B);
     assert.equal(batch.weights.length, B);
     assert.equal(batch.report.size, B);
@@ -39,7 +43,9 @@ function run(config: Partial<BalanceConfig>, batches: number, interpolate?: (a: 
       const e = batch.items[i]!;
       mix[Number(e.categoryId.slice(1))]! += 1 / (B * batches);
       bySource[batch.sources[i]!]!++;
-      assert.equal(batch.weights[i], Math.fround(st.weightOf(e.categoryId)), 'sample weight is the class weight');
+      const expected = st.weightOf(e.categoryId) / z;
+      if (rho === 1) assert.equal(batch.weights[i], Math.fround(st.weightOf(e.categoryId)), 'ρ = 1: sample weight is the class weight');
+      else assert.ok(Math.abs(batch.weights[i]! - expected) <= 1e-7 * expected, `sample weight ${batch.weights[i]} is class weight / Z = ${expected}`);
     }
     dropped += batch.report.droppedFresh;
   }
