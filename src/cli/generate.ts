@@ -2,21 +2,40 @@ import type { Command } from 'commander';
 import { createEventCodec } from '../codec/index.js';
 import { RebalancerError } from '../errors.js';
 import { EVENT_FILE_HELP } from '../tools/event-file.js';
-import { brokerList, intFlag, numberFlag, timeFlag } from '../tools/flags.js';
-import { DEFAULT_GENERATOR, InteractionGenerator, type GeneratorOptions } from '../tools/generate.js';
+import { brokerList, intFlag, numberFlag, oneOf, timeFlag } from '../tools/flags.js';
+import {
+  DEFAULT_GENERATOR,
+  DEFAULT_REALISTIC,
+  EVENTS_PER_USER,
+  GENERATOR_PROFILE_HELP,
+  GENERATOR_PROFILES,
+  createGenerator,
+  type GeneratorOptions,
+  type GeneratorProfile,
+  type GeneratorSpec,
+  type RealisticOptions,
+} from '../tools/generate.js';
 import { createProgress } from '../tools/progress.js';
 import { fileSink, topicSink, type EventSink } from '../tools/sink.js';
 
 interface GenerateFlags {
+  profile: string;
   events: string;
   seed: string;
   skew: string;
-  drift: string;
   categories: string;
-  users: string;
-  itemsPerCategory: string;
+  users?: string;
   start: string;
-  meanGapMs: string;
+  meanGapMs?: string;
+  // simple only
+  drift?: string;
+  itemsPerCategory?: string;
+  // realistic only
+  repeatShare?: string;
+  sessionEvents?: string;
+  newItemsPerEvent?: string;
+  itemPeakEvents?: string;
+  activitySigma?: string;
   out?: string;
   brokers?: string;
   topic?: string;
@@ -24,72 +43,120 @@ interface GenerateFlags {
   quiet?: boolean;
 }
 
+/** Flags that apply to one profile only (the other profile rejects them). */
+const PROFILE_ONLY: readonly { readonly key: keyof GenerateFlags; readonly flag: string; readonly profile: GeneratorProfile }[] = [
+  { key: 'drift', flag: 'drift', profile: 'simple' },
+  { key: 'itemsPerCategory', flag: 'items-per-category', profile: 'simple' },
+  { key: 'repeatShare', flag: 'repeat-share', profile: 'realistic' },
+  { key: 'sessionEvents', flag: 'session-events', profile: 'realistic' },
+  { key: 'newItemsPerEvent', flag: 'new-items-per-event', profile: 'realistic' },
+  { key: 'itemPeakEvents', flag: 'item-peak-events', profile: 'realistic' },
+  { key: 'activitySigma', flag: 'activity-sigma', profile: 'realistic' },
+];
+
 export function registerGenerate(program: Command): void {
   const d = DEFAULT_GENERATOR;
+  const r = DEFAULT_REALISTIC;
   program
     .command('generate')
-    .description('write a seeded synthetic interaction stream (latent user preferences, Zipf category skew, drift) to an event file or a topic')
+    .description('write a seeded synthetic interaction stream (profiles below) to an event file or a topic')
+    .option('--profile <name>', `${GENERATOR_PROFILES.join(' | ')}`, 'realistic')
     .option('--events <n>', 'number of events', String(d.events))
     .option('--seed <n>', 'seed; the same seed gives the same events', String(d.seed))
-    .option('--skew <ratio>', 'head/tail category share ratio (100 = 100:1)', String(d.skew))
-    .option('--drift <d>', 'category popularity drift over the run: shares scale by up to e^±d (0 = none)', String(d.drift))
+    .option('--skew <ratio>', 'head/tail category share ratio of events (100 = 100:1)', String(d.skew))
     .option('--categories <n>', 'number of categories', String(d.categories))
-    .option('--users <n>', 'number of users', String(d.users))
-    .option('--items-per-category <n>', 'items in each category', String(d.itemsPerCategory))
+    .option('--users <n>', `number of users (simple: ${d.users}; realistic: events / ${EVENTS_PER_USER})`)
     .option('--start <time>', 'event time of the first event (ISO-8601 or ms)', new Date(d.startTime).toISOString())
-    .option('--mean-gap-ms <ms>', 'mean event-time gap between events', String(d.meanGapMs))
+    .option('--mean-gap-ms <ms>', `mean event-time gap between events (simple: ${d.meanGapMs}; realistic: ${r.meanGapMs})`)
+    .option('--drift <d>', `simple only: category popularity drift over the run, shares scale by up to e^±d (default ${d.drift})`)
+    .option('--items-per-category <n>', `simple only: items in each category (default ${d.itemsPerCategory})`)
+    .option('--repeat-share <r>', `realistic only: share of positives on items the user had an event on before (default ${r.repeatShare})`)
+    .option('--session-events <n>', `realistic only: mean events per session (default ${r.sessionEvents})`)
+    .option('--new-items-per-event <r>', `realistic only: mean new items arriving per event (default ${r.newItemsPerEvent})`)
+    .option('--item-peak-events <n>', `realistic only: events after its arrival at which an item's popularity peaks (default ${r.itemPeakEvents})`)
+    .option('--activity-sigma <s>', `realistic only: σ of the log-normal user activity (default ${r.activitySigma})`)
     .option('--out <file>', 'write an event file (format below)')
     .option('--brokers <list>', 'Kafka brokers, host:port,... (with --topic)', process.env.REBALANCER_BROKERS)
     .option('--topic <name>', 'produce to this topic (created if missing), keyed by userId, timestamp = event time')
     .option('--partitions <n>', 'partitions when the topic is created', '3')
     .option('--quiet', 'no progress output')
-    .addHelpText('after', EVENT_FILE_HELP)
+    .addHelpText('after', `
+Profiles:
+${GENERATOR_PROFILES.map((p) => `  ${p.padEnd(10)} ${GENERATOR_PROFILE_HELP[p]}`).join('\n')}
+${EVENT_FILE_HELP}`)
     .action(async (flags: GenerateFlags) => {
       await runGenerate(flags);
     });
 }
 
-async function runGenerate(flags: GenerateFlags): Promise<void> {
-  const options: GeneratorOptions = {
-    ...DEFAULT_GENERATOR,
+/** The generator spec the flags ask for; a flag of the other profile is an error naming it. */
+function generatorSpecFromFlags(flags: GenerateFlags): GeneratorSpec & { events: number; seed: number; skew: number } {
+  const profile = oneOf('profile', flags.profile, GENERATOR_PROFILES);
+  for (const only of PROFILE_ONLY) {
+    if (only.profile !== profile && flags[only.key] !== undefined) {
+      throw new RebalancerError('REB_INPUT_INVALID', `--${only.flag} applies only to --profile ${only.profile}, not ${profile}`, { flag: only.flag });
+    }
+  }
+  const common = {
     events: intFlag('events', flags.events, 1, 1e9),
     seed: intFlag('seed', flags.seed, 0, 2 ** 32 - 1),
     skew: numberFlag('skew', flags.skew, 1),
-    drift: numberFlag('drift', flags.drift, 0, 10),
     categories: intFlag('categories', flags.categories, 2, 10_000),
-    users: intFlag('users', flags.users, 1, 10_000_000),
-    itemsPerCategory: intFlag('items-per-category', flags.itemsPerCategory, 1, 1_000_000),
     startTime: timeFlag('start', flags.start),
-    meanGapMs: numberFlag('mean-gap-ms', flags.meanGapMs, 0),
+    ...(flags.users !== undefined ? { users: intFlag('users', flags.users, 1, 10_000_000) } : {}),
   };
-  options.preferredItemsPerFavourite = Math.min(options.preferredItemsPerFavourite, options.itemsPerCategory);
-  options.favouritesPerUser = Math.min(options.favouritesPerUser, options.categories);
+  if (profile === 'realistic') {
+    const o: Partial<RealisticOptions> = { ...common };
+    if (flags.meanGapMs !== undefined) o.meanGapMs = numberFlag('mean-gap-ms', flags.meanGapMs, 0.001);
+    if (flags.repeatShare !== undefined) o.repeatShare = numberFlag('repeat-share', flags.repeatShare, 0, 0.9);
+    if (flags.sessionEvents !== undefined) o.sessionEvents = numberFlag('session-events', flags.sessionEvents, 1, 1_000);
+    if (flags.newItemsPerEvent !== undefined) o.newItemsPerEvent = numberFlag('new-items-per-event', flags.newItemsPerEvent, 0.0001, 10);
+    if (flags.itemPeakEvents !== undefined) o.itemPeakEvents = numberFlag('item-peak-events', flags.itemPeakEvents, 1, 1e9);
+    if (flags.activitySigma !== undefined) o.activitySigma = numberFlag('activity-sigma', flags.activitySigma, 0, 5);
+    return { profile, ...o, ...common };
+  }
+  const o: GeneratorOptions = { ...DEFAULT_GENERATOR, ...common };
+  if (flags.meanGapMs !== undefined) o.meanGapMs = numberFlag('mean-gap-ms', flags.meanGapMs, 0);
+  if (flags.drift !== undefined) o.drift = numberFlag('drift', flags.drift, 0, 10);
+  if (flags.itemsPerCategory !== undefined) o.itemsPerCategory = intFlag('items-per-category', flags.itemsPerCategory, 1, 1_000_000);
+  o.preferredItemsPerFavourite = Math.min(o.preferredItemsPerFavourite, o.itemsPerCategory);
+  o.favouritesPerUser = Math.min(o.favouritesPerUser, o.categories);
+  return { profile, ...o };
+}
+
+async function runGenerate(flags: GenerateFlags): Promise<void> {
+  const spec = generatorSpecFromFlags(flags);
   if ((flags.out === undefined) === (flags.topic === undefined)) {
     throw new RebalancerError('REB_INPUT_INVALID', 'give exactly one of --out <file> or --topic <name> (with --brokers)');
   }
-  const generator = new InteractionGenerator(options);
+  const generator = createGenerator(spec);
+  const events = spec.events;
+  const categories = generator.categoryIds.length;
   const codec = createEventCodec();
-  const source = `generate seed=${options.seed} events=${options.events} skew=${options.skew} drift=${options.drift} categories=${options.categories}`;
+  const drift = spec.profile === 'simple' ? ` drift=${spec.drift ?? DEFAULT_GENERATOR.drift}` : '';
+  const source = `generate profile=${generator.profile} seed=${spec.seed} events=${events} skew=${spec.skew}${drift} categories=${categories}`;
   const sink: EventSink = flags.out !== undefined
     ? fileSink(flags.out, source)
     : await topicSink(brokerList('brokers', flags.brokers), flags.topic!, intFlag('partitions', flags.partitions, 1, 10_000));
-  const progress = createProgress({ label: 'generate', total: options.events, quiet: flags.quiet });
-  const perCategory = new Float64Array(options.categories);
+  const progress = createProgress({ label: 'generate', total: events, quiet: flags.quiet });
+  const perCategory = new Float64Array(categories);
   let purchases = 0;
   try {
-    for (let i = 0; i < options.events; i++) {
+    for (let i = 0; i < events; i++) {
       const e = generator.next();
       perCategory[Number(e.categoryId.slice(4))]!++;
       if (e.type === 'purchase') purchases++;
       await sink.add(e.userId, codec.encode(e), e.eventTime);
       if ((i & 1023) === 0) progress.update(i);
     }
-    progress.update(options.events);
+    progress.update(events);
   } finally {
     progress.stop();
     await sink.close();
   }
   const head = perCategory[0]!;
-  const tail = perCategory[options.categories - 1]!;
-  console.error(`generated ${options.events} events to ${sink.describe}: head/tail ratio ${tail > 0 ? (head / tail).toFixed(1) : '∞'}:1 (target ${options.skew}:1), purchases ${((100 * purchases) / options.events).toFixed(1)}%`);
+  const tail = perCategory[categories - 1]!;
+  const shares = generator.categoryShares;
+  const target = shares[0]! / shares[categories - 1]!;
+  console.error(`generated ${events} events (${generator.profile}) to ${sink.describe}: head/tail ratio ${tail > 0 ? (head / tail).toFixed(1) : '∞'}:1 (target ${Number(target.toPrecision(6))}:1), purchases ${((100 * purchases) / events).toFixed(1)}%`);
 }

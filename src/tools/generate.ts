@@ -1,5 +1,8 @@
 /**
- * A synthetic interaction stream with structure a recommender can learn:
+ * Synthetic interaction streams, in two profiles (GENERATOR_PROFILES, createGenerator):
+ * `simple` (this file, InteractionGenerator) and `realistic` (generate-realistic.ts).
+ *
+ * The `simple` profile: a stream with structure a recommender can learn easily:
  *
  *  - Categories: base shares follow a power law z_c ∝ (c+1)^-s with s = ln(skew)/ln(C),
  *    so the head/tail share ratio z_0 / z_{C-1} is exactly `skew`.
@@ -21,6 +24,51 @@
 import { Rng } from '../balance/rng.js';
 import { makeEvent, type EventType, type InteractionEvent } from '../codec/types.js';
 import { RebalancerError } from '../errors.js';
+import { TYPE_MIX, TYPES, baseShares, categoryId, cumulativeOf, itemId, pick } from './generate-common.js';
+import { RealisticGenerator, type RealisticOptions } from './generate-realistic.js';
+
+export { baseShares, categoryId, itemId } from './generate-common.js';
+export { DEFAULT_REALISTIC, EVENTS_PER_USER, RealisticGenerator, resolveRealisticOptions, validateRealisticOptions, type RealisticOptions } from './generate-realistic.js';
+
+/** The generator profiles, the default of the `generate` verb first. */
+export const GENERATOR_PROFILES = ['realistic', 'simple'] as const;
+export type GeneratorProfile = (typeof GENERATOR_PROFILES)[number];
+
+/** One line per profile (for --help). */
+export const GENERATOR_PROFILE_HELP: Readonly<Record<GeneratorProfile, string>> = Object.freeze({
+  realistic: 'log-like: heavy-tailed users, sessions, Zipf items arriving and fading, repeats; popularity is a strong baseline',
+  simple: 'easy to learn: fixed users with 3 favourite categories and preferred items, Zipf items, optional drift',
+});
+
+/** What every profile's generator offers. */
+export interface SyntheticGenerator {
+  readonly profile: GeneratorProfile;
+  readonly categoryIds: readonly string[];
+  /** Target share of events per category, head (categoryIds[0]) first. */
+  readonly categoryShares: Float64Array;
+  next(): InteractionEvent;
+}
+
+/** Options of createGenerator: a profile and that profile's options (any subset; defaults fill the rest). */
+export type GeneratorSpec =
+  | ({ profile?: 'simple' } & Partial<GeneratorOptions>)
+  | ({ profile: 'realistic' } & Partial<RealisticOptions>);
+
+/**
+ * A generator of the given profile (default `simple`, so existing callers keep their stream).
+ * Options are validated here (REB_INPUT_INVALID naming the setting).
+ */
+export function createGenerator(spec: GeneratorSpec = {}): SyntheticGenerator {
+  // The profile key is split off so that the generators' options hold only their own settings.
+  if (spec.profile === 'realistic') {
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    const { profile, ...options } = spec;
+    return new RealisticGenerator(options);
+  }
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  const { profile, ...options } = spec;
+  return new InteractionGenerator(options);
+}
 
 export interface GeneratorOptions {
   seed: number;
@@ -59,9 +107,6 @@ export const DEFAULT_GENERATOR: Readonly<GeneratorOptions> = Object.freeze({
   meanGapMs: 50,
 });
 
-/** Base type mix: view, click, add_to_cart, purchase (purchases rarest). */
-const TYPE_MIX = [0.55, 0.3, 0.1, 0.05] as const;
-const TYPES: readonly EventType[] = ['view', 'click', 'add_to_cart', 'purchase'];
 /** How often shares are recomputed under drift (cheap: C exponentials). */
 const DRIFT_REFRESH_EVENTS = 1_000;
 
@@ -87,25 +132,8 @@ export function validateGeneratorOptions(o: GeneratorOptions): void {
   if (!Number.isFinite(o.startTime)) bad('start', 'a timestamp', o.startTime);
 }
 
-export function categoryId(c: number): string {
-  return `cat-${String(c).padStart(3, '0')}`;
-}
-
-export function itemId(c: number, i: number): string {
-  return `item-${c}-${i}`;
-}
-
-/** Power-law base shares with head/tail ratio `skew`, summing to 1. */
-export function baseShares(categories: number, skew: number): Float64Array {
-  const s = Math.log(skew) / Math.log(categories);
-  const out = new Float64Array(categories);
-  let total = 0;
-  for (let c = 0; c < categories; c++) total += out[c] = Math.pow(c + 1, -s);
-  for (let c = 0; c < categories; c++) out[c]! /= total;
-  return out;
-}
-
-export class InteractionGenerator {
+export class InteractionGenerator implements SyntheticGenerator {
+  readonly profile = 'simple' as const;
   readonly options: Readonly<GeneratorOptions>;
   readonly categoryIds: readonly string[];
   readonly baseShares: Float64Array;
@@ -175,6 +203,11 @@ export class InteractionGenerator {
     this.itemIds = Array.from({ length: C }, (_, c) => Array.from({ length: I }, (_, i) => itemId(c, i)));
     this.userIds = Array.from({ length: o.users }, (_, u) => `user-${u}`);
     this.time = o.startTime;
+  }
+
+  /** Base (run-midpoint) category shares; drift moves them over the run. */
+  get categoryShares(): Float64Array {
+    return this.baseShares;
   }
 
   /** Category shares in effect at progress p ∈ [0, 1]. */
@@ -259,24 +292,4 @@ export class InteractionGenerator {
     for (let c = 0; c < this.options.categories; c++) if (!this.isFavourite(user, upto, c)) return c;
     return 0;
   }
-}
-
-function cumulativeOf(shares: Float64Array): Float64Array {
-  const out = new Float64Array(shares.length);
-  let acc = 0;
-  for (let i = 0; i < shares.length; i++) out[i] = acc += shares[i]!;
-  out[shares.length - 1] = 1;
-  return out;
-}
-
-/** Index of the first cumulative value >= x (binary search). */
-function pick(cumulative: Float64Array, x: number): number {
-  let lo = 0;
-  let hi = cumulative.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (cumulative[mid]! < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

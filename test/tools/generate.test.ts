@@ -16,21 +16,26 @@ function countBy<T>(items: Iterable<T>, key: (t: T) => string): Map<string, numb
 }
 
 describe('generate', () => {
-  it('writes the same file twice for the same seed and a different one for another seed', async () => {
-    const dir = tempDir('generate-test');
-    await cli('generate', '--out', join(dir, 'a.bin'), '--events', '5000', '--seed', '3', '--drift', '0.5');
-    await cli('generate', '--out', join(dir, 'b.bin'), '--events', '5000', '--seed', '3', '--drift', '0.5');
-    await cli('generate', '--out', join(dir, 'c.bin'), '--events', '5000', '--seed', '4', '--drift', '0.5');
-    const a = readFileSync(join(dir, 'a.bin'));
-    assert.ok(a.length > 5000 * 20);
-    assert.ok(a.equals(readFileSync(join(dir, 'b.bin'))), 'same seed, same bytes');
-    assert.ok(!a.equals(readFileSync(join(dir, 'c.bin'))), 'another seed, other bytes');
-    const f = openEventFile(join(dir, 'a.bin'));
-    const events = [...f.records()].map((r) => codec.decode(r.payload));
-    f.close();
-    assert.equal(events.length, 5000);
-    for (let i = 1; i < events.length; i++) assert.ok(events[i]!.eventTime >= events[i - 1]!.eventTime, 'event time never goes back');
-  });
+  for (const [profile, extra] of [['simple', ['--drift', '0.5']], ['realistic', ['--repeat-share', '0.2']]] as const) {
+    it(`writes the same file twice for the same seed and a different one for another seed (--profile ${profile})`, async () => {
+      const dir = tempDir('generate-test');
+      const gen = (name: string, seed: string): Promise<void> => cli('generate', '--profile', profile, '--out', join(dir, name), '--events', '5000', '--seed', seed, ...extra);
+      await gen('a.bin', '3');
+      await gen('b.bin', '3');
+      await gen('c.bin', '4');
+      const a = readFileSync(join(dir, 'a.bin'));
+      assert.ok(a.length > 5000 * 20);
+      assert.ok(a.equals(readFileSync(join(dir, 'b.bin'))), 'same seed, same bytes');
+      assert.ok(!a.equals(readFileSync(join(dir, 'c.bin'))), 'another seed, other bytes');
+      const f = openEventFile(join(dir, 'a.bin'));
+      assert.match(f.header.source, new RegExp(`^generate profile=${profile} seed=3 `));
+      const events = [...f.records()].map((r) => codec.decode(r.payload));
+      f.close();
+      assert.equal(events.length, 5000);
+      for (let i = 1; i < events.length; i++) assert.ok(events[i]!.eventTime >= events[i - 1]!.eventTime, 'event time never goes back');
+      assert.equal(events.every((e) => e.sessionId !== null), profile === 'realistic', 'realistic events carry sessions');
+    });
+  }
 
   it('has the configured head/tail skew within 20% and purchases rarer than clicks', () => {
     for (const skew of [10, 100]) {
