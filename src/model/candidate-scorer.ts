@@ -25,6 +25,7 @@
  * bounded: two per cached set plus one per layer, all freed by `dispose`.
  */
 import * as tf from '@tensorflow/tfjs-node';
+import { WIDE_FEATURES } from './features.js';
 import type { RecModel } from './neumf.js';
 
 /** What the scorer reads from a candidate. */
@@ -63,6 +64,7 @@ export class CandidateScorer {
   private firstLayer = new Float32Array(0);
   private gmfWeights = new Float32Array(0);
   private readonly acc: Float64Array;
+  private readonly wideScratch = new Float32Array(WIDE_FEATURES);
 
   constructor(model: RecModel) {
     this.model = model;
@@ -102,9 +104,16 @@ export class CandidateScorer {
     });
     const out = logits.dataSync() as Float32Array;
     logits.dispose();
-    if (users === 1) return out;
-    const byUser = new Float32Array(n * users);
-    for (let i = 0; i < n; i++) for (let k = 0; k < users; k++) byUser[k * n + i] = out[i * users + k]!;
+    const byUser = users === 1 ? out : new Float32Array(n * users);
+    if (users > 1) for (let i = 0; i < n; i++) for (let k = 0; k < users; k++) byUser[k * n + i] = out[i * users + k]!;
+    // The wide part (streaming counts, see features.ts) is a few multiply-adds per pair, in JS.
+    if (this.model.features !== null) {
+      const scratch = this.wideScratch;
+      for (let k = 0; k < users; k++) {
+        const u = userRows[k]!;
+        for (let i = 0; i < n; i++) byUser[k * n + i]! += this.model.wideLogit(u, set.itemRows[i]!, set.categoryRows[i]!, scratch);
+      }
+    }
     return byUser;
   }
 

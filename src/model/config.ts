@@ -19,6 +19,12 @@ export interface ModelConfig {
   hashSeed: number;
   /** Standard deviation of the normal initialisation of embeddings. */
   embeddingInitStd: number;
+  /** The wide part: streaming count features (popularity, user–category affinity, repeats; see features.ts). */
+  wideFeatures: boolean;
+  /** Slots of the hashed (user, category) and (user, item) count tables (a power of two). */
+  pairRows: number;
+  /** Half-life of the recent-popularity counts, in positives. */
+  popularityHalfLife: number;
 }
 
 export const DEFAULT_MODEL_CONFIG: Readonly<ModelConfig> = Object.freeze({
@@ -30,6 +36,9 @@ export const DEFAULT_MODEL_CONFIG: Readonly<ModelConfig> = Object.freeze({
   mlpLayers: [64, 32, 16],
   hashSeed: 0x2f6b1d3a,
   embeddingInitStd: 0.05,
+  wideFeatures: true,
+  pairRows: 1 << 20,
+  popularityHalfLife: 20_000,
 });
 
 export type LossKind = 'bce' | 'focal';
@@ -60,13 +69,15 @@ export interface TrainerConfig {
   denseLearningRate: number;
   /** Learning rate of the per-row Adagrad on the embedding tables. */
   embeddingLearningRate: number;
+  /** Adam learning rate of the wide part's feature weights (a handful of weights on counts: they can move fast). */
+  wideLearningRate: number;
   /** Linear warm-up over this many steps (0 = none). */
   warmupSteps: number;
   /** Inverse-square-root decay: lr_t = lr·min(1,(t+1)/warmup)/sqrt(1 + decay·t); 0 = constant. */
   lrDecay: number;
   /** Negatives sampled per positive. */
   negativesPerPositive: number;
-  /** Weight multiplier of a negative relative to its positive's sample weight. */
+  /** Weight of each sampled negative (not multiplied by the positive's class weight; see IncrementalTrainer.step). */
   negativeWeight: number;
   /** Label weight per event type; events with weight 0 are not positives. */
   labelWeights: Record<EventType, number>;
@@ -90,12 +101,13 @@ export const DEFAULT_TRAINER_CONFIG: Readonly<TrainerConfig> = Object.freeze({
   loss: DEFAULT_LOSS_CONFIG,
   denseLearningRate: 0.002,
   embeddingLearningRate: 0.05,
+  wideLearningRate: 0.05,
   warmupSteps: 0,
   lrDecay: 0,
   negativesPerPositive: 4,
   negativeWeight: 1,
   labelWeights: Object.freeze({ view: 0, click: 1, add_to_cart: 1.5, purchase: 3 }) as Record<EventType, number>,
-  uniformNegativeShare: 0.5,
+  uniformNegativeShare: 1,
   catalogCapacity: 200_000,
   popularityRingSize: 50_000,
   evalCandidates: 100,
@@ -127,6 +139,10 @@ export function resolveModelConfig(partial: Partial<ModelConfig>): ModelConfig {
   c.mlpLayers.forEach((w, i) => positiveInt(`mlpLayers[${i}]`, w, 4096));
   if (!Number.isInteger(c.hashSeed)) invalid('hashSeed', 'an integer', c.hashSeed);
   nonNegative('embeddingInitStd', c.embeddingInitStd);
+  if (typeof c.wideFeatures !== 'boolean') invalid('wideFeatures', 'true or false', c.wideFeatures);
+  positiveInt('pairRows', c.pairRows, 1 << 26);
+  if ((c.pairRows & (c.pairRows - 1)) !== 0) invalid('pairRows', 'a power of two', c.pairRows);
+  if (!(c.popularityHalfLife >= 1 && Number.isFinite(c.popularityHalfLife))) invalid('popularityHalfLife', 'a number >= 1', c.popularityHalfLife);
   return c;
 }
 
@@ -143,6 +159,7 @@ export function resolveTrainerConfig(partial: Partial<Omit<TrainerConfig, 'loss'
   nonNegative('loss.logitAdjustTau', c.loss.logitAdjustTau);
   nonNegative('denseLearningRate', c.denseLearningRate);
   nonNegative('embeddingLearningRate', c.embeddingLearningRate);
+  nonNegative('wideLearningRate', c.wideLearningRate);
   nonNegative('warmupSteps', c.warmupSteps);
   nonNegative('lrDecay', c.lrDecay);
   if (!Number.isInteger(c.negativesPerPositive) || c.negativesPerPositive < 0 || c.negativesPerPositive > 1000) invalid('negativesPerPositive', 'an integer in [0, 1000]', c.negativesPerPositive);

@@ -16,6 +16,7 @@ import type { Rng } from '../balance/rng.js';
 import { RebalancerError } from '../errors.js';
 import { CandidateScorer } from './candidate-scorer.js';
 import { resolveModelConfig, type ModelConfig } from './config.js';
+import { StreamFeatures, WIDE_FEATURES } from './features.js';
 import { HashedIdSpace, type CollisionEstimate } from './hash.js';
 
 /** Rows of one batch in the three tables. */
@@ -35,6 +36,8 @@ export interface GatheredInputs {
   itemGmf: Float32Array;
   /** [n, 3·mlpDim] user | item | category MLP vectors. */
   mlpInput: Float32Array;
+  /** [n, WIDE_FEATURES] streaming count features (empty when the model has no wide part). */
+  wide: Float32Array;
   length: number;
 }
 
@@ -48,8 +51,10 @@ export class RecModel {
   readonly userTable: Float32Array;
   readonly itemTable: Float32Array;
   readonly categoryTable: Float32Array;
-  /** Dense parameters [W1, b1, …, WL, bL, Wout, bout]; shapes in `denseShapes`. */
+  /** Dense parameters [W1, b1, …, WL, bL, Wout, bout] (+ [Wwide] with the wide part); shapes in `denseShapes`. */
   readonly dense: Float32Array[];
+  /** Streaming count features of the wide part (null without it). */
+  readonly features: StreamFeatures | null;
   readonly denseShapes: readonly (readonly number[])[];
   private denseCache: tf.Tensor[] | null = null;
   private version = 0;
@@ -81,8 +86,14 @@ export class RecModel {
     const outIn = gmfDim + fanIn;
     shapes.push([outIn, 1], [1]);
     dense.push(normalArray(outIn, Math.sqrt(1 / outIn), rng), new Float32Array(1));
+    if (config.wideFeatures) {
+      // One weight per count feature, from 0: the model learns how much each signal matters.
+      shapes.push([WIDE_FEATURES, 1]);
+      dense.push(new Float32Array(WIDE_FEATURES));
+    }
     this.dense = dense;
     this.denseShapes = shapes;
+    this.features = config.wideFeatures ? new StreamFeatures(config, config.popularityHalfLife) : null;
   }
 
   /** Dense parameters as tensors, uploaded once per change (owned by the model; do not dispose). */
@@ -118,6 +129,20 @@ export class RecModel {
     return (this.scorer ??= new CandidateScorer(this));
   }
 
+  /**
+   * The wide part's contribution to the logit of (user, item, category) rows: Σ_f w_f·x_f
+   * (0 without a wide part). The serving fast path adds it to the deep part's logits.
+   */
+  wideLogit(user: number, item: number, category: number, scratch: Float32Array): number {
+    const features = this.features;
+    if (features === null) return 0;
+    features.fill(user, item, category, scratch, 0);
+    const w = this.dense[this.dense.length - 1]!;
+    let s = 0;
+    for (let f = 0; f < WIDE_FEATURES; f++) s += w[f]! * scratch[f]!;
+    return s;
+  }
+
   /** Rows of ids, recording them for the collision estimate (training path). */
   rowsOf(userIds: readonly string[], itemIds: readonly string[], categoryIds: readonly string[], out: BatchRows): void {
     const n = out.length;
@@ -136,6 +161,9 @@ export class RecModel {
     const userGmf = new Float32Array(n * g);
     const itemGmf = new Float32Array(n * g);
     const mlpInput = new Float32Array(n * 3 * m);
+    const features = this.features;
+    const wide = new Float32Array(features === null ? 0 : n * WIDE_FEATURES);
+    if (features !== null) for (let s = 0; s < n; s++) features.fill(rows.users[s]!, rows.items[s]!, rows.categories[s]!, wide, s * WIDE_FEATURES);
     const ut = this.userTable;
     const it = this.itemTable;
     const ct = this.categoryTable;
@@ -155,7 +183,7 @@ export class RecModel {
         mlpInput[mo + 2 * m + d] = ct[co + g + d]!;
       }
     }
-    return { userGmf, itemGmf, mlpInput, length: n };
+    return { userGmf, itemGmf, mlpInput, wide, length: n };
   }
 
   /** Logits for a gathered batch (tensor op count is constant per call). */
@@ -169,7 +197,8 @@ export class RecModel {
       const u = tf.tensor2d(inputs.userGmf, [n, g]);
       const v = tf.tensor2d(inputs.itemGmf, [n, g]);
       const x = tf.tensor2d(inputs.mlpInput, [n, 3 * m]);
-      return forwardLogits(u, v, x, dense);
+      const f = this.features === null ? null : tf.tensor2d(inputs.wide, [n, WIDE_FEATURES]);
+      return forwardLogits(u, v, x, dense, f);
     });
     const out = logits.dataSync() as Float32Array;
     logits.dispose();
@@ -236,18 +265,21 @@ export class RecModel {
 }
 
 /**
- * The network on gathered inputs. `dense` = [W1, b1, …, WL, bL, Wout, bout]. Fused
- * matMul+bias+ReLU keeps the op (and tensor) count per layer at one.
+ * The network on gathered inputs. `dense` = [W1, b1, …, WL, bL, Wout, bout], then Wwide
+ * when `wide` (the [n, WIDE_FEATURES] count features) is given: logit += wide·Wwide.
+ * Fused matMul+bias+ReLU keeps the op (and tensor) count per layer at one.
  */
-export function forwardLogits(userGmf: tf.Tensor, itemGmf: tf.Tensor, mlpInput: tf.Tensor, dense: readonly tf.Tensor[]): tf.Tensor1D {
+export function forwardLogits(userGmf: tf.Tensor, itemGmf: tf.Tensor, mlpInput: tf.Tensor, dense: readonly tf.Tensor[], wide: tf.Tensor2D | null = null): tf.Tensor1D {
   const gmf = tf.mul(userGmf, itemGmf);
   let h = mlpInput as tf.Tensor2D;
-  const layers = (dense.length - 2) / 2;
+  const deep = wide === null ? dense.length : dense.length - 1;
+  const layers = (deep - 2) / 2;
   for (let l = 0; l < layers; l++) {
     h = tf.fused.matMul({ a: h, b: dense[2 * l] as tf.Tensor2D, bias: dense[2 * l + 1], activation: 'relu' }) as tf.Tensor2D;
   }
   const joined = tf.concat2d([gmf as tf.Tensor2D, h], 1);
-  const out = tf.fused.matMul({ a: joined, b: dense[dense.length - 2] as tf.Tensor2D, bias: dense[dense.length - 1] });
+  let out = tf.fused.matMul({ a: joined, b: dense[deep - 2] as tf.Tensor2D, bias: dense[deep - 1] });
+  if (wide !== null) out = tf.add(out, tf.matMul(wide, dense[deep] as tf.Tensor2D));
   return tf.reshape(out, [-1]) as tf.Tensor1D;
 }
 

@@ -25,7 +25,8 @@ import type { CatalogState } from './negatives.js';
 import type { TrainerState } from './trainer.js';
 import type { RngState } from '../balance/rng.js';
 
-export const MODEL_FORMAT = 'rebalancer-neumf/1';
+/** Format 2 added the wide part (count-feature tables in weights.bin, their clock in the manifest). */
+export const MODEL_FORMAT = 'rebalancer-neumf/2';
 
 interface ArrayEntry {
   name: string;
@@ -49,6 +50,8 @@ export interface ModelManifest {
   arrays: ArrayEntry[];
   files: Record<string, FileEntry>;
   hasTrainerState: boolean;
+  /** [positives, growth scale] of the count features (absent without a wide part). */
+  featureClock?: [number, number];
 }
 
 export interface LoadedModel {
@@ -92,6 +95,7 @@ export async function saveModel(model: RecModel, trainerState: TrainerState | nu
     { name: 'userOccupancy', data: model.users.occupancy() },
     { name: 'itemOccupancy', data: model.items.occupancy() },
     { name: 'categoryOccupancy', data: model.categories.occupancy() },
+    ...featureParts(model),
   ];
   await writeBinary(tmp, 'weights.bin', weightParts, arrays, files);
   if (trainerState !== null) {
@@ -112,6 +116,7 @@ export async function saveModel(model: RecModel, trainerState: TrainerState | nu
     arrays,
     files,
     hasTrainerState: trainerState !== null,
+    ...(model.features === null ? {} : { featureClock: [model.features.tables.clock[0]!, model.features.tables.clock[1]!] as [number, number] }),
   };
   // The manifest is written last: a snapshot without one is torn by definition.
   await writeFileSynced(tmp, 'manifest.json', Buffer.from(JSON.stringify(manifest, null, 1)), null);
@@ -183,6 +188,12 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
     const src = arrays.get(name);
     return src instanceof Uint8Array ? src : new Uint8Array(0);
   };
+  if (model.features !== null) {
+    for (const part of featureParts(model)) fill(part.name, part.data);
+    const clock = manifest.featureClock;
+    if (!Array.isArray(clock) || clock.length !== 2 || !(clock[0] >= 0) || !(clock[1] >= 1)) corrupt(snapDir, 'manifest.json has no valid featureClock for the wide part');
+    model.features.tables.clock.set(clock);
+  }
   model.users.restoreOccupancy(occ('userOccupancy'));
   model.items.restoreOccupancy(occ('itemOccupancy'));
   model.categories.restoreOccupancy(occ('categoryOccupancy'));
@@ -207,6 +218,20 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
     };
   }
   return { model, trainerState, version: manifest.version, manifest, snapshotDir: snapDir };
+}
+
+/** The wide part's count tables, by name (none without a wide part). */
+function featureParts(model: RecModel): Array<{ name: string; data: Float32Array }> {
+  const t = model.features?.tables;
+  if (t === undefined) return [];
+  return [
+    { name: 'featureItemRecent', data: t.itemRecent },
+    { name: 'featureItemTotal', data: t.itemTotal },
+    { name: 'featureCategoryRecent', data: t.categoryRecent },
+    { name: 'featureUserTotal', data: t.userTotal },
+    { name: 'featureUserCategory', data: t.userCategory },
+    { name: 'featureUserItem', data: t.userItem },
+  ];
 }
 
 function parseJson<T>(bytes: Buffer, snapDir: string, file: string): T {

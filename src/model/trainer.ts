@@ -20,6 +20,7 @@ import { resolveTrainerConfig, type LossConfig, type TrainerConfig } from './con
 import { effectiveWeights, lossTerms, trainingOffset } from './losses.js';
 import { forwardLogits, type BatchRows, type RecModel } from './neumf.js';
 import { ItemCatalog, type CatalogItem, type CatalogState } from './negatives.js';
+import { WIDE_FEATURES } from './features.js';
 import { PrequentialEvaluator } from './evaluator.js';
 
 /** One training interaction; an InteractionEvent satisfies it. */
@@ -47,6 +48,11 @@ export interface TrainingBatch {
   labels: Float32Array;
   weights: Float32Array;
   offsets: Float32Array;
+  /**
+   * [n, WIDE_FEATURES] count features per sample as of the sample's own point in the stream
+   * (a fresh positive: just before it was counted). Default: the counts as they are now.
+   */
+  wide?: Float32Array;
 }
 
 /** Optimizer and sampler state, persisted with the model for a warm start. */
@@ -82,7 +88,8 @@ export class IncrementalTrainer {
   private readonly rowSlots: [Int32Array, Int32Array, Int32Array];
   private scratch = new Float32Array(0);
   private touched = new Int32Array(0);
-  private readonly evalCandidates: CatalogItem[] = [];
+  /** Fresh positives counted in the streaming features, with their features from just before. */
+  private readonly ingested = new WeakMap<Interaction, Float32Array>();
 
   constructor(model: RecModel, config: TrainerConfigInput, rng: Rng, state?: TrainerState) {
     this.model = model;
@@ -137,7 +144,7 @@ export class IncrementalTrainer {
   evaluateThenTrain(positives: readonly Interaction[], sampleWeights: Float32Array, prior: CategoryPrior, opts: { freshCount?: number } = {}): StepReport {
     const start = performance.now();
     const evaluated = this.evaluate(positives, opts.freshCount ?? positives.length);
-    const report = this.step(positives, sampleWeights, prior);
+    const report = this.step(positives, sampleWeights, prior, opts);
     return { ...report, evaluated, ms: performance.now() - start };
   }
 
@@ -146,13 +153,18 @@ export class IncrementalTrainer {
    * uniformly from the catalog, and records the results. Positives whose label weight is 0
    * (e.g. views) are not evaluated. Nothing is evaluated until the catalog holds more
    * than `evalCandidates` items (early rankings among few candidates would inflate the rates).
+   * Every fresh positive of positives[0, count) enters the streaming counts (see scoreInStream).
    */
   evaluate(positives: readonly Interaction[], count = positives.length): number {
     const c = this.config;
     const nCand = c.evalCandidates;
-    if (this.catalog.size <= nCand || c.evalMaxPerStep === 0) return 0;
+    const end = Math.min(count, positives.length);
+    if (this.catalog.size <= nCand || c.evalMaxPerStep === 0) {
+      this.scoreInStream(positives, end, []);
+      return 0;
+    }
     const eligible: number[] = [];
-    for (let i = 0; i < Math.min(count, positives.length); i++) {
+    for (let i = 0; i < end; i++) {
       if (c.labelWeights[positives[i]!.type] > 0) eligible.push(i);
     }
     // Seeded partial Fisher–Yates when there are more than evalMaxPerStep.
@@ -163,39 +175,85 @@ export class IncrementalTrainer {
       eligible[i] = eligible[j]!;
       eligible[j] = t;
     }
-    if (m === 0) return 0;
+    const chosen = eligible.slice(0, m).sort((a, b) => a - b);
+    // sampleUniform returns exactly nCand here since the catalog holds more than nCand items.
+    const queries = chosen.map((index) => ({ index, candidates: this.catalog.sampleUniform(nCand, positives[index]!.itemId) }));
+    const scores = this.scoreInStream(positives, end, queries);
     const group = nCand + 1;
-    const n = m * group;
-    const model = this.model;
-    const rows: BatchRows = { users: new Int32Array(n), items: new Int32Array(n), categories: new Int32Array(n), length: n };
-    for (let e = 0; e < m; e++) {
-      const p = positives[eligible[e]!]!;
-      const u = model.users.peekRow(p.userId);
+    for (let e = 0; e < queries.length; e++) {
       const base = e * group;
-      rows.users.fill(u, base, base + group);
-      rows.items[base] = model.items.peekRow(p.itemId);
-      rows.categories[base] = model.categories.peekRow(p.categoryId);
-      const cands = this.catalog.sampleUniform(nCand, p.itemId, this.evalCandidates);
-      for (let j = 0; j < nCand; j++) {
-        // sampleUniform returns exactly nCand here since the catalog holds more than nCand items.
-        const cand = cands[j]!;
-        rows.items[base + 1 + j] = model.items.peekRow(cand.itemId);
-        rows.categories[base + 1 + j] = model.categories.peekRow(cand.categoryId);
+      this.evaluator.record(positives[queries[e]!.index]!.categoryId, scores[base]!, scores, base + 1, base + group);
+    }
+    return queries.length;
+  }
+
+  /**
+   * Prequential scoring in stream order. For each query (ascending `index` into positives),
+   * returns the logit of positives[index] followed by the logits of its candidates, scored
+   * by the model as it stands just before that positive: the embeddings as of the last
+   * step, the streaming counts including every earlier positive (also earlier ones of this
+   * batch). Every positive of positives[0, count) with a label weight > 0 is counted in the
+   * streaming features on the way (once: a later `step` does not count it again).
+   */
+  scoreInStream(positives: readonly Interaction[], count: number, queries: readonly { index: number; candidates: readonly CatalogItem[] }[]): Float32Array {
+    const model = this.model;
+    let n = 0;
+    for (const q of queries) n += 1 + q.candidates.length;
+    const rows: BatchRows = { users: new Int32Array(n), items: new Int32Array(n), categories: new Int32Array(n), length: n };
+    let o = 0;
+    for (const q of queries) {
+      const p = positives[q.index]!;
+      const u = model.users.peekRow(p.userId);
+      rows.users.fill(u, o, o + 1 + q.candidates.length);
+      rows.items[o] = model.items.peekRow(p.itemId);
+      rows.categories[o++] = model.categories.peekRow(p.categoryId);
+      for (const cand of q.candidates) {
+        rows.items[o] = model.items.peekRow(cand.itemId);
+        rows.categories[o++] = model.categories.peekRow(cand.categoryId);
       }
     }
-    const scores = model.scoreGathered(model.gather(rows));
-    for (let e = 0; e < m; e++) {
-      const base = e * group;
-      this.evaluator.record(positives[eligible[e]!]!.categoryId, scores[base]!, scores, base + 1, base + group);
+    const inputs = model.gather(rows);
+    const features = model.features;
+    let q = 0;
+    let base = 0;
+    for (let i = 0; i < count; i++) {
+      while (q < queries.length && queries[q]!.index <= i) {
+        const size = 1 + queries[q]!.candidates.length;
+        if (features !== null && queries[q]!.index === i) {
+          for (let r = base; r < base + size; r++) features.fill(rows.users[r]!, rows.items[r]!, rows.categories[r]!, inputs.wide, r * WIDE_FEATURES);
+        }
+        base += size;
+        q++;
+      }
+      this.ingest(positives[i]!);
     }
-    return m;
+    return n === 0 ? new Float32Array(0) : model.scoreGathered(inputs);
+  }
+
+  /** Counts a fresh positive in the streaming features, keeping its features as of just before. */
+  private ingest(p: Interaction): void {
+    const features = this.model.features;
+    if (features === null || !(this.config.labelWeights[p.type] > 0) || this.ingested.has(p)) return;
+    const model = this.model;
+    const u = model.users.peekRow(p.userId);
+    const i = model.items.peekRow(p.itemId);
+    const c = model.categories.peekRow(p.categoryId);
+    const before = new Float32Array(WIDE_FEATURES);
+    features.fill(u, i, c, before, 0);
+    this.ingested.set(p, before);
+    features.observe(u, i, c);
   }
 
   /**
    * One optimizer step on the positives (weight = sampleWeights[i] × labelWeights[type]) and
-   * `negativesPerPositive` sampled negatives each (weight = sampleWeights[i] × negativeWeight).
+   * `negativesPerPositive` sampled negatives each (weight = negativeWeight, not class-weighted:
+   * a class weight says how much a category's positives count, and a negative's item is
+   * drawn from the whole catalog, whatever the positive's category; scaling the negatives
+   * by the positive's class weight would also push the whole catalog down for tail users).
+   * positives[0, freshCount) are new interactions (default: all); the rest are replays of
+   * earlier ones. After the step the fresh positives enter the streaming count features.
    */
-  step(positives: readonly Interaction[], sampleWeights: Float32Array, prior: CategoryPrior): StepReport {
+  step(positives: readonly Interaction[], sampleWeights: Float32Array, prior: CategoryPrior, opts: { freshCount?: number } = {}): StepReport {
     const start = performance.now();
     if (sampleWeights.length < positives.length) {
       throw new RebalancerError('REB_MODEL_INVALID', `sampleWeights has ${sampleWeights.length} entries for ${positives.length} positives`);
@@ -213,6 +271,10 @@ export class IncrementalTrainer {
     const labels = new Float32Array(cap);
     const weights = new Float32Array(cap);
     const offsets = new Float32Array(cap);
+    const freshCount = Math.min(opts.freshCount ?? positives.length, positives.length);
+    for (let i = 0; i < freshCount; i++) this.ingest(positives[i]!);
+    const features = model.features;
+    const wide = new Float32Array(features === null ? 0 : cap * WIDE_FEATURES);
     const needPrior = loss.logitAdjustTau !== 0;
     const needQ = loss.sampledNegativeCorrection;
     let n = 0;
@@ -227,6 +289,13 @@ export class IncrementalTrainer {
       rows.categories[n] = model.categories.row(p.categoryId);
       labels[n] = 1;
       weights[n] = sw * lw;
+      if (features !== null) {
+        // A fresh positive as it looked just before it was counted; a replay has been
+        // counted already (once), and is taken out of the counts.
+        const before = i < freshCount ? this.ingested.get(p) : undefined;
+        if (before !== undefined) wide.set(before, n * WIDE_FEATURES);
+        else features.fill(u, rows.items[n]!, rows.categories[n]!, wide, n * WIDE_FEATURES, 1);
+      }
       offsets[n] = offsetOf(loss, needPrior ? prior(p.categoryId) : 1, needQ ? catalog.probability(p.itemId) : 1);
       n++;
       for (let j = 0; j < k; j++) {
@@ -238,12 +307,13 @@ export class IncrementalTrainer {
         labels[n] = 0;
         weights[n] = c.negativeWeight;
         offsets[n] = offsetOf(loss, needPrior ? prior(neg.categoryId) : 1, needQ ? catalog.probability(neg.itemId) : 1);
+        if (features !== null) features.fill(u, rows.items[n]!, rows.categories[n]!, wide, n * WIDE_FEATURES);
         n++;
       }
     }
     rows.length = n;
     const lr = this.learningRate();
-    const value = n === 0 ? 0 : this.trainBatch({ rows, labels, weights, offsets });
+    const value = n === 0 ? 0 : this.trainBatch({ rows, labels, weights, offsets, ...(features !== null ? { wide } : {}) });
     return { loss: value, evaluated: 0, trainedSamples: n, ms: performance.now() - start, learningRate: lr };
   }
 
@@ -264,6 +334,7 @@ export class IncrementalTrainer {
     const np = paddedRows(n);
     const rows = padRows(batch.rows, n, np);
     const inputs = model.gather(rows);
+    if (batch.wide !== undefined && model.features !== null) inputs.wide.set(batch.wide.subarray(0, n * WIDE_FEATURES));
     const signs = new Float32Array(np);
     for (let i = 0; i < n; i++) signs[i] = batch.labels[i]! > 0.5 ? 1 : -1;
     const w = effectiveWeights(batch.labels, batch.weights, n, loss, 1 / n, new Float32Array(np));
@@ -277,8 +348,9 @@ export class IncrementalTrainer {
       const off = tf.tensor1d(offsets);
       const sg = tf.tensor1d(signs);
       const wt = tf.tensor1d(w);
+      const wide = model.features === null ? null : tf.tensor2d(inputs.wide, [np, WIDE_FEATURES]);
       const f = (...args: tf.Tensor[]): tf.Scalar => {
-        const z = tf.add(forwardLogits(args[0]!, args[1]!, args[2]!, args.slice(3)), off) as tf.Tensor1D;
+        const z = tf.add(forwardLogits(args[0]!, args[1]!, args[2]!, args.slice(3), wide), off) as tf.Tensor1D;
         return tf.sum(tf.mul(lossTerms(z, sg, loss), wt));
       };
       return tf.valueAndGrads(f)([u, v, x, ...dense]);
@@ -371,8 +443,9 @@ export class IncrementalTrainer {
     const t = this.stepCount + 1;
     const c1 = 1 - Math.pow(ADAM_BETA1, t);
     const c2 = 1 - Math.pow(ADAM_BETA2, t);
-    const stepSize = (lr * Math.sqrt(c2)) / c1;
+    const wideIndex = this.model.features === null ? -1 : grads.length - 1;
     for (let p = 0; p < grads.length; p++) {
+      const stepSize = ((p === wideIndex ? this.config.wideLearningRate : lr) * Math.sqrt(c2)) / c1;
       const gr = grads[p]!;
       const w = this.model.dense[p]!;
       const m1 = this.firstMoments[p]!;

@@ -100,7 +100,7 @@ describe('candidate scorer', () => {
     for (let i = 0; i < after.length; i++) if (Math.abs(after[i]! - before[i]!) > 1e-6) changed++;
     assert.ok(changed > after.length / 2, `only ${changed} of ${after.length} scores moved after training`);
     // Weights edited by hand and announced with denseChanged are picked up as well.
-    model.dense[model.dense.length - 1]![0]! += 1;
+    model.dense[2 * model.config.mlpLayers.length + 1]![0]! += 1; // the output bias b_out
     model.denseChanged();
     const shifted = scoreCandidates(model, 'u3', cands);
     for (let i = 0; i < shifted.length; i++) assert.ok(Math.abs(shifted[i]! - after[i]! - 1) < 1e-4);
