@@ -56,6 +56,9 @@ export function registerImport(program: Command): void {
     .option('--quiet', 'no progress output')
     .addHelpText('after', `
 Each rejected row is printed as "line N: reason" on stderr and counted; a summary ends the run.
+An import that yields no event (every row rejected, or no data rows) fails with exit code 2.
+Event times from 1970-01-01 to 2100-01-01 (UTC) are accepted, so logs of any age import as
+they are; the service counts events older than its window as late, it does not reject them.
 Rows keep the log's order (sort the log by time first if the service should see them in order).
 With --out the file appears only when the import succeeds; with --topic, rows sent before a
 stop stay in the topic (their ids are deterministic, so re-importing is deduplicated downstream).

@@ -17,8 +17,14 @@ export function createRecommendationCodec(): SingleObjectCodec<RecommendationMes
 
 const EVENT_TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
 
-/** Earliest and latest event times accepted: 2000-01-01 and 2100-01-01 (UTC). */
-export const MIN_EVENT_TIME = 946_684_800_000;
+/**
+ * Static bounds of a real event time (UTC): from the Unix epoch, 1970-01-01, so real logs
+ * of any age import (the service counts old events as late, it does not reject them), up
+ * to 2100-01-01, a far-future sanity bound that catches unit mistakes (µs or ns taken for
+ * ms land thousands of years ahead). How far ahead of the stream an event may be is the
+ * service's decision, relative to its watermark (`--max-future-skew-ms`), not the codec's.
+ */
+export const MIN_EVENT_TIME = 0;
 export const MAX_EVENT_TIME = 4_102_444_800_000;
 
 /**
@@ -31,7 +37,7 @@ export function validateEvent(e: InteractionEvent): string | undefined {
   if (e.itemId.length === 0) return 'empty itemId';
   if (e.categoryId.length === 0) return 'empty categoryId';
   if (!EVENT_TYPE_SET.has(e.type)) return `unknown event type ${String(e.type)}`;
-  if (!Number.isFinite(e.eventTime) || e.eventTime < MIN_EVENT_TIME || e.eventTime > MAX_EVENT_TIME) return `eventTime ${e.eventTime} outside [2000-01-01, 2100-01-01]`;
+  if (!Number.isFinite(e.eventTime) || e.eventTime < MIN_EVENT_TIME || e.eventTime > MAX_EVENT_TIME) return `eventTime ${e.eventTime} outside [1970-01-01, 2100-01-01]`;
   if (e.price !== null && !(e.price >= 0 && Number.isFinite(e.price))) return `price ${e.price} is not a finite non-negative number`;
   return undefined;
 }

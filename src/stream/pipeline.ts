@@ -5,6 +5,7 @@ import { isRebalancerError, type ErrorCode } from '../errors.js';
 import type { ServiceMetrics } from '../metrics/index.js';
 import type { DedupSet } from './dedup.js';
 import type { DeadLetter } from './dlq.js';
+import { FutureSkewGuard } from './event-time.js';
 import type { IngestLedger } from './ledger.js';
 import type { BalancePort, ModelPort } from './ports.js';
 import { reasonOfDecodeError, reasonOfValidation, type RejectReason } from './reasons.js';
@@ -52,6 +53,8 @@ export interface PipelineDeps<B> {
   release(count: number, bytes: number): void;
   batchSize: number;
   batchMaxWaitMs: number;
+  /** Events more than this ahead of the watermark are rejected as `future_timestamp` (0 = no check); see event-time.ts. */
+  maxFutureSkewMs: number;
   /** Test hook: extra wait per training step (simulates a slow trainer). */
   trainDelayMs: number;
   /** Called for each applied event (recommendation triggers); must be cheap. */
@@ -69,7 +72,8 @@ export interface TrainReport {
 
 /** Builds the pipeline; subscribe to run it. Completes after the source completes and training drains. */
 export function buildPipeline<B>(chunks$: Observable<RecordChunk>, deps: PipelineDeps<B>): Observable<TrainReport> {
-  const applied$ = chunks$.pipe(decode(deps.codec), clean(deps.dedup, deps.metrics, deps.ledger), deadLetter(deps), applyToBalance(deps));
+  const timeGuard = new FutureSkewGuard(deps.maxFutureSkewMs);
+  const applied$ = chunks$.pipe(decode(deps.codec), clean(deps.dedup, deps.metrics, deps.ledger, timeGuard, () => deps.balance.watermark()), deadLetter(deps), applyToBalance(deps));
   if (deps.model === undefined) {
     return applied$.pipe(filter((_events): _events is never => false));
   }
@@ -100,11 +104,18 @@ export function decode(codec: SingleObjectCodec<InteractionEvent>): OperatorFunc
   });
 }
 
-/** Semantic validation, then duplicate suppression by eventId within the dedup horizon. */
-export function clean(dedup: DedupSet, metrics: ServiceMetrics, ledger: IngestLedger): OperatorFunction<DecodedChunk, CleanChunk> {
+/**
+ * Semantic validation, the event-time plausibility check against the watermark (before
+ * de-duplication, so a rejected event's id is not remembered and a re-send counts), then
+ * duplicate suppression by eventId within the dedup horizon. The watermark is the balance
+ * state's at the start of the chunk, moved along by the chunk's kept events: the state
+ * applies them right after this step, in this order.
+ */
+export function clean(dedup: DedupSet, metrics: ServiceMetrics, ledger: IngestLedger, timeGuard: FutureSkewGuard, watermarkAtStart: () => number): OperatorFunction<DecodedChunk, CleanChunk> {
   return map(function cleanChunk({ chunk, events, messages, rejects }: DecodedChunk): CleanChunk {
     const kept: InteractionEvent[] = [];
     let duplicates = 0;
+    let watermark = watermarkAtStart();
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       const invalid = validateEvent(e);
@@ -112,10 +123,16 @@ export function clean(dedup: DedupSet, metrics: ServiceMetrics, ledger: IngestLe
         rejects.push({ message: messages[i]!, reason: reasonOfValidation(invalid), code: 'REB_EVENT_INVALID', detail: `event ${e.eventId}: ${invalid}` });
         continue;
       }
+      if (!timeGuard.admit(e.eventTime, watermark)) {
+        const detail = `event ${e.eventId}: eventTime ${e.eventTime} is ${e.eventTime - watermark} ms ahead of the watermark ${watermark} (more than --max-future-skew-ms ${timeGuard.maxFutureSkewMs})`;
+        rejects.push({ message: messages[i]!, reason: 'future_timestamp', code: 'REB_EVENT_INVALID', detail });
+        continue;
+      }
       if (!dedup.add(e.eventId)) {
         duplicates++;
         continue;
       }
+      if (e.eventTime > watermark) watermark = e.eventTime;
       kept.push(e);
     }
     if (duplicates > 0) {

@@ -24,6 +24,8 @@ export interface CandidateItem {
 export interface BalancePort<B> {
   /** Applies one valid, deduplicated event; returns false when it was late (not in the window). */
   observe(event: InteractionEvent): boolean;
+  /** The newest event time applied (ms), −Infinity before the first event. */
+  watermark(): number;
   /** Composes a training batch around these fresh events (replay, undersampling). */
   compose(fresh: readonly InteractionEvent[]): B;
   /** Samples per source in a composed batch. */

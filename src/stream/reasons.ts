@@ -15,9 +15,10 @@ export type RejectReason =
   | 'unknown_type'
   | 'bad_timestamp'
   | 'bad_price'
+  | 'future_timestamp'
   | 'processing_error';
 
-export const REJECT_REASONS: readonly RejectReason[] = ['empty_payload', 'bad_framing', 'truncated', 'unknown_schema', 'undecodable', 'empty_field', 'unknown_type', 'bad_timestamp', 'bad_price', 'processing_error'];
+export const REJECT_REASONS: readonly RejectReason[] = ['empty_payload', 'bad_framing', 'truncated', 'unknown_schema', 'undecodable', 'empty_field', 'unknown_type', 'bad_timestamp', 'bad_price', 'future_timestamp', 'processing_error'];
 
 export function reasonOfDecodeError(code: ErrorCode | undefined): RejectReason {
   switch (code) {

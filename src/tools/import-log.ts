@@ -1,7 +1,8 @@
 /**
  * Reads an interaction log (headered CSV or JSON lines) row by row, maps each row to an
  * event and hands it to a sink. Rejected rows are reported (line + reason) and counted;
- * past `maxErrors` rejections the import stops with an error.
+ * past `maxErrors` rejections the import stops with an error. An import that ends with
+ * no event at all (every row rejected, or no data rows) is an error too, never a success.
  */
 import { createReadStream, statSync } from 'node:fs';
 import { createEventCodec } from '../codec/index.js';
@@ -49,8 +50,10 @@ export function fileSize(path: string): number {
 export async function importLog(opts: ImportOptions, sink: EventSink): Promise<ImportSummary> {
   const codec = createEventCodec();
   const summary: ImportSummary = { rows: 0, imported: 0, rejected: 0, reasons: {} };
+  let firstReject: string | undefined;
   const reject = (line: number, reason: string): void => {
     summary.rejected++;
+    firstReject ??= `line ${line}: ${reason}`;
     const kind = reason.replace(/"[^"]*"/g, '…').replace(/-?\d+(\.\d+)?/g, 'N');
     summary.reasons[kind] = (summary.reasons[kind] ?? 0) + 1;
     opts.onReject(line, reason);
@@ -144,6 +147,10 @@ export async function importLog(opts: ImportOptions, sink: EventSink): Promise<I
     throw new RebalancerError('REB_INPUT_INVALID', `cannot read ${opts.path}: ${(err as Error).message}`, { path: opts.path }, { cause: err });
   } finally {
     stream.destroy();
+  }
+  if (summary.imported === 0) {
+    const why = summary.rows === 0 ? 'it has no data rows' : `all ${summary.rows} rows were rejected (first: ${firstReject ?? 'none'})`;
+    throw new RebalancerError('REB_INPUT_INVALID', `${opts.path}: no events imported: ${why}`, { path: opts.path, rows: summary.rows });
   }
   return summary;
 }

@@ -77,7 +77,7 @@ export async function produceSkewed(brokers: string[], topic: string, count: num
       const valid = first!;
       const unknown = Buffer.from(valid);
       unknown.writeUInt32LE(0xdeadbeef, 2);
-      const invalid = codec.encode(makeEvent({ eventId: 'evt-bad-time', userId: 'user-1', itemId: 'item-1', categoryId: 'cat-000', type: 'click', eventTime: 5 }));
+      const invalid = codec.encode(makeEvent({ eventId: 'evt-bad-time', userId: 'user-1', itemId: 'item-1', categoryId: 'cat-000', type: 'click', eventTime: -5 }));
       const letters = [
         { value: Buffer.from([0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c]), reason: 'bad_framing' },
         { value: valid.subarray(0, valid.length - 6), reason: 'truncated' },

@@ -83,6 +83,57 @@ describe('import', () => {
     assert.throws(() => openEventFile(out3), /no such file/);
   });
 
+  it('imports a 1990s log as it is: every row, with its own event time (from 1970-01-01 on)', async () => {
+    const dir = tempDir('import-1990s');
+    const csv = join(dir, 'ratings.csv');
+    // MovieLens-style ratings: seconds since the epoch, 1970 to 1999 (all before the old 2000-01-01 bound).
+    const times = [0, Date.UTC(1996, 0, 29, 12, 0, 0), Date.UTC(1997, 5, 15, 8, 30, 1), Date.UTC(1998, 11, 31, 23, 59, 59), Date.UTC(1999, 11, 31, 23, 59, 59)];
+    writeFileSync(csv, ['userId,movieId,genre,timestamp,rating', ...times.map((t, i) => `u${i},m${i},g${i % 2},${t / 1000},${i + 1}`), ''].join('\n'));
+    const out = join(dir, 'events.bin');
+    const r = await spawnCli(['import', csv, '--user-col', 'userId', '--item-col', 'movieId', '--category-col', 'genre', '--time-col', 'timestamp', '--time-unit', 's', '--rating-col', 'rating', '--out', out, '--quiet']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /imported 5 of 5 rows .* rejected 0/);
+    const f = openEventFile(out);
+    const events = [...f.records()].map((x) => codec.decode(x.payload));
+    f.close();
+    assert.deepEqual(events.map((e) => [e.userId, e.eventTime]), times.map((t, i) => [`u${i}`, t]));
+  });
+
+  it('fails (exit 2, one rebalancer: line) when every row is rejected, and writes no file', async () => {
+    const dir = tempDir('import-all-rejected');
+    const csv = join(dir, 'log.csv');
+    // Before 1970 and unparsable: no row can be imported.
+    writeFileSync(csv, ['user,item,cat,ts,type', 'u1,i1,c1,-86400,click', 'u2,i2,c2,-1,purchase', 'u3,i3,c3,soon,click', ''].join('\n'));
+    const out = join(dir, 'events.bin');
+    const r = await spawnCli(['import', csv, '--user-col', 'user', '--item-col', 'item', '--category-col', 'cat', '--time-col', 'ts', '--time-unit', 's', '--type-col', 'type', '--out', out, '--quiet']);
+    assert.equal(r.code, 2, r.stderr);
+    const lines = r.stderr.trim().split('\n');
+    assert.deepEqual(lines.slice(0, -1).map((l) => l.replace(/^.*: (line \d+): .*$/, '$1')), ['line 2', 'line 3', 'line 4']);
+    assert.match(lines[2]!, /line 4: time "soon" is not a number of seconds/);
+    assert.match(lines[0]!, /line 2: eventTime -86400000 outside \[1970-01-01, 2100-01-01\]/);
+    assert.equal(lines.filter((l) => l.startsWith('rebalancer:')).length, 1);
+    assert.match(lines.at(-1)!, /^rebalancer: .*log\.csv: no events imported: all 3 rows were rejected \(first: line 2: eventTime -86400000 outside .*\) \[REB_INPUT_INVALID\]$/);
+    assert.throws(() => openEventFile(out), /no such file/);
+    assert.throws(() => openEventFile(`${out}.partial`), /no such file/);
+  });
+
+  it('fails with exactly one line when a non-empty log has no data rows', async () => {
+    const dir = tempDir('import-no-rows');
+    const csv = join(dir, 'header-only.csv');
+    writeFileSync(csv, 'user,item,cat,ts,type\n');
+    const jsonl = join(dir, 'blank.jsonl');
+    writeFileSync(jsonl, '\n\n');
+    for (const log of [csv, jsonl]) {
+      const out = join(dir, 'events.bin');
+      const r = await spawnCli(['import', log, '--user-col', 'user', '--item-col', 'item', '--category-col', 'cat', '--time-col', 'ts', '--type-col', 'type', '--out', out, '--quiet']);
+      assert.equal(r.code, 2, r.stderr);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0]!, /^rebalancer: .*: no events imported: it has no data rows \[REB_INPUT_INVALID\]$/);
+      assert.throws(() => openEventFile(out), /no such file/);
+    }
+  });
+
   it('reads JSON lines with a type column and a type map', async () => {
     const dir = tempDir('import-jsonl');
     const log = join(dir, 'log.jsonl');
