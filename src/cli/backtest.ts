@@ -1,85 +1,128 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { createReferenceScorers } from '../baselines/index.js';
+import { Rng } from '../balance/index.js';
 import type { InteractionEvent } from '../codec/types.js';
+import { SETTINGS, type RawSettings } from '../config/index.js';
 import { RebalancerError } from '../errors.js';
-import { DEFAULT_BACKTEST, runBacktest } from '../tools/backtest.js';
+import { DEFAULT_BACKTEST, runBacktest, settingsLine, type EventStream } from '../tools/backtest.js';
 import { formatTables, toJson } from '../tools/backtest-report.js';
 import { renderChart } from '../tools/chart.js';
 import { EVENT_FILE_HELP } from '../tools/event-file.js';
-import { brokerList, intFlag, numberFlag, timeFlag } from '../tools/flags.js';
-import { InteractionGenerator } from '../tools/generate.js';
-import { createProgress, type Progress } from '../tools/progress.js';
+import { brokerList, intFlag, numberFlag, oneOf, timeFlag } from '../tools/flags.js';
+import { GENERATOR_PROFILES, GENERATOR_PROFILE_HELP, createGenerator, type GeneratorProfile } from '../tools/generate.js';
+import { createProgress } from '../tools/progress.js';
 import { kafkaClient } from '../tools/sink.js';
 import { fileSource, topicSource, type EventSource, type Range } from '../tools/sources.js';
-import { STRATEGIES, parseStrategies } from '../tools/strategies.js';
+import { STRATEGIES, parseStrategies, readStrategyFile, type Strategy } from '../tools/strategies.js';
 
 interface BacktestFlags {
   file?: string;
   sourceTopic?: string;
   generate?: string;
+  profile: string;
   skew: string;
-  drift: string;
+  drift?: string;
   brokers?: string;
   fromOffset?: string;
   toOffset?: string;
   fromTime?: string;
   toTime?: string;
-  strategies: string;
+  strategies?: string;
+  strategyFile?: string;
   k: string;
-  seed: string;
-  batchSize: string;
+  seed?: string;
+  batchSize?: string;
   evalCandidates: string;
   tailShare: string;
+  workers?: string;
   json?: string;
   chart?: string;
   quiet?: boolean;
 }
 
+function referenceHelp(): string {
+  // The descriptions come from the scorers themselves (cheap: no state until events arrive).
+  return createReferenceScorers({}, new Rng(0)).map((s) => `  ${s.name.padEnd(19)} ${s.description}`).join('\n');
+}
+
 export function registerBacktest(program: Command): void {
   program
     .command('backtest')
-    .description('prequential backtest (rank, then train) of several balancing strategies side by side on the same events, without a service')
+    .description('prequential backtest (rank, then train) of strategies — sets of `rebalancer run` settings — side by side with reference rows, on the same events and candidates, without a service')
     .option('--file <path>', 'events from an event file')
     .option('--source-topic <name>', 'events from a topic slice (with --brokers and the range flags)')
-    .option('--generate <n>', 'events from the built-in generator (seeded by --seed, with --skew, --drift)')
+    .option('--generate <n>', 'events from the built-in generator (seeded by --seed, with --profile, --skew)')
+    .option('--profile <name>', `with --generate: ${GENERATOR_PROFILES.map((p) => `${p} (${GENERATOR_PROFILE_HELP[p]})`).join('; ')}`, 'realistic')
     .option('--skew <ratio>', 'with --generate: head/tail category share ratio', '100')
-    .option('--drift <d>', 'with --generate: category popularity drift', '0')
+    .option('--drift <d>', 'with --generate --profile simple: category popularity drift (default 0)')
     .option('--brokers <list>', 'Kafka brokers, host:port,...', process.env.REBALANCER_BROKERS)
     .option('--from-offset <n>', 'first offset per partition (file: first record number)')
     .option('--to-offset <n>', 'end offset per partition, exclusive (file: record number)')
     .option('--from-time <t>', 'only events with eventTime >= t (ISO-8601 or ms)')
     .option('--to-time <t>', 'only events with eventTime < t')
-    .option('--strategies <list>', `comma-separated, or all: ${STRATEGIES.map((s) => s.name).join(', ')}`, 'all')
+    .option('--strategies <list>', `comma-separated built-in strategies, or all (default: all, or none with --strategy-file): ${STRATEGIES.map((s) => s.name).join(', ')}`)
+    .option('--strategy-file <file>', 'strategies from a JSON or YAML file: one object of run settings (one strategy named after the file; the `rebalancer run --config` format) or a map { name: settings }')
     .option('--k <n>', 'K of hit-rate@K and NDCG@K (JSON keys carry it: micro_hr<K>, ...)', String(DEFAULT_BACKTEST.k))
-    .option('--seed <n>', 'seed of the model, samplers (and --generate); the same seed gives the same numbers', String(DEFAULT_BACKTEST.seed))
-    .option('--batch-size <n>', 'fresh events per training step', String(DEFAULT_BACKTEST.batchSize))
-    .option('--eval-candidates <n>', 'sampled candidates each positive is ranked among', String(DEFAULT_BACKTEST.evalCandidates))
+    .option('--seed <n>', `seed of the harness (candidates, probes, reference rows, --generate) and the default --seed of every strategy (default ${SETTINGS.seed.default})`)
+    .option('--batch-size <n>', `the default --batch-size of every strategy: fresh events per training step (default ${SETTINGS.batchSize.default}, as run)`)
+    .option('--eval-candidates <n>', 'sampled candidates each positive is ranked among (the same for every row)', String(DEFAULT_BACKTEST.evalCandidates))
     .option('--tail-share <x>', 'tail = least frequent categories holding at most this share of events', String(DEFAULT_BACKTEST.tailShare))
+    .option('--workers <n>', 'worker threads running the strategies (default: min(cores, strategies)); results do not depend on it')
     .option('--json <file>', 'write the report as JSON')
-    .option('--chart <file>', 'write an HTML page with micro and macro HR@K over time per strategy (inline SVG)')
+    .option('--chart <file>', 'write an HTML page with micro and macro HR@K over time per strategy and reference row (inline SVG)')
     .option('--quiet', 'no progress output')
-    .addHelpText('after', `
-Strategies:
-${STRATEGIES.map((s) => `  ${s.name.padEnd(17)} ${s.description}`).join('\n')}
+    .addHelpText('after', () => `
+Strategies (settings of \`rebalancer run\`; every other setting at its run default):
+${STRATEGIES.map((s) => `  ${s.name.padEnd(19)} ${settingsLine(s.settings)}\n  ${''.padEnd(19)} ${s.description}`).join('\n')}
 
-JSON: {"k", "seed", "events", "source", "categories", "tail_categories", "strategies": [{"name", "description",
-"micro_hr<K>", "macro_hr<K>", "micro_ndcg<K>", "macro_ndcg<K>", "auc", "evaluated", "tail_share_recs",
-"tail_share_interactions", "trained_samples", "samples_per_s", "per_category": {cat: {"hr<K>", "ndcg<K>", "auc",
-"evaluated", "interactions", "recommended"}}, "series": [{"events", "micro_hr<K>", "macro_hr<K>"}], "timing": {"wall_seconds"}}]}
-Timing fields (samples_per_s, timing.*) vary between runs; every other field is reproducible for a seed.
+Reference rows (always shown, on the same events and candidates):
+${referenceHelp()}
+
+A strategy file (JSON or YAML) holds run settings by name (weightPolicy or weight-policy), e.g.
+  mild: {weight-policy: sqrt_inverse, target-mix-rho: 0.9, weight-min: 0.9, weight-max: 1.1}
+  deploy: {}                       # exactly the run defaults, like "service"
+A file with one settings object is one strategy named after the file; \`rebalancer run --config FILE\` takes that format.
+
+Each strategy does per event and per batch what the service does: every valid event updates the balance state,
+positives (label weight > 0) are batched by --batch-size, composed (replay, undersampling, class weights) and trained on.
+Every positive is first ranked among --eval-candidates items drawn uniformly from the items seen as positives before it.
+
+JSON: {"k", "seed", "eval_candidates", "events", "dropped", "source", "categories", "tail_categories",
+"tail_share_interactions", "best_reference", "strategies": [{"name", "description", "settings", "micro_hr<K>", "macro_hr<K>",
+"micro_ndcg<K>", "macro_ndcg<K>", "auc", "evaluated", "tail_share_recs", "tail_share_interactions", "per_category",
+"series", "vs_best_reference", "trained_samples", "samples_per_s", "timing"}], "references": [{same, without settings,
+vs_best_reference, trained_samples, samples_per_s, timing}], "timing": {"wall_seconds", "workers"}}
+Timing fields (samples_per_s, timing) vary between runs; every other field is reproducible for a seed, with any --workers.
 ${EVENT_FILE_HELP}`)
     .action(async (flags: BacktestFlags) => {
       await runBacktestCli(flags);
     });
 }
 
-async function loadEvents(flags: BacktestFlags, seed: number, quiet: boolean | undefined): Promise<{ events: InteractionEvent[]; source: string }> {
+function selectStrategies(flags: BacktestFlags): Strategy[] {
+  const fromFile = flags.strategyFile !== undefined ? readStrategyFile(flags.strategyFile) : [];
+  const builtIns = flags.strategies !== undefined ? parseStrategies(flags.strategies) : fromFile.length > 0 ? [] : parseStrategies('all');
+  return [...builtIns, ...fromFile];
+}
+
+async function openSource(flags: BacktestFlags, seed: number, quiet: boolean | undefined): Promise<{ stream: EventStream; source: string; close(): Promise<void> }> {
   const given = [flags.file, flags.sourceTopic, flags.generate].filter((x) => x !== undefined).length;
   if (given !== 1) throw new RebalancerError('REB_INPUT_INVALID', 'give exactly one source: --file <path>, --source-topic <name> or --generate <n>');
   if (flags.generate !== undefined) {
-    const n = intFlag('generate', flags.generate, 1, 1e8);
-    const g = new InteractionGenerator({ seed, events: n, skew: numberFlag('skew', flags.skew, 1), drift: numberFlag('drift', flags.drift, 0, 10) });
-    return { events: Array.from({ length: n }, () => g.next()), source: `generate n=${n} seed=${seed} skew=${flags.skew} drift=${flags.drift}` };
+    const n = intFlag('generate', flags.generate, 1, 1e9);
+    const profile: GeneratorProfile = oneOf('profile', flags.profile, GENERATOR_PROFILES);
+    const skew = numberFlag('skew', flags.skew, 1);
+    if (profile !== 'simple' && flags.drift !== undefined) throw new RebalancerError('REB_INPUT_INVALID', '--drift applies to --profile simple only', { flag: 'drift' });
+    const drift = flags.drift !== undefined ? numberFlag('drift', flags.drift, 0, 10) : 0;
+    const generator = profile === 'simple' ? createGenerator({ profile, seed, events: n, skew, drift }) : createGenerator({ profile, seed, events: n, skew });
+    const stream: EventStream = {
+      total: n,
+      *events() {
+        for (let i = 0; i < n; i++) yield generator.next();
+      },
+    };
+    return { stream, source: `generate profile=${profile} n=${n} seed=${seed} skew=${skew}${profile === 'simple' ? ` drift=${drift}` : ''}`, close: () => Promise.resolve() };
   }
   const range: Range = {};
   if (flags.fromOffset !== undefined) range.fromOffset = intFlag('from-offset', flags.fromOffset, 0, Number.MAX_SAFE_INTEGER);
@@ -88,50 +131,47 @@ async function loadEvents(flags: BacktestFlags, seed: number, quiet: boolean | u
   if (flags.toTime !== undefined) range.toTime = timeFlag('to-time', flags.toTime);
   let skipped = 0;
   const onSkip = (where: string, reason: string): void => {
-    if (++skipped <= 20) console.error(`backtest: skipped ${where}: ${reason}`);
+    if (++skipped <= 20 && quiet !== true) console.error(`backtest: skipped ${where}: ${reason}`);
   };
   const source: EventSource = flags.file !== undefined
     ? fileSource(flags.file, range, undefined, onSkip)
     : await topicSource(kafkaClient(brokerList('brokers', flags.brokers), 'rebalancer-backtest'), flags.sourceTopic!, range, undefined, onSkip);
-  const progress = createProgress({ label: 'backtest: reading', total: source.total, quiet });
-  const events: InteractionEvent[] = [];
-  try {
-    for await (const item of source.items()) {
-      events.push(item.event);
-      if ((events.length & 4095) === 0) progress.update(events.length);
-    }
-  } finally {
-    progress.stop();
-    await source.close();
-  }
-  return { events, source: flags.file !== undefined ? `file ${flags.file}` : `topic ${flags.sourceTopic!}` };
+  const stream: EventStream = {
+    total: source.total,
+    async *events(): AsyncGenerator<InteractionEvent> {
+      for await (const item of source.items()) yield item.event;
+    },
+  };
+  return { stream, source: flags.file !== undefined ? `file ${flags.file}` : `topic ${flags.sourceTopic!}`, close: () => source.close() };
 }
 
 async function runBacktestCli(flags: BacktestFlags): Promise<void> {
-  const strategies = parseStrategies(flags.strategies);
   const k = intFlag('k', flags.k, 1, 1000);
-  const seed = intFlag('seed', flags.seed, 0, 2 ** 32 - 1);
-  const batchSize = intFlag('batch-size', flags.batchSize, 1, 100_000);
+  const seed = intFlag('seed', flags.seed ?? SETTINGS.seed.default, 0, 2 ** 32 - 1);
   const evalCandidates = intFlag('eval-candidates', flags.evalCandidates, 1, 100_000);
   const tailShare = numberFlag('tail-share', flags.tailShare, 0, 1);
+  const workers = flags.workers !== undefined ? intFlag('workers', flags.workers, 1, 256) : 0;
   if (k > evalCandidates) throw new RebalancerError('REB_INPUT_INVALID', `--k ${k} must not exceed --eval-candidates ${evalCandidates}`);
-  const { events, source } = await loadEvents(flags, seed, flags.quiet);
-  if (events.length === 0) throw new RebalancerError('REB_INPUT_INVALID', `no events in ${source} (check the range flags)`);
-
-  let progress: Progress | undefined;
-  let current = '';
-  const result = runBacktest(events, strategies, {
-    seed, k, batchSize, evalCandidates, tailShare,
-    onProgress: (name, done, total) => {
-      if (name !== current) {
-        progress?.stop();
-        current = name;
-        progress = createProgress({ label: `backtest ${name}`, total, quiet: flags.quiet });
-      }
-      progress!.update(done);
-    },
-  });
-  progress?.stop();
+  // The backtest's --seed and --batch-size are run settings too: the default of every strategy.
+  const harnessSettings: RawSettings = {};
+  if (flags.seed !== undefined) harnessSettings.seed = flags.seed;
+  if (flags.batchSize !== undefined) harnessSettings.batchSize = flags.batchSize;
+  const strategies = selectStrategies(flags);
+  const { stream, source, close } = await openSource(flags, seed, flags.quiet);
+  const progress = createProgress({ label: `backtest (${strategies.length} strategies)`, total: stream.total, quiet: flags.quiet });
+  let result;
+  try {
+    result = await runBacktest(stream, strategies, {
+      seed, k, evalCandidates, tailShare, workers, harnessSettings,
+      onProgress: (done, total) => {
+        if (total !== stream.total) progress.setTotal(total);
+        progress.update(done);
+      },
+    });
+  } finally {
+    progress.stop();
+    await close();
+  }
   console.log(formatTables(result));
   const json = toJson(result, source);
   if (flags.json !== undefined) writeOutput(flags.json, `${JSON.stringify(json, null, 2)}\n`);

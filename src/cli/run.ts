@@ -2,13 +2,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { SETTINGS, flagToOptionKey, loadConfig, type RawSettings, type ServiceConfig, type SettingKey } from '../config/index.js';
+import { CONFIG_FILE_ENV, loadRunConfig } from '../config/file.js';
+import { SETTINGS, flagToOptionKey, type RawSettings, type ServiceConfig, type SettingKey } from '../config/index.js';
 import { RebalancerError } from '../errors.js';
 import { startLocalKafka, type LocalKafka } from '../kafka/local-broker.js';
 import { startService, type ServiceHandle, type ServiceState } from '../service/index.js';
 import { startSyntheticProducer, type SyntheticProducer } from './synthetic-producer.js';
 
 interface RunOnlyFlags {
+  config?: string;
   embedded?: boolean;
   duration?: string;
   events?: string;
@@ -18,13 +20,15 @@ interface RunOnlyFlags {
 
 /**
  * `rebalancer run`: the streaming service. Every service setting is a flag and an env
- * var (src/config/settings.ts); `--embedded` adds a local Kafka broker and a built-in
+ * var (src/config/settings.ts), and can come from a settings file (`--config FILE`, the
+ * format of a backtest strategy); `--embedded` adds a local Kafka broker and a built-in
  * synthetic producer so the whole system runs with one command.
  */
 export function registerRun(program: Command): void {
   const cmd = program
     .command('run')
     .description('run the rebalancer service: consume events, balance, train, serve recommendations and metrics.\nWith --embedded: a local Kafka broker and a built-in skewed synthetic stream (with a few corrupt payloads).')
+    .option('--config <file>', `settings file (JSON or YAML, one object of run settings, e.g. {"weight-policy": "sqrt_inverse"}; the format of a backtest --strategy-file); flags win over env, env over the file (env ${CONFIG_FILE_ENV})`)
     .option('--embedded', 'start a local Kafka broker and feed it a synthetic imbalanced stream')
     .option('--duration <s>', 'stop after this many seconds (default with --embedded: 60; otherwise run until SIGINT/SIGTERM)')
     .option('--events <n>', 'stop after this many events have been applied')
@@ -60,7 +64,8 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
   const log = (m: string): void => console.error(`[rebalancer] ${m}`);
 
   // Validate the configuration before starting anything.
-  let config: ServiceConfig = loadConfig({ flags: raw, env: process.env });
+  const resolved = loadRunConfig({ flags: raw, env: process.env, configFile: flags.config });
+  let config: ServiceConfig = resolved.config;
   let local: LocalKafka | undefined;
   let producer: SyntheticProducer | undefined;
   let service: ServiceHandle | undefined;
@@ -70,7 +75,7 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
       log('starting a local Kafka broker (embedded mode)');
       local = await startLocalKafka({ log });
       // A fresh broker has fresh offsets: checkpoints of another broker must not be restored.
-      const checkpointDir = raw.checkpointDir ?? process.env[SETTINGS.checkpointDir.env] ?? mkdtempSync(join(tmpdir(), 'rebalancer-embedded-'));
+      const checkpointDir = resolved.explicit.checkpointDir !== undefined ? config.checkpointDir : mkdtempSync(join(tmpdir(), 'rebalancer-embedded-'));
       config = { ...config, brokers: local.brokers, checkpointDir };
     }
     service = await startService(config, { log });

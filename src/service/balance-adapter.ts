@@ -4,7 +4,12 @@ import type { ServiceConfig } from '../config/index.js';
 import type { BalancePort, BalanceView, CandidateItem } from '../stream/ports.js';
 import { PopularItems } from './popular-items.js';
 
-export type EventBatch = ComposedBatch<InteractionEvent>;
+/**
+ * A composed training batch plus every fresh event it was composed from, in arrival order
+ * (undersampling leaves some out of `items`; the model's streaming counts and the
+ * prequential evaluation still see all of them).
+ */
+export type EventBatch = ComposedBatch<InteractionEvent> & { readonly arrived: readonly InteractionEvent[] };
 
 /** The balance settings of the service configuration, in the balance core's terms. */
 export function balanceConfigOf(c: ServiceConfig): Partial<BalanceConfig> {
@@ -57,8 +62,12 @@ export class BalanceAdapter implements BalancePort<EventBatch> {
     return this.state.observe(event) === 'accepted';
   }
 
+  watermark(): number {
+    return this.state.watermark;
+  }
+
   compose(fresh: readonly InteractionEvent[]): EventBatch {
-    return this.state.composeBatch(fresh, Math.max(this.batchSize, fresh.length));
+    return { ...this.state.composeBatch(fresh, Math.max(this.batchSize, fresh.length)), arrived: fresh };
   }
 
   batchSources(batch: EventBatch): { fresh: number; replay: number; synthetic: number } {

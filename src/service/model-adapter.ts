@@ -9,7 +9,7 @@ import { freshFirst, type EventBatch } from './balance-adapter.js';
 
 /** The model settings of the service configuration, in the model's terms. */
 export function modelConfigOf(c: ServiceConfig): Partial<ModelConfig> {
-  return { userRows: c.modelUserRows, itemRows: c.modelItemRows, gmfDim: c.modelDim, mlpDim: c.modelDim };
+  return { userRows: c.modelUserRows, itemRows: c.modelItemRows, gmfDim: c.modelDim, mlpDim: c.modelDim, wideFeatures: c.wideFeatures, popularityHalfLife: c.popularityHalfLife };
 }
 
 export function trainerConfigOf(c: ServiceConfig): TrainerConfigInput {
@@ -17,6 +17,8 @@ export function trainerConfigOf(c: ServiceConfig): TrainerConfigInput {
     denseLearningRate: c.learningRate,
     embeddingLearningRate: c.embeddingLearningRate,
     negativesPerPositive: c.negatives,
+    uniformNegativeShare: c.uniformNegativeShare,
+    wideLearningRate: c.wideLearningRate,
     loss: { kind: c.loss, logitAdjustTau: c.logitAdjustTau },
   };
 }
@@ -78,13 +80,15 @@ export class ModelAdapter implements ModelPort<EventBatch> {
   async train(batch: EventBatch): Promise<{ loss: number }> {
     return this.exclusive(async () => {
       const { items, weights, freshCount } = freshFirst(batch);
+      // Prequential: rank the fresh positives with the current model, then train. Every event
+      // that arrived is ranked and counted in the model's streaming features, also the ones
+      // undersampling left out of the batch. The two halves run as separate tasks so the
+      // event loop (HTTP, Kafka) gets a turn between them; the model cannot change in between
+      // (steps and saves take turns on the lock).
+      this.trainer.evaluate(batch.arrived);
       if (items.length === 0) return { loss: Number.NaN };
-      // Prequential: rank the fresh positives with the current model, then train. The two
-      // halves run as separate tasks so the event loop (HTTP, Kafka) gets a turn between
-      // them; the model cannot change in between (steps and saves take turns on the lock).
-      this.trainer.evaluate(items, freshCount);
       await new Promise<void>((resolve) => setImmediate(resolve));
-      const report = this.trainer.step(items, weights, this.prior);
+      const report = this.trainer.step(items, weights, this.prior, { freshCount });
       return { loss: report.loss };
     });
   }

@@ -195,6 +195,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       release: (count, bytes) => source.release(count, bytes),
       batchSize: config.batchSize,
       batchMaxWaitMs: config.batchMaxWaitMs,
+      maxFutureSkewMs: config.maxFutureSkewMs,
       trainDelayMs: config.trainDelayMs,
       onApplied: model ? (e) => recommender.onEvent(e) : undefined,
       log,

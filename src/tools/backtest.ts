@@ -1,52 +1,82 @@
 /**
- * Offline prequential backtest: the same events, seed and model for every strategy;
- * per batch of the stream, every fresh positive is first ranked by the current model
- * (test), then the model trains on the strategy's batch (train). No service, no broker.
+ * Offline prequential backtest of several strategies (sets of `rebalancer run`
+ * settings) and the reference rows, side by side on the same events and the same
+ * evaluation candidates, without a service or a broker.
+ *
+ * The main thread reads the source once (streaming: never all events in memory), cleans
+ * it and draws the shared candidates (backtest-feed.ts), runs the reference rows, and
+ * broadcasts chunks to worker threads (backtest-workers.ts) that each run a subset of
+ * the strategies in lockstep, each doing per event and per batch what the service does
+ * (backtest-runner.ts). Results do not depend on the number of workers.
  *
  * Metrics over the whole run (cumulative, every evaluation counts once):
  *  - micro HR@K / NDCG@K: mean over all evaluations (the stream's mix);
  *  - macro HR@K / NDCG@K: mean over categories of each category's mean (balanced);
  *  - AUC: micro mean of the per-evaluation AUC against the sampled candidates;
- *  - tail share of recommendations: top-K lists for probe users over all items seen so far,
- *    share of slots in tail categories, against the tail's share of interactions. Tail =
- *    the least frequent categories that together hold at most `tailShare` of all events.
- * The time series for the chart is the trainer's own sliding-horizon evaluator (last H
- * evaluations per category), sampled at regular points of the stream.
+ *  - tail share of recommendations: share of the probes' top-K slots in tail categories,
+ *    against the tail's share of interactions. Tail = the least frequent categories that
+ *    together hold at most `tailShare` of all events, from the final counts.
+ * The time series is HR@K per interval of the stream (micro: all evaluations in the
+ * interval; macro: mean over the categories evaluated in it).
  */
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { BalanceState, EVENT_TYPE_ORDER, Rng } from '../balance/index.js';
 import type { InteractionEvent } from '../codec/types.js';
-import { createModel, IncrementalTrainer, rankOutcome, recommendBatch, type Candidate, type RankOutcome, type ModelConfig, type TrainerConfigInput } from '../model/index.js';
-import type { Strategy } from './strategies.js';
+import { defaultConfig, type RawSettings } from '../config/index.js';
+import { RebalancerError } from '../errors.js';
+import { resolveTrainerConfig } from '../model/index.js';
+import { trainerConfigOf } from '../service/model-adapter.js';
+import { BacktestFeed } from './backtest-feed.js';
+import type { HarnessSettings, RunnerResult, StrategySpec } from './backtest-protocol.js';
+import type { SeriesPoint, TallyData } from './backtest-tally.js';
+import { BacktestWorkers } from './backtest-workers.js';
+import { describeSettings, resolveStrategy, strategyLayers, type Strategy } from './strategies.js';
+
+export type { SeriesPoint } from './backtest-tally.js';
 
 export interface BacktestOptions {
+  /** Seed of the harness (candidates, probes, reference rows). */
   seed: number;
   k: number;
-  /** Fresh events per step. */
-  batchSize: number;
   /** Candidates each positive is ranked among. */
   evalCandidates: number;
   tailShare: number;
-  /** Points of the time series per strategy. */
+  /** Points of the time series. */
   seriesPoints: number;
-  /** Recommendation probes per strategy (each: `probeUsers` users × all items seen). */
+  /** Recommendation probes over the run; each: up to `probeUsers` users × up to `probeItems` items. */
   probes: number;
   probeUsers: number;
-  model?: Partial<ModelConfig>;
-  trainer?: TrainerConfigInput;
-  onProgress?(strategy: string, done: number, total: number): void;
+  probeItems: number;
+  /** Worker threads (at most one per strategy). */
+  workers: number;
+  /** Events per broadcast chunk, and chunks a worker may have queued. */
+  chunkSize: number;
+  queueDepth: number;
+  /** Run settings the backtest's own flags set for every strategy (below the strategy's own): --seed, --batch-size. */
+  harnessSettings: RawSettings;
+  onProgress?(done: number, total: number): void;
 }
 
-export const DEFAULT_BACKTEST: Readonly<BacktestOptions> = Object.freeze({
+export const DEFAULT_BACKTEST: Readonly<Omit<BacktestOptions, 'onProgress'>> = Object.freeze({
   seed: 42,
   k: 10,
-  batchSize: 256,
   evalCandidates: 100,
   tailShare: 0.2,
   seriesPoints: 50,
-  probes: 50,
+  probes: 20,
   probeUsers: 32,
+  probeItems: 1_000,
+  workers: 0,
+  chunkSize: 4_096,
+  queueDepth: 4,
+  harnessSettings: {},
 });
+
+/** Events to backtest, read once, in order; `total` is the expected count (0 when unknown). */
+export interface EventStream {
+  readonly total: number;
+  events(): AsyncIterable<InteractionEvent> | Iterable<InteractionEvent>;
+}
 
 export interface CategoryResult {
   hr: number;
@@ -57,13 +87,7 @@ export interface CategoryResult {
   recommended: number;
 }
 
-export interface SeriesPoint {
-  events: number;
-  micro: number;
-  macro: number;
-}
-
-export interface StrategyResult {
+export interface RowResult {
   name: string;
   description: string;
   microHr: number;
@@ -73,53 +97,35 @@ export interface StrategyResult {
   auc: number;
   evaluated: number;
   tailShareRecs: number;
-  tailShareInteractions: number;
   perCategory: Record<string, CategoryResult>;
   series: SeriesPoint[];
+}
+
+export interface StrategyResult extends RowResult {
+  /** The strategy's own settings (the rest are the run defaults). */
+  settings: RawSettings;
+  trainedSamples: number;
   /** Timing (not deterministic). */
   samplesPerSecond: number;
-  trainedSamples: number;
   wallSeconds: number;
 }
 
 export interface BacktestResult {
   k: number;
   seed: number;
+  evalCandidates: number;
+  /** Valid events backtested (stream positions). */
   events: number;
+  /** Dropped as in the service: invalid, too far ahead of the watermark, duplicate ids. */
+  dropped: { invalid: number; future: number; duplicates: number };
   categories: string[];
   tailCategories: string[];
+  tailShareInteractions: number;
   strategies: StrategyResult[];
-}
-
-/** Cumulative per-category tallies of hit, NDCG and AUC; same formulas as PrequentialEvaluator. */
-class Tally {
-  readonly perCategory = new Map<string, { n: number; hit: number; ndcg: number; auc: number }>();
-  n = 0;
-  hit = 0;
-  ndcg = 0;
-  auc = 0;
-
-  private readonly outcome: RankOutcome = { hit: 0, ndcg: 0, auc: 0 };
-
-  constructor(private readonly k: number) {}
-
-  record(categoryId: string, positiveScore: number, scores: ArrayLike<number>, from: number, to: number): void {
-    if (!rankOutcome(positiveScore, scores, from, to, this.k, this.outcome)) return;
-    const { hit, ndcg, auc } = this.outcome;
-    let c = this.perCategory.get(categoryId);
-    if (c === undefined) {
-      c = { n: 0, hit: 0, ndcg: 0, auc: 0 };
-      this.perCategory.set(categoryId, c);
-    }
-    c.n++;
-    c.hit += hit;
-    c.ndcg += ndcg;
-    c.auc += auc;
-    this.n++;
-    this.hit += hit;
-    this.ndcg += ndcg;
-    this.auc += auc;
-  }
+  references: RowResult[];
+  /** Timing (not deterministic). */
+  wallSeconds: number;
+  workers: number;
 }
 
 /** Tail categories: the least frequent ones that together hold at most `share` of the events. */
@@ -136,154 +142,137 @@ export function tailCategories(counts: ReadonlyMap<string, number>, share: numbe
   return tail;
 }
 
-export function runBacktest(events: readonly InteractionEvent[], strategies: readonly Strategy[], options: Partial<BacktestOptions> = {}): BacktestResult {
+/** The label weights the harness evaluates by: the service's defaults (views are not positives). */
+export function harnessLabelWeights(): ReturnType<typeof resolveTrainerConfig>['labelWeights'] {
+  return resolveTrainerConfig(trainerConfigOf(defaultConfig())).labelWeights;
+}
+
+export async function runBacktest(stream: EventStream, strategies: readonly Strategy[], options: Partial<BacktestOptions> = {}): Promise<BacktestResult> {
   const o: BacktestOptions = { ...DEFAULT_BACKTEST, ...options };
-  const counts = new Map<string, number>();
-  for (const e of events) counts.set(e.categoryId, (counts.get(e.categoryId) ?? 0) + 1);
-  const categories = [...counts.keys()].sort();
+  if (strategies.length === 0) throw new RebalancerError('REB_INPUT_INVALID', 'no strategies to backtest');
+  const names = new Set<string>();
+  for (const s of strategies) {
+    if (names.has(s.name)) throw new RebalancerError('REB_INPUT_INVALID', `strategy name ${JSON.stringify(s.name)} given twice (built-in and file strategies share one name space)`, { strategy: s.name });
+    names.add(s.name);
+  }
+  // Validate every strategy before any thread starts.
+  const specs: StrategySpec[] = strategies.map((s) => {
+    resolveStrategy(s, o.harnessSettings);
+    return { name: s.name, layers: strategyLayers(s, o.harnessSettings) };
+  });
+  const started = performance.now();
+  const total = stream.total;
+  const harness: HarnessSettings = { k: o.k, evalCandidates: o.evalCandidates, seriesEvery: total > 0 ? Math.max(1, Math.ceil(total / o.seriesPoints)) : 10_000 };
+  const defaults = defaultConfig();
+  const feed = new BacktestFeed({
+    seed: o.seed,
+    k: o.k,
+    evalCandidates: o.evalCandidates,
+    seriesEvery: harness.seriesEvery,
+    probeEvery: total > 0 ? Math.max(1, Math.ceil(total / o.probes)) : 20_000,
+    probeUsers: o.probeUsers,
+    probeItems: o.probeItems,
+    chunkSize: o.chunkSize,
+    dedupHorizon: defaults.dedupHorizon,
+    maxFutureSkewMs: defaults.maxFutureSkewMs,
+    labelWeights: harnessLabelWeights(),
+  });
+  const workerCount = Math.max(1, Math.min(o.workers > 0 ? o.workers : availableParallelism(), specs.length));
+  // Round-robin: worker w runs strategies w, w + W, ... (the grouping does not change any result).
+  const groups: StrategySpec[][] = Array.from({ length: workerCount }, (_, w) => specs.filter((_, i) => i % workerCount === w));
+  const workers = new BacktestWorkers(groups, harness, o.queueDepth, (done) => o.onProgress?.(done, Math.max(total, feed.events)));
+  let results: RunnerResult[][];
+  try {
+    for await (const e of stream.events()) {
+      const chunk = feed.add(e);
+      if (chunk !== undefined) await workers.broadcast(chunk);
+    }
+    const last = feed.finish();
+    if (last !== undefined) await workers.broadcast(last);
+    if (feed.events === 0) throw new RebalancerError('REB_INPUT_INVALID', 'no valid events to backtest (check the source and the range flags)');
+    results = await workers.finish(feed.events);
+  } catch (err) {
+    await workers.terminate();
+    throw err;
+  }
+  const byName = new Map(results.flat().map((r) => [r.name, r]));
+  return assemble(o, feed, strategies, byName, (performance.now() - started) / 1000, workerCount);
+}
+
+function assemble(o: BacktestOptions, feed: BacktestFeed, strategies: readonly Strategy[], byName: ReadonlyMap<string, RunnerResult>, wallSeconds: number, workers: number): BacktestResult {
+  const names = feed.categoryNames;
+  const counts = new Map(names.map((c, i) => [c, feed.interactions[i]!]));
   const tail = tailCategories(counts, o.tailShare);
   let tailInteractions = 0;
   for (const c of tail) tailInteractions += counts.get(c)!;
-  const results = strategies.map((s) => runStrategy(events, s, o, counts, tail, tailInteractions / Math.max(1, events.length)));
-  return { k: o.k, seed: o.seed, events: events.length, categories, tailCategories: [...tail].sort(), strategies: results };
+  const figures = (name: string, description: string, t: TallyData): RowResult => rowFigures(name, description, t, names, feed.interactions, tail);
+  return {
+    k: o.k,
+    seed: o.seed,
+    evalCandidates: o.evalCandidates,
+    events: feed.events,
+    dropped: { invalid: feed.invalid, future: feed.future, duplicates: feed.duplicates },
+    categories: [...names].sort(),
+    tailCategories: [...tail].sort(),
+    tailShareInteractions: tailInteractions / Math.max(1, feed.events),
+    strategies: strategies.map((s) => {
+      const r = byName.get(s.name)!;
+      return {
+        ...figures(s.name, s.description, r.tally),
+        settings: { ...s.settings },
+        trainedSamples: r.trainedSamples,
+        samplesPerSecond: r.trainSeconds > 0 ? r.trainedSamples / r.trainSeconds : 0,
+        wallSeconds: r.wallSeconds,
+      };
+    }),
+    references: feed.referenceTallies().map((r) => figures(r.name, r.description, r.tally.data())),
+    wallSeconds,
+    workers,
+  };
 }
 
-function runStrategy(events: readonly InteractionEvent[], strategy: Strategy, o: BacktestOptions, counts: ReadonlyMap<string, number>, tail: ReadonlySet<string>, tailShareInteractions: number): StrategyResult {
-  const wallStart = performance.now();
-  // Same seeds for every strategy: identical initial model, samplers and balance state.
-  const model = createModel(o.model ?? {}, new Rng(o.seed));
-  const trainer = new IncrementalTrainer(model, {
-    ...o.trainer,
-    loss: { ...o.trainer?.loss, ...strategy.loss },
-    evalK: o.k,
-    evalCandidates: o.evalCandidates,
-    // Every fresh positive is evaluated, so every strategy is scored on the same events.
-    evalMaxPerStep: 1 << 20,
-  }, new Rng(o.seed ^ 0x1234567));
-  const labelWeights = trainer.config.labelWeights;
-  // As in the service (--replay-event-types): replay only the types the model trains on.
-  // Only those are observed below anyway, so this changes no result today; it keeps the
-  // replay buffers right should the backtest's window also count views, as the service's does.
-  const trainable = EVENT_TYPE_ORDER.filter((t) => labelWeights[t] > 0);
-  const balance = new BalanceState<InteractionEvent>({ ...(trainable.length > 0 ? { replayEventTypes: trainable } : {}), ...strategy.balance, weightPolicy: strategy.weightPolicy }, new Rng(o.seed ^ 0x7654321));
-  const tally = new Tally(o.k);
-  // Tap the trainer's evaluator: it keeps its sliding horizon (for the series), and the
-  // tally sees the very same rankings for the cumulative figures.
-  const evaluator = trainer.evaluator;
-  const record = evaluator.record.bind(evaluator);
-  evaluator.record = (categoryId, positiveScore, scores, from, to) => {
-    record(categoryId, positiveScore, scores, from, to);
-    tally.record(categoryId, positiveScore, scores, from, to);
-  };
-  const prior = (c: string): number => balance.prior(c);
-
-  const candidates: Candidate[] = [];
-  const seenItems = new Set<string>();
-  const recommended = new Map<string, number>();
-  let recSlots = 0;
-  let tailSlots = 0;
-  const series: SeriesPoint[] = [];
-  const seriesEvery = Math.max(o.batchSize, Math.floor(events.length / Math.max(1, o.seriesPoints)));
-  const probeEvery = Math.max(o.batchSize, Math.floor(events.length / Math.max(1, o.probes)));
-  let nextSeries = seriesEvery;
-  let nextProbe = probeEvery;
-  let trainMs = 0;
-  let trainedSamples = 0;
-
-  try {
-    for (let start = 0; start < events.length; start += o.batchSize) {
-      const end = Math.min(events.length, start + o.batchSize);
-      const positives: InteractionEvent[] = [];
-      for (let i = start; i < end; i++) {
-        const e = events[i]!;
-        if (!seenItems.has(e.itemId)) {
-          seenItems.add(e.itemId);
-          candidates.push({ itemId: e.itemId, categoryId: e.categoryId });
-        }
-        if (labelWeights[e.type] > 0) {
-          positives.push(e);
-          balance.observe(e);
-        }
-      }
-      trainer.evaluate(positives);
-      let batch: readonly InteractionEvent[] = positives;
-      let weights: Float32Array;
-      if (strategy.replay && positives.length > 0) {
-        const composed = balance.composeBatch(positives, positives.length);
-        batch = composed.items;
-        weights = composed.weights;
-      } else {
-        weights = new Float32Array(positives.length);
-        for (let i = 0; i < positives.length; i++) weights[i] = balance.weightOf(positives[i]!.categoryId);
-      }
-      const t0 = performance.now();
-      const report = trainer.step(batch, weights, prior);
-      trainMs += performance.now() - t0;
-      trainedSamples += report.trainedSamples;
-
-      if (end >= nextProbe || end === events.length) {
-        nextProbe += probeEvery;
-        // Probe users: the first distinct users of this batch (deterministic).
-        const users: string[] = [];
-        for (const p of positives) if (!users.includes(p.userId) && users.length < o.probeUsers) users.push(p.userId);
-        if (users.length > 0 && candidates.length >= o.k) {
-          for (const list of recommendBatch(model, users, candidates, o.k)) {
-            for (const r of list) {
-              recommended.set(r.categoryId, (recommended.get(r.categoryId) ?? 0) + 1);
-              recSlots++;
-              if (tail.has(r.categoryId)) tailSlots++;
-            }
-          }
-        }
-      }
-      if (end >= nextSeries || end === events.length) {
-        nextSeries += seriesEvery;
-        const s = evaluator.snapshot();
-        series.push({ events: end, micro: s.microHitRate, macro: s.macroHitRate });
-      }
-      o.onProgress?.(strategy.name, end, events.length);
-    }
-  } finally {
-    model.dispose();
-  }
-
+function rowFigures(name: string, description: string, t: TallyData, categories: readonly string[], interactions: readonly number[], tail: ReadonlySet<string>): RowResult {
   const perCategory: Record<string, CategoryResult> = {};
   let macroHr = 0;
   let macroNdcg = 0;
   let evaluatedCategories = 0;
-  for (const c of [...counts.keys()].sort()) {
-    const t = tally.perCategory.get(c);
-    const n = t?.n ?? 0;
+  let tailSlots = 0;
+  const order = categories.map((c, i) => [c, i] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  for (const [c, i] of order) {
+    const n = t.catN[i] ?? 0;
+    const recommended = t.recommended[i] ?? 0;
     perCategory[c] = {
-      hr: n > 0 ? t!.hit / n : 0,
-      ndcg: n > 0 ? t!.ndcg / n : 0,
-      auc: n > 0 ? t!.auc / n : 0,
+      hr: n > 0 ? t.catHit[i]! / n : 0,
+      ndcg: n > 0 ? t.catNdcg[i]! / n : 0,
+      auc: n > 0 ? t.catAuc[i]! / n : 0,
       evaluated: n,
-      interactions: counts.get(c)!,
-      recommended: recommended.get(c) ?? 0,
+      interactions: interactions[i]!,
+      recommended,
     };
+    if (tail.has(c)) tailSlots += recommended;
     if (n > 0) {
-      macroHr += t!.hit / n;
-      macroNdcg += t!.ndcg / n;
+      macroHr += t.catHit[i]! / n;
+      macroNdcg += t.catNdcg[i]! / n;
       evaluatedCategories++;
     }
   }
-  const n = Math.max(1, tally.n);
+  const n = Math.max(1, t.n);
   return {
-    name: strategy.name,
-    description: strategy.description,
-    microHr: tally.hit / n,
+    name,
+    description,
+    microHr: t.hit / n,
     macroHr: evaluatedCategories > 0 ? macroHr / evaluatedCategories : 0,
-    microNdcg: tally.ndcg / n,
+    microNdcg: t.ndcg / n,
     macroNdcg: evaluatedCategories > 0 ? macroNdcg / evaluatedCategories : 0,
-    auc: tally.auc / n,
-    evaluated: tally.n,
-    tailShareRecs: recSlots > 0 ? tailSlots / recSlots : 0,
-    tailShareInteractions,
+    auc: t.auc / n,
+    evaluated: t.n,
+    tailShareRecs: t.recSlots > 0 ? tailSlots / t.recSlots : 0,
     perCategory,
-    series,
-    samplesPerSecond: trainMs > 0 ? trainedSamples / (trainMs / 1000) : 0,
-    trainedSamples,
-    wallSeconds: (performance.now() - wallStart) / 1000,
+    series: t.series,
   };
+}
+
+/** `weight-policy=none target-mix-rho=1`, or `run defaults`. */
+export function settingsLine(settings: RawSettings): string {
+  return describeSettings(settings) || 'run defaults';
 }

@@ -1,49 +1,56 @@
 /**
- * The balancing strategies a backtest compares. Each is a combination of the balance
- * core's class-weight policy, whether training batches are recomposed with minority
- * replay (undersampling + reservoir replay), and the loss. Everything else (model,
- * seed, events, evaluation) is the same for every strategy.
+ * The strategies a backtest compares. A strategy is a set of `rebalancer run` settings:
+ * the same names, the same validation (`loadConfig`) and the same defaults as the
+ * service, so the configuration backtested is the one deployed (`run --config FILE`
+ * reads the format of a strategy file). Built-in strategies are named partial settings
+ * objects; `service` is the empty one, i.e. exactly what `rebalancer run` does by default.
  */
-import type { BalanceConfig, WeightPolicyName } from '../balance/index.js';
-import type { LossConfig } from '../model/index.js';
+import { readNamedSettingsFile, settingsFromObject } from '../config/file.js';
+import { SETTINGS, loadConfig, type ConfigLayer, type RawSettings, type ServiceConfig, type SettingKey } from '../config/index.js';
 import { RebalancerError } from '../errors.js';
 
 export interface Strategy {
   readonly name: string;
   readonly description: string;
-  readonly weightPolicy: WeightPolicyName;
-  /** Recompose each training batch with the balance core's composer (undersampling + replay). */
-  readonly replay: boolean;
-  readonly loss: Partial<LossConfig>;
-  /** Further balance settings (e.g. ρ of the target mix). */
-  readonly balance: Partial<BalanceConfig>;
+  /** Run settings (keys of SETTINGS, raw values); the rest take the run defaults. */
+  readonly settings: Readonly<RawSettings>;
+  /** 'built-in', or the strategy file it was read from. */
+  readonly origin: string;
 }
 
-export const STRATEGIES: readonly Strategy[] = [
-  { name: 'none', description: 'plain weighted-BCE on the stream as it comes', weightPolicy: 'none', replay: false, loss: {}, balance: {} },
-  { name: 'inverse', description: 'class weights w_c ∝ 1/π_c', weightPolicy: 'inverse_frequency', replay: false, loss: {}, balance: {} },
-  { name: 'sqrt_inverse', description: 'class weights w_c ∝ π_c^-1/2', weightPolicy: 'sqrt_inverse', replay: false, loss: {}, balance: {} },
-  { name: 'effective_number', description: 'class weights w_c ∝ 1/E_c (Cui et al. 2019)', weightPolicy: 'effective_number', replay: false, loss: {}, balance: {} },
-  { name: 'replay', description: 'minority replay + majority undersampling (target mix ∝ π^0.3), no weights', weightPolicy: 'none', replay: true, loss: {}, balance: { rho: 0.3 } },
-  // Weights and resampling both correct the skew; at full strength together they
-  // over-correct (see the composer) and micro accuracy collapses. This pairs sqrt-inverse
-  // weights clipped to [0.9, 1.1] with a mild target mix (ρ = 0.9): measured on 200,000
-  // generated events (skew 100) it lifts macro HR@10 by ~8 points for ~4 points of micro.
-  { name: 'weights_replay', description: 'sqrt-inverse weights in [0.9, 1.1] + replay (target mix ∝ π^0.9)', weightPolicy: 'sqrt_inverse', replay: true, loss: {}, balance: { rho: 0.9, minWeight: 0.9, maxWeight: 1.1 } },
-  { name: 'focal', description: 'focal loss (α = 0.25, γ = 2)', weightPolicy: 'none', replay: false, loss: { kind: 'focal', focalAlpha: 0.25, focalGamma: 2 }, balance: {} },
-  { name: 'logit_adjust', description: 'logit adjustment τ = 1 (Menon et al. 2021)', weightPolicy: 'none', replay: false, loss: { logitAdjustTau: 1 }, balance: {} },
-];
+function builtIn(name: string, description: string, settings: Record<string, string | number | boolean>): Strategy {
+  return Object.freeze({ name, description, settings: Object.freeze(settingsFromObject(settings, `built-in strategy ${JSON.stringify(name)}`)), origin: 'built-in' });
+}
 
-const ALIASES: Record<string, string> = {
+// ρ = 1 keeps the stream's mix: a full batch of fresh events is trained as it comes (the
+// composer only pads a final partial batch with replay, as the service does).
+export const STRATEGIES: readonly Strategy[] = Object.freeze([
+  builtIn('service', 'what `rebalancer run` does by default (every setting at its default)', {}),
+  builtIn('none', 'plain weighted BCE on the stream as it comes: no class weights, no resampling', { 'weight-policy': 'none', 'target-mix-rho': 1 }),
+  builtIn('inverse_frequency', 'class weights w_c ∝ 1/π_c, no resampling', { 'weight-policy': 'inverse_frequency', 'target-mix-rho': 1 }),
+  builtIn('sqrt_inverse', 'class weights w_c ∝ π_c^-1/2, no resampling', { 'weight-policy': 'sqrt_inverse', 'target-mix-rho': 1 }),
+  builtIn('effective_number', 'class weights w_c ∝ 1/E_c (Cui et al., CVPR 2019), no resampling', { 'weight-policy': 'effective_number', 'target-mix-rho': 1 }),
+  builtIn('replay', 'minority replay + majority undersampling (target mix ∝ π^0.3), no class weights', { 'weight-policy': 'none', 'target-mix-rho': 0.3 }),
+  // Weights and resampling both correct the skew; at full strength together they
+  // over-correct (see the composer). Mild sqrt-inverse weights clipped to [0.9, 1.1]
+  // with a mild target mix (ρ = 0.9).
+  builtIn('weights_replay', 'sqrt-inverse weights in [0.9, 1.1] + replay (target mix ∝ π^0.9)', { 'weight-policy': 'sqrt_inverse', 'target-mix-rho': 0.9, 'weight-min': 0.9, 'weight-max': 1.1 }),
+  builtIn('focal', 'focal loss (Lin et al., ICCV 2017; the model\'s α = 0.25, γ = 2), no weights, no resampling', { 'weight-policy': 'none', 'target-mix-rho': 1, loss: 'focal' }),
+  builtIn('logit_adjust', 'logit adjustment τ = 1 (Menon et al., ICLR 2021), no weights, no resampling', { 'weight-policy': 'none', 'target-mix-rho': 1, 'logit-adjust-tau': 1 }),
+]);
+
+/** Earlier names, still accepted. */
+const ALIASES: Readonly<Record<string, string>> = {
+  inverse: 'inverse_frequency',
+  'inverse-frequency': 'inverse_frequency',
   'weights+replay': 'weights_replay',
-  inverse_frequency: 'inverse',
   logit_adjustment: 'logit_adjust',
   'logit-adjust': 'logit_adjust',
   'sqrt-inverse': 'sqrt_inverse',
   'effective-number': 'effective_number',
 };
 
-/** Parses `--strategies a,b,c` ("all" = every strategy) into strategies, in the order given. */
+/** Parses `--strategies a,b,c` ("all" = every built-in strategy) into strategies, in the order given. */
 export function parseStrategies(spec: string): Strategy[] {
   const names = spec.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   if (names.length === 1 && names[0] === 'all') return [...STRATEGIES];
@@ -59,4 +66,39 @@ export function parseStrategies(spec: string): Strategy[] {
     throw new RebalancerError('REB_INPUT_INVALID', `unknown strateg${unknown.length === 1 ? 'y' : 'ies'} ${unknown.map((u) => JSON.stringify(u)).join(', ') || '(none given)'}; known: ${STRATEGIES.map((s) => s.name).join(', ')} or all`, { flag: 'strategies' });
   }
   return out;
+}
+
+/** The strategies of a strategy file (one settings object, or a map { name: settings }). */
+export function readStrategyFile(path: string): Strategy[] {
+  return readNamedSettingsFile(path).map(({ name, settings }) => ({ name, description: `${path}: ${describeSettings(settings) || 'the run defaults'}`, settings, origin: path }));
+}
+
+/** `weight-policy=none target-mix-rho=1`: settings as flag names, in SETTINGS order. */
+export function describeSettings(settings: Readonly<RawSettings>): string {
+  return (Object.keys(SETTINGS) as SettingKey[])
+    .filter((k) => settings[k] !== undefined)
+    .map((k) => `${SETTINGS[k].flag.slice(2)}=${settings[k]!}`)
+    .join(' ');
+}
+
+/**
+ * The raw setting layers of a strategy, highest precedence first: its settings, then the
+ * backtest's own flags that are run settings too (`harness`: --seed, --batch-size); the
+ * run defaults come after. Environment variables are not read, so a backtest reproduces
+ * anywhere.
+ */
+export function strategyLayers(strategy: Strategy, harness: Readonly<RawSettings> = {}): ConfigLayer[] {
+  const origin = strategy.origin === 'built-in' ? JSON.stringify(strategy.name) : `${JSON.stringify(strategy.name)} in ${strategy.origin}`;
+  return [
+    { source: 'strategy', origin, values: { ...strategy.settings } },
+    { source: 'harness', origin: 'backtest flags', values: { ...harness } },
+  ];
+}
+
+/**
+ * The service configuration a strategy runs (its layers, then the run defaults). Bad
+ * values fail with REB_CONFIG_INVALID naming the strategy, its file and the setting.
+ */
+export function resolveStrategy(strategy: Strategy, harness: Readonly<RawSettings> = {}): ServiceConfig {
+  return loadConfig({ layers: strategyLayers(strategy, harness) });
 }

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { CONFIG_FILE_ENV, loadRunConfig, readNamedSettingsFile, readSettingsFile } from '../../src/config/file.js';
 import { SETTINGS, defaultConfig, flagToOptionKey, loadConfig } from '../../src/config/index.js';
 import { RebalancerError } from '../../src/errors.js';
 import { BalanceState, Rng } from '../../src/balance/index.js';
@@ -23,7 +27,7 @@ describe('config', () => {
     assert.equal(c.batchSize, 256);
     assert.equal(c.train, true);
     assert.deepEqual(c.recTriggerTypes, ['purchase', 'click']);
-    assert.equal(c.weightPolicy, 'effective_number');
+    assert.equal(c.weightPolicy, 'none');
   });
 
   it('flags win over env, env over defaults', () => {
@@ -92,5 +96,74 @@ describe('config', () => {
       flags.add(spec.flag);
       envs.add(spec.env);
     }
+  });
+});
+
+function settingsDir(): string {
+  return mkdtempSync(join(tmpdir(), 'config-file-'));
+}
+
+function write(dir: string, name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('settings files (run --config, backtest --strategy-file)', () => {
+  const flags = { weightPolicy: 'sqrt_inverse', targetMixRho: '0.9', batchSize: '128', replayEventTypes: 'click,purchase', train: 'false', weightMin: '0.5' };
+
+  it('run --config FILE (YAML or JSON, camelCase or flag-name keys) resolves the same ServiceConfig as the equivalent flags', () => {
+    const dir = settingsDir();
+    const yaml = write(dir, 'deploy.yaml', 'weight-policy: sqrt_inverse\ntargetMixRho: 0.9\nbatch-size: 128\nreplay-event-types: [click, purchase]\ntrain: false\nweight-min: 0.5\n');
+    const json = write(dir, 'deploy.json', JSON.stringify({ weightPolicy: 'sqrt_inverse', 'target-mix-rho': '0.9', batchSize: 128, replayEventTypes: 'click,purchase', train: 'false', '--weight-min': 0.5 }));
+    const expected = loadRunConfig({ flags, env: {} }).config;
+    assert.notDeepEqual(expected, defaultConfig(), 'the flags change the configuration');
+    assert.deepEqual(loadRunConfig({ flags: {}, env: {}, configFile: yaml }).config, expected);
+    assert.deepEqual(loadRunConfig({ flags: {}, env: {}, configFile: json }).config, expected);
+    // The file can also come from the environment.
+    assert.deepEqual(loadRunConfig({ flags: {}, env: { [CONFIG_FILE_ENV]: yaml } }).config, expected);
+    // An empty file is the defaults.
+    assert.deepEqual(loadRunConfig({ flags: {}, env: {}, configFile: write(dir, 'empty.yaml', '') }).config, defaultConfig());
+  });
+
+  it('precedence: flags over env over the file over the defaults', () => {
+    const dir = settingsDir();
+    const file = write(dir, 'c.yaml', 'batch-size: 64\ntopic: from-file\nweight-policy: none\nseed: 7\n');
+    const c = loadRunConfig({ flags: { batchSize: '16' }, env: { REBALANCER_BATCH_SIZE: '32', REBALANCER_TOPIC: 'from-env' }, configFile: file }).config;
+    assert.equal(c.batchSize, 16);
+    assert.equal(c.topic, 'from-env');
+    assert.equal(c.weightPolicy, 'none');
+    assert.equal(c.seed, 7);
+    assert.equal(c.windowBuckets, 60);
+    // The explicit values are those of the three sources, not the defaults.
+    assert.deepEqual(loadRunConfig({ flags: {}, env: {}, configFile: file }).explicit, { batchSize: '64', topic: 'from-file', weightPolicy: 'none', seed: '7' });
+  });
+
+  it('errors name the file, the strategy and the setting', () => {
+    const dir = settingsDir();
+    const unknown = write(dir, 'unknown.yaml', 'weight-policy: none\nweigth-max: 3\n');
+    assert.throws(() => readSettingsFile(unknown), (err: RebalancerError) => err.code === 'REB_CONFIG_INVALID' && err.message.includes(unknown) && err.message.includes('"weigth-max"'));
+    const badValue = write(dir, 'bad.json', JSON.stringify({ 'weight-policy': 'magic' }));
+    const err = configError(() => loadRunConfig({ flags: {}, env: {}, configFile: badValue }));
+    assert.match(err.message, new RegExp(`--weight-policy / REBALANCER_WEIGHT_POLICY: got "magic" \\(from file ${badValue.replace(/[.\\/]/g, '\\$&')}\\)`));
+    const nested = write(dir, 'nested.yaml', 'weight-policy: {a: 1}\n');
+    assert.throws(() => readSettingsFile(nested), /nested\.yaml: setting "weight-policy" \(--weight-policy\): got an object/);
+    const broken = write(dir, 'broken.yaml', 'weight-policy: [none\n');
+    assert.throws(() => readSettingsFile(broken), (e: RebalancerError) => e.code === 'REB_CONFIG_INVALID' && e.message.includes(`settings file ${broken} is not valid YAML`));
+    assert.throws(() => readSettingsFile(join(dir, 'missing.yaml')), /cannot read settings file .*missing\.yaml/);
+    assert.throws(() => readSettingsFile(write(dir, 'list.yaml', '- a\n- b\n')), /expected one settings object, got a list/);
+    const twice = write(dir, 'twice.json', JSON.stringify({ batchSize: 1, 'batch-size': 2 }));
+    assert.throws(() => readSettingsFile(twice), /--batch-size given twice/);
+    // A strategy map: the strategy is named too.
+    const map = write(dir, 'strategies.yaml', 'good: {weight-policy: none}\nbad: {target-mix: 0.5}\n');
+    assert.throws(() => readNamedSettingsFile(map), (e: RebalancerError) => e.code === 'REB_CONFIG_INVALID' && e.message.includes(`${map}: strategy "bad": unknown setting "target-mix"`));
+    const mixed = write(dir, 'mixed.yaml', 'good: {weight-policy: none}\nseed: 3\n');
+    assert.throws(() => readNamedSettingsFile(mixed), /"seed" holds a value while other keys hold settings objects/);
+  });
+
+  it('a strategy file is one settings object (named after the file) or a map of named ones', () => {
+    const dir = settingsDir();
+    assert.deepEqual(readNamedSettingsFile(write(dir, 'mild-weights.yml', 'weight-policy: sqrt_inverse\n')), [{ name: 'mild-weights', settings: { weightPolicy: 'sqrt_inverse' } }]);
+    assert.deepEqual(readNamedSettingsFile(write(dir, 'two.json', JSON.stringify({ a: { loss: 'focal' }, b: {} }))), [{ name: 'a', settings: { loss: 'focal' } }, { name: 'b', settings: {} }]);
   });
 });
