@@ -44,17 +44,17 @@ export interface BalanceAdapterSnapshot {
 export class BalanceAdapter implements BalancePort<EventBatch> {
   private readonly popular: PopularItems;
 
-  private constructor(readonly state: BalanceState<InteractionEvent>, private readonly batchSize: number, headItems: number, popular?: PopularItems) {
+  private constructor(readonly state: BalanceState<InteractionEvent>, private readonly batchSize: number, private readonly oversample: number, headItems: number, popular?: PopularItems) {
     this.popular = popular ?? new PopularItems(Math.max(1_000, headItems * 8));
   }
 
   static create(config: ServiceConfig, rng: Rng): BalanceAdapter {
-    return new BalanceAdapter(new BalanceState<InteractionEvent>(balanceConfigOf(config), rng), config.batchSize, config.recHeadItems);
+    return new BalanceAdapter(new BalanceState<InteractionEvent>(balanceConfigOf(config), rng), config.batchSize, config.batchOversample, config.recHeadItems);
   }
 
   static restore(snapshot: BalanceAdapterSnapshot, config: ServiceConfig): BalanceAdapter {
     const state = BalanceState.restore(snapshot.state, balanceConfigOf(config));
-    return new BalanceAdapter(state, config.batchSize, config.recHeadItems, PopularItems.restore(snapshot.popular));
+    return new BalanceAdapter(state, config.batchSize, config.batchOversample, config.recHeadItems, PopularItems.restore(snapshot.popular));
   }
 
   observe(event: InteractionEvent): boolean {
@@ -67,7 +67,11 @@ export class BalanceAdapter implements BalancePort<EventBatch> {
   }
 
   compose(fresh: readonly InteractionEvent[]): EventBatch {
-    return { ...this.state.composeBatch(fresh, Math.max(this.batchSize, fresh.length)), arrived: fresh };
+    // With --batch-oversample x the composed batch has (1 + x) slots per fresh event: the
+    // majority keeps more of its fresh events (a_c = min(1, (B/F)·q_c/π_c)) and the minority
+    // gets the extra slots as replay (oversampling rather than undersampling).
+    const size = Math.round(Math.max(this.batchSize, fresh.length) * (1 + this.oversample));
+    return { ...this.state.composeBatch(fresh, size), arrived: fresh };
   }
 
   batchSources(batch: EventBatch): { fresh: number; replay: number; synthetic: number } {

@@ -1,55 +1,48 @@
 /**
- * Balancing helps the tail: on a synthetic stream with known preferences and a 100:1
- * category skew, class weights + minority replay reach a higher macro (balanced)
- * hit-rate@10 than the unbalanced baseline with the same seeds and step count, while the
- * micro hit-rate@10 (dominated by the head) falls by no more than a stated tolerance.
+ * Balancing helps the tail, measured as a user would: the real backtest harness (the
+ * service's BalanceAdapter, composer, weights and trainer) on the realistic generator
+ * profile, the service's default settings (`service`) against no balancing (`none`), with
+ * the reference rows on the same events and candidates.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Rng } from '../../src/balance/rng.js';
-import { createModel, IncrementalTrainer, type EvalSummary } from '../../src/model/index.js';
-import { SKEWED_SPEC, SyntheticStream, TinyBalancer } from './synthetic.js';
+import { runBacktest, type BacktestResult, type EventStream } from '../../src/tools/backtest.js';
+import { createGenerator } from '../../src/tools/generate.js';
+import { parseStrategies } from '../../src/tools/strategies.js';
 
-const STEPS = 400;
-const FRESH_PER_STEP = 64;
-/** Balanced macro hit-rate@10 must beat the baseline by at least this much (measured: +0.07). */
-const MACRO_MARGIN = 0.04;
-/** Balanced micro hit-rate@10 may fall by at most this much (measured: −0.11). */
-const MICRO_TOLERANCE = 0.15;
+const EVENTS = 40_000;
 
-function run(balanced: boolean): EvalSummary {
-  const stream = new SyntheticStream(SKEWED_SPEC, 7);
-  const model = createModel({ userRows: 4096, itemRows: 4096, categoryRows: 64, gmfDim: 16, mlpDim: 16, mlpLayers: [32, 16] }, new Rng(11));
-  const trainer = new IncrementalTrainer(model, { evalCandidates: 50, evalK: 10, evalHorizon: 300, evalMaxPerStep: 64, negativesPerPositive: 4 }, new Rng(13));
-  // Replay 32 minority events per 64 fresh ones; class weights ∝ (composed-batch share)^-1/4.
-  const balancer = new TinyBalancer(stream.prior, new Rng(17), 32, 256, 0.1, true, 0.25);
-  const prior = (c: string): number => stream.prior.get(c) ?? 1e-3;
-  for (let s = 0; s < STEPS; s++) {
-    const fresh = stream.batch(FRESH_PER_STEP);
-    if (balanced) {
-      const { positives, weights } = balancer.compose(fresh);
-      trainer.evaluateThenTrain(positives, weights, prior, { freshCount: fresh.length });
-    } else {
-      trainer.evaluateThenTrain(fresh, new Float32Array(fresh.length).fill(1), prior);
-    }
-  }
-  const summary = trainer.snapshot();
-  model.dispose();
-  return summary;
+function stream(seed: number, skew: number): EventStream {
+  return {
+    total: EVENTS,
+    *events() {
+      const g = createGenerator({ profile: 'realistic', seed, events: EVENTS, skew });
+      for (let i = 0; i < EVENTS; i++) yield g.next();
+    },
+  };
 }
 
-describe('balancing on a 100:1 skewed stream', () => {
-  it('raises macro hit-rate@10 without giving up much micro hit-rate@10', () => {
-    const base = run(false);
-    const bal = run(true);
-    const show = (s: EvalSummary): string => `macro ${s.macroHitRate.toFixed(3)} micro ${s.microHitRate.toFixed(3)} ` + Object.entries(s.perCategory).map(([c, e]) => `${c}=${e.hitRate.toFixed(2)}`).join(' ');
-    const msg = `baseline: ${show(base)}\nbalanced: ${show(bal)}`;
-    // Every category was evaluated in both runs.
-    assert.equal(Object.keys(base.perCategory).length, 4, msg);
-    assert.equal(Object.keys(bal.perCategory).length, 4, msg);
-    assert.ok(bal.macroHitRate >= base.macroHitRate + MACRO_MARGIN, msg);
-    assert.ok(bal.microHitRate >= base.microHitRate - MICRO_TOLERANCE, msg);
-    // The model learned the known preferences: the head is far above random (≈ 10/51).
-    assert.ok(base.perCategory.head!.hitRate > 0.6, msg);
+function row(result: BacktestResult, name: string): { micro: number; macro: number } {
+  const r = [...result.strategies, ...result.references].find((x) => x.name === name);
+  assert.ok(r, name);
+  return { micro: r.microHr, macro: r.macroHr };
+}
+
+describe('the service default on a realistic skewed stream', () => {
+  it('raises macro HR@10 over no balancing, keeps micro, and the model beats every reference row', async () => {
+    const result = await runBacktest(stream(5, 1000), parseStrategies('none,service'), { seed: 5, workers: 2 });
+    const none = row(result, 'none');
+    const service = row(result, 'service');
+    const msg = JSON.stringify({ none, service, refs: result.references.map((r) => [r.name, r.microHr, r.macroHr]) });
+    // Measured at this size (seeds 5, 6, 7): macro +9% to +11% relative, micro −0.7% to −1.0%.
+    // The full-size target (+15% macro, ≥ −2% micro at 100k events, 3 seeds × 2 skews) is
+    // measured by scripts/backtest-tables.sh for the README; here a balancing that does
+    // nothing (+0%) or costs the head too much fails.
+    assert.ok(service.macro >= none.macro * 1.05, msg);
+    assert.ok(service.micro >= none.micro * 0.97, msg);
+    for (const ref of result.references) {
+      assert.ok(none.micro > ref.microHr && service.micro > ref.microHr, `micro vs ${ref.name}: ${msg}`);
+      assert.ok(none.macro > ref.macroHr && service.macro > ref.macroHr, `macro vs ${ref.name}: ${msg}`);
+    }
   });
 });
