@@ -132,7 +132,7 @@ describe('settings files (run --config, backtest --strategy-file)', () => {
     const c = loadRunConfig({ flags: { batchSize: '16' }, env: { REBALANCER_BATCH_SIZE: '32', REBALANCER_TOPIC: 'from-env' }, configFile: file }).config;
     assert.equal(c.batchSize, 16);
     assert.equal(c.topic, 'from-env');
-    assert.equal(c.weightPolicy, 'sqrt_inverse');
+    assert.equal(c.weightPolicy, 'none');
     assert.equal(c.seed, 7);
     assert.equal(c.windowBuckets, 60);
     // The explicit values are those of the three sources, not the defaults.
