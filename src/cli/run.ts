@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -66,6 +66,8 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
   // Validate the configuration before starting anything.
   const resolved = loadRunConfig({ flags: raw, env: process.env, configFile: flags.config });
   let config: ServiceConfig = resolved.config;
+  /** The embedded run's temporary checkpoint directory (removed at the end). */
+  let ownedCheckpointDir: string | undefined;
   let local: LocalKafka | undefined;
   let producer: SyntheticProducer | undefined;
   let service: ServiceHandle | undefined;
@@ -73,9 +75,13 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
   try {
     if (embedded) {
       log('starting a local Kafka broker (embedded mode)');
-      local = await startLocalKafka({ log });
+      // Its own process group: Ctrl-C in a terminal reaches this process only, which stops
+      // the broker after the final checkpoint (and kills it should this process die first).
+      local = await startLocalKafka({ log, ownProcessGroup: true });
       // A fresh broker has fresh offsets: checkpoints of another broker must not be restored.
-      const checkpointDir = resolved.explicit.checkpointDir !== undefined ? config.checkpointDir : mkdtempSync(join(tmpdir(), 'rebalancer-embedded-'));
+      // A temporary one of our own is removed at the end.
+      if (resolved.explicit.checkpointDir === undefined) ownedCheckpointDir = mkdtempSync(join(tmpdir(), 'rebalancer-embedded-'));
+      const checkpointDir = ownedCheckpointDir ?? config.checkpointDir;
       config = { ...config, brokers: local.brokers, checkpointDir };
     }
     service = await startService(config, { log });
@@ -94,6 +100,11 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
       process.exit(1);
     }, config.shutdownTimeoutMs);
     forced.unref();
+    // A second signal while stopping (npm forwards the terminal's SIGINT, so one Ctrl-C can
+    // arrive twice) must not kill the process before the final checkpoint.
+    const stopping = (sig: NodeJS.Signals): void => log(`${sig} received while stopping; finishing the shutdown (at most ${config.shutdownTimeoutMs} ms)`);
+    process.on('SIGINT', stopping);
+    process.on('SIGTERM', stopping);
     await producer?.stop();
     let failure: unknown;
     if (service) {
@@ -104,6 +115,7 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
       log('stopping the local Kafka broker');
       await local.stop();
     }
+    if (ownedCheckpointDir !== undefined) rmSync(ownedCheckpointDir, { recursive: true, force: true });
     clearTimeout(forced);
     if (failure) throw failure;
   }

@@ -69,6 +69,12 @@ export interface LocalKafkaOptions {
   defaultPartitions?: number;
   /** Run the JVM in its own process group and leave it running when this process exits. */
   detached?: boolean;
+  /**
+   * Run the JVM in its own process group (so a terminal's Ctrl-C reaches only this
+   * process, which stops the broker after its own shutdown), and still kill it and remove
+   * its data directory if this process exits without calling stop().
+   */
+  ownProcessGroup?: boolean;
   readyTimeoutMs?: number;
   log?: (msg: string) => void;
 }
@@ -105,9 +111,14 @@ export async function startLocalKafka(options: LocalKafkaOptions = {}): Promise<
     '-Xms128m', '-Xmx768m', '-XX:+UseSerialGC', '-Djava.awt.headless=true',
     `-Dlog4j2.configurationFile=${LOG4J}`, `-Dkafka.logs.dir=${dataDir}`,
     '-cp', classpath, 'kafka.Kafka', props,
-  ], { stdio: ['ignore', outFd, outFd], detached: options.detached ?? false });
+  ], { stdio: ['ignore', outFd, outFd], detached: (options.detached ?? false) || (options.ownProcessGroup ?? false) });
   closeSync(outFd);
   if (options.detached) child.unref();
+  const onExit = (): void => {
+    try { if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL'); } catch { /* already gone */ }
+    if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
+  };
+  if (options.ownProcessGroup) process.once('exit', onExit);
   const pid = child.pid;
   if (pid === undefined) throw new RebalancerError('REB_LOCAL_KAFKA', 'could not spawn java for the Kafka broker');
 
@@ -115,6 +126,7 @@ export async function startLocalKafka(options: LocalKafkaOptions = {}): Promise<
   child.once('exit', () => { exited = true; });
   const brokers = [`127.0.0.1:${port}`];
   const stop = async (): Promise<void> => {
+    process.off('exit', onExit);
     await stopProcess(child, pid, () => exited);
     if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
   };
