@@ -4,11 +4,11 @@
  * and leave no broker process and no temporary directory behind.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, it } from 'node:test';
-import { REPO_ROOT } from '../../src/kafka/local-broker.js';
+import { startCli } from '../tools/tools-helpers.js';
 
 function embeddedDirs(): string[] {
   return readdirSync(tmpdir()).filter((n) => n.startsWith('rebalancer-embedded-'));
@@ -24,28 +24,19 @@ describe('Ctrl-C in the embedded run', () => {
     const dirsBefore = new Set(embeddedDirs());
     const brokersBefore = new Set(brokerPids());
     // Its own process group, like a terminal's foreground job.
-    const child = spawn(process.execPath, ['--import', 'tsx', '-e', "import('./src/cli/main.ts').then((m) => m.main(['node', 'rebalancer', 'run', '--embedded', '--duration', '120', '--rate', '2000', '--http-port', '0']))"], {
-      cwd: REPO_ROOT,
-      detached: true,
-      env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const run = startCli(['run', '--embedded', '--duration', '120', '--rate', '2000', '--http-port', '0'], { detached: true });
+    const out = run.output;
     // Wait until events flow (the producer has started and the service applied some).
     const deadline = Date.now() + 90_000;
-    while (!/applied [1-9]\d{3,}/.test(stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-    assert.match(stderr, /applied [1-9]\d{3,}/, `no events flowed:\n${stderr.slice(-2000)}`);
+    while (!/applied [1-9]\d{3,}/.test(out.stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    assert.match(out.stderr, /applied [1-9]\d{3,}/, `no events flowed:\n${out.stderr.slice(-2000)}`);
     const duringRun = brokerPids().filter((p) => !brokersBefore.has(p));
     assert.equal(duringRun.length, 1, 'the embedded broker runs while the service does');
-    process.kill(-child.pid!, 'SIGINT');
-    const code = await exited;
-    assert.equal(code, 0, stderr.slice(-3000));
-    assert.match(stdout, /summary: \d+ events applied/);
-    assert.doesNotMatch(stderr, /ECONNREFUSED|shutdown took longer/, stderr.slice(-3000));
+    process.kill(-run.child.pid!, 'SIGINT');
+    const code = await run.exited;
+    assert.equal(code, 0, out.stderr.slice(-3000));
+    assert.match(out.stdout, /summary: \d+ events applied/);
+    assert.doesNotMatch(out.stderr, /ECONNREFUSED|shutdown took longer/, out.stderr.slice(-3000));
     assert.deepEqual(brokerPids().filter((p) => !brokersBefore.has(p)), [], 'no broker left running');
     assert.deepEqual(embeddedDirs().filter((d) => !dirsBefore.has(d)), [], 'no temporary directory left');
   });

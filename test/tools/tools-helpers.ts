@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,20 +20,33 @@ export async function cli(...args: string[]): Promise<void> {
   if (code !== undefined && code !== 0) throw new Error(`rebalancer ${args.join(' ')} exited ${code}`);
 }
 
-/** Runs the CLI as a child process (for exit codes and stderr). */
-export function spawnCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '-e', `import('./src/cli/main.ts').then((m) => m.main(process.argv.slice(0, 1).concat(['rebalancer'], process.argv.slice(1))))`, ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+/** A CLI child process whose output is collected as it comes. */
+export interface CliProcess {
+  readonly child: ChildProcess;
+  readonly output: { stdout: string; stderr: string };
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts the CLI (from source) as a child process; `detached` gives it its own process group. */
+export function startCli(args: string[], options: { detached?: boolean } = {}): CliProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', '-e', `import('./src/cli/main.ts').then((m) => m.main(process.argv.slice(0, 1).concat(['rebalancer'], process.argv.slice(1))))`, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
+  const output = { stdout: '', stderr: '' };
+  child.stdout!.on('data', (d: Buffer) => { output.stdout += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { output.stderr += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output, exited };
+}
+
+/** Runs the CLI as a child process (for exit codes and stderr). */
+export async function spawnCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const p = startCli(args);
+  const code = await p.exited;
+  return { code: code ?? 1, ...p.output };
 }
 
 export interface Consumed {
