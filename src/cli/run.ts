@@ -66,6 +66,17 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
   // Validate the configuration before starting anything.
   const resolved = loadRunConfig({ flags: raw, env: process.env, configFile: flags.config });
   let config: ServiceConfig = resolved.config;
+  // SIGINT/SIGTERM are handled from here to the end: the first one ends the run
+  // gracefully, any later one (npm forwards the terminal's SIGINT, so one Ctrl-C can arrive
+  // twice) is only logged and must not kill the process before the final checkpoint.
+  const signals = signalHandler((sig) => log(`${sig} received while stopping; finishing the shutdown (at most ${config.shutdownTimeoutMs} ms)`), () => {
+    // The budget runs from the first signal, also when it comes while starting (e.g. while
+    // the brokers are still being reached).
+    setTimeout(() => {
+      console.error(`rebalancer: shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
+  });
   /** The embedded run's temporary checkpoint directory (removed at the end). */
   let ownedCheckpointDir: string | undefined;
   let local: LocalKafka | undefined;
@@ -92,7 +103,7 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
       producer = await startSyntheticProducer({ brokers: config.brokers, topic: config.topic, rate, corruptEvery, seed: config.seed, log });
       log(`synthetic producer: ${rate} events/s${corruptEvery > 0 ? `, one corrupt payload every ${corruptEvery}` : ''}`);
     }
-    const reason = await waitForEnd(service, durationS, stopAfterEvents);
+    const reason = await waitForEnd(service, durationS, stopAfterEvents, signals.first);
     log(`stopping (${reason})`);
   } finally {
     const forced = setTimeout(() => {
@@ -100,11 +111,6 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
       process.exit(1);
     }, config.shutdownTimeoutMs);
     forced.unref();
-    // A second signal while stopping (npm forwards the terminal's SIGINT, so one Ctrl-C can
-    // arrive twice) must not kill the process before the final checkpoint.
-    const stopping = (sig: NodeJS.Signals): void => log(`${sig} received while stopping; finishing the shutdown (at most ${config.shutdownTimeoutMs} ms)`);
-    process.on('SIGINT', stopping);
-    process.on('SIGTERM', stopping);
     await producer?.stop();
     let failure: unknown;
     if (service) {
@@ -122,33 +128,54 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
 }
 
 /** Resolves when the run should end: duration elapsed, event count reached, a signal, or a dead consumer (rejects). */
-async function waitForEnd(service: ServiceHandle, durationS: number | undefined, stopAfterEvents: number | undefined): Promise<string> {
+async function waitForEnd(service: ServiceHandle, durationS: number | undefined, stopAfterEvents: number | undefined, signal: Promise<NodeJS.Signals>): Promise<string> {
   const live = new LiveView(service);
   return new Promise<string>((resolve, reject) => {
+    let ended = false;
     const cleanup = (): void => {
+      ended = true;
       clearInterval(tick);
       if (timer) clearTimeout(timer);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
       live.end();
     };
     const finish = (reason: string): void => {
+      if (ended) return;
       cleanup();
       resolve(reason);
     };
-    const onSignal = (sig: NodeJS.Signals): void => finish(sig);
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    void signal.then((sig) => finish(sig));
     const timer = durationS !== undefined ? setTimeout(() => finish(`--duration ${durationS}s elapsed`), durationS * 1000) : undefined;
     const tick = setInterval(() => {
       const state = live.render();
       if (stopAfterEvents !== undefined && state.totals.applied >= stopAfterEvents) finish(`--events ${stopAfterEvents} applied`);
     }, 1_000);
     service.done.then(() => finish('service stopped'), (err: unknown) => {
+      if (ended) return;
       cleanup();
       reject(err);
     });
   });
+}
+
+/**
+ * Listens for SIGINT and SIGTERM until the process exits: `first` resolves with the first
+ * one; every later one goes to `again` (the process is never killed by the default action).
+ */
+function signalHandler(again: (sig: NodeJS.Signals) => void, onFirst: () => void): { first: Promise<NodeJS.Signals> } {
+  let seen = false;
+  let resolveFirst!: (sig: NodeJS.Signals) => void;
+  const first = new Promise<NodeJS.Signals>((resolve) => { resolveFirst = resolve; });
+  const on = (sig: NodeJS.Signals): void => {
+    if (seen) again(sig);
+    else {
+      seen = true;
+      onFirst();
+      resolveFirst(sig);
+    }
+  };
+  process.on('SIGINT', on);
+  process.on('SIGTERM', on);
+  return { first };
 }
 
 /** One status line per second on stderr: rewritten in place on a TTY, plain lines otherwise. */

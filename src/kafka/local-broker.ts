@@ -197,7 +197,10 @@ async function stopProcess(child: ChildProcess, pid: number, hasExited: () => bo
   if (hasExited()) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   try { process.kill(pid, 'SIGTERM'); } catch { return; }
-  const killed = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))]);
+  let timer: NodeJS.Timeout | undefined;
+  const killed = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => { timer = setTimeout(() => r(false), 20_000); })]);
+  // A pending 20 s timer would keep the process alive after the broker has gone.
+  clearTimeout(timer);
   if (!killed) {
     try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
     await exited;
