@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-node';
 import type { Rng } from '../balance/index.js';
 import type { EventType, RecommendedItem } from '../codec/index.js';
 import type { ServiceConfig } from '../config/index.js';
+import { RebalancerError } from '../errors.js';
 import { IncrementalTrainer, createModel, loadModel, recommend, saveModel, type ModelConfig, type TrainerConfigInput } from '../model/index.js';
 import type { CandidateItem, EvaluationView, ModelPort } from '../stream/ports.js';
 import { freshFirst, type EventBatch } from './balance-adapter.js';
@@ -51,6 +52,22 @@ export class ModelAdapter implements ModelPort<EventBatch> {
   static create(config: ServiceConfig, rng: Rng, prior: (categoryId: string) => number): ModelAdapter {
     const model = createModel(modelConfigOf(config), rng.fork());
     return new ModelAdapter(new IncrementalTrainer(model, trainerConfigOf(config), rng.fork()), prior, 0);
+  }
+
+  /**
+   * The checkpoint's model, or a fresh one when it cannot be loaded (REB_CHECKPOINT_CORRUPT:
+   * a model saved by an older format, e.g. before the wide part, or one that fails its
+   * checks). The rest of the checkpoint (balance state, de-dup set, offsets) is still
+   * restored by the caller; the fallback is logged, since the model starts untrained.
+   */
+  static async restoreOrCreate(checkpointDir: string, config: ServiceConfig, rng: Rng, prior: (categoryId: string) => number, log: (m: string) => void): Promise<ModelAdapter> {
+    try {
+      return await ModelAdapter.restore(checkpointDir, config, rng, prior);
+    } catch (err) {
+      if (!(err instanceof RebalancerError) || err.code !== 'REB_CHECKPOINT_CORRUPT') throw err;
+      log(`warning: the model in ${checkpointDir} was not loaded (${err.message}); the model starts fresh, the rest of the checkpoint is restored`);
+      return ModelAdapter.create(config, rng, prior);
+    }
   }
 
   /** Loads the model saved in a checkpoint directory (warm start with its trainer state). */

@@ -93,7 +93,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
     ledger = IngestLedger.restore(saved.ledger);
     if (config.train) {
       model = restored.manifest.meta.modelVersion !== null
-        ? await ModelAdapter.restore(restored.dir, config, rng, (c) => balance.prior(c))
+        ? await ModelAdapter.restoreOrCreate(restored.dir, config, rng, (c) => balance.prior(c), log)
         : ModelAdapter.create(config, rng, (c) => balance.prior(c));
     }
     log(`restored checkpoint ${restored.manifest.seq} (${ledger.applied} events applied; positions ${JSON.stringify(restored.manifest.meta.positions)})`);
