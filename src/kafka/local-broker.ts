@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
+import { z } from 'zod';
 import { RebalancerError } from '../errors.js';
 
 /**
@@ -86,21 +87,44 @@ export interface LocalKafka {
   stop(): Promise<void>;
 }
 
+const IDENTITY_FILE = 'rebalancer-broker.json';
+const Identity = z.object({ clusterId: z.string().min(1), port: z.number().int().min(1).max(65_535), controllerPort: z.number().int().min(1).max(65_535) });
+
+/** The identity a data directory was first started with (undefined for a new one; an unreadable file is an error). */
+function readIdentity(dataDir: string): z.infer<typeof Identity> | undefined {
+  const path = join(dataDir, IDENTITY_FILE);
+  if (!existsSync(path)) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    raw = null;
+  }
+  const parsed = Identity.safeParse(raw);
+  if (!parsed.success) throw new RebalancerError('REB_LOCAL_KAFKA', `${path} is not a valid broker identity (${parsed.error.message}); remove the data directory to start a new broker`);
+  return parsed.data;
+}
+
 export async function startLocalKafka(options: LocalKafkaOptions = {}): Promise<LocalKafka> {
   const log = options.log ?? (() => {});
   const libs = ensureKafkaInstalled(log);
-  const port = options.port ?? (await freePort());
-  const controllerPort = await freePort();
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'rebalancer-kafka-'));
   mkdirSync(join(dataDir, 'log'), { recursive: true });
+  // A data directory keeps its identity across restarts: the cluster id it was formatted
+  // with and the ports (so a broker can be stopped and started again on its own data, as
+  // operators do).
+  const identity = readIdentity(dataDir);
+  const port = options.port ?? identity?.port ?? (await freePort());
+  const controllerPort = identity?.controllerPort ?? (await freePort());
   const props = join(dataDir, 'server.properties');
   writeFileSync(props, serverProperties(port, controllerPort, join(dataDir, 'log'), options.defaultPartitions ?? 3));
 
   const classpath = join(libs, '*');
   // A leading '-' would be read as an option by kafka-storage's argument parser.
-  let clusterId = randomBytes(16).toString('base64url');
+  let clusterId = identity?.clusterId ?? randomBytes(16).toString('base64url');
   while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
+  writeFileSync(join(dataDir, IDENTITY_FILE), JSON.stringify({ clusterId, port, controllerPort }));
   const format = spawnSync('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, '--ignore-formatted'], { encoding: 'utf8' });
   if (format.error || format.status !== 0) {
     throw new RebalancerError('REB_LOCAL_KAFKA', `formatting Kafka storage in ${dataDir} failed: ${format.error?.message ?? format.stderr.trim()}`);
