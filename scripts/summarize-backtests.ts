@@ -54,7 +54,14 @@ for (const [skew, runs] of [...bySkew].sort((a, b) => Number(a[0]) - Number(b[0]
     const dMicro = svc.micro_hr10 / none.micro_hr10 - 1;
     const bestMicro = Math.max(...r.references.map((x) => x.micro_hr10));
     const bestMacro = Math.max(...r.references.map((x) => x.macro_hr10));
-    const ok = dMacro >= 0.15 && dMicro >= -0.02;
-    console.log(`- seed ${r.seed}: service vs none: macro ${dMacro >= 0 ? '+' : ''}${pct(dMacro)}%, micro ${dMicro >= 0 ? '+' : ''}${pct(dMicro)}%, tail recs ${pct(none.tail_share_recs)}% → ${pct(svc.tail_share_recs)}% (interactions ${pct(r.tail_share_interactions)}%): target ${ok ? 'met' : 'MISSED'}; service ×best ref: micro ${(svc.micro_hr10 / bestMicro).toFixed(2)}, macro ${(svc.macro_hr10 / bestMacro).toFixed(2)}`);
+    const hitRates = dMacro >= 0.15 && dMicro >= -0.02;
+    // Toward the interaction share: the tail's share of recommendations moves in its direction;
+    // `closer` also asks that it ends nearer to it than `none` (not past it by more).
+    const gap = (x: number): number => x - r.tail_share_interactions;
+    const toward = Math.sign(svc.tail_share_recs - none.tail_share_recs) === Math.sign(-gap(none.tail_share_recs));
+    const closer = Math.abs(gap(svc.tail_share_recs)) < Math.abs(gap(none.tail_share_recs));
+    const ok = hitRates && toward;
+    const tail = toward ? (closer ? 'toward it, closer' : `toward it, past it: distance ${pct(Math.abs(gap(none.tail_share_recs)))} → ${pct(Math.abs(gap(svc.tail_share_recs)))} points`) : 'AWAY from it';
+    console.log(`- seed ${r.seed}: service vs none: macro ${dMacro >= 0 ? '+' : ''}${pct(dMacro)}%, micro ${dMicro >= 0 ? '+' : ''}${pct(dMicro)}%, tail recs ${pct(none.tail_share_recs)}% → ${pct(svc.tail_share_recs)}% (interactions ${pct(r.tail_share_interactions)}%: ${tail}): target ${ok ? 'met' : 'MISSED'}; service ×best ref: micro ${(svc.micro_hr10 / bestMicro).toFixed(2)}, macro ${(svc.macro_hr10 / bestMacro).toFixed(2)}`);
   }
 }

@@ -34,3 +34,5 @@ export {
   type SourceCounts,
 } from './composer.js';
 export { BalanceState, SNAPSHOT_VERSION, type BalanceEvent, type BalanceSnapshot, type BalanceCounters, type ObserveStatus } from './state.js';
+export { ADJUSTMENT_GRID, AdjustmentController, adjustmentStateSchema, DEFAULT_ADJUSTMENT_CONFIG, type AdjustmentConfig, type AdjustmentFigures, type AdjustmentState } from './adjustment.js';
+export { headCategories, tailShareOfCounts } from './tail.js';

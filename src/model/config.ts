@@ -95,6 +95,12 @@ export interface TrainerConfig {
   evalHorizon: number;
   /** At most this many positives evaluated per step (a seeded sample of the fresh ones). */
   evalMaxPerStep: number;
+  /**
+   * Serving-time logit adjustment: the largest relative micro HR@K loss against the
+   * unadjusted ranking that the adjustment controller may spend (0 = never adjust; see
+   * src/balance/adjustment.ts).
+   */
+  maxMicroLoss: number;
 }
 
 export const DEFAULT_TRAINER_CONFIG: Readonly<TrainerConfig> = Object.freeze({
@@ -114,6 +120,7 @@ export const DEFAULT_TRAINER_CONFIG: Readonly<TrainerConfig> = Object.freeze({
   evalK: 10,
   evalHorizon: 1_000,
   evalMaxPerStep: 64,
+  maxMicroLoss: 0,
 });
 
 function invalid(setting: string, expected: string, got: unknown): never {
@@ -172,5 +179,6 @@ export function resolveTrainerConfig(partial: Partial<Omit<TrainerConfig, 'loss'
   positiveInt('evalK', c.evalK, 100_000);
   positiveInt('evalHorizon', c.evalHorizon, 1 << 24);
   if (!Number.isInteger(c.evalMaxPerStep) || c.evalMaxPerStep < 0) invalid('evalMaxPerStep', 'an integer >= 0', c.evalMaxPerStep);
+  if (!(c.maxMicroLoss >= 0 && c.maxMicroLoss < 1)) invalid('maxMicroLoss', 'in [0, 1)', c.maxMicroLoss);
   return c;
 }

@@ -23,6 +23,7 @@ import { resolveModelConfig, type ModelConfig } from './config.js';
 import { RecModel } from './neumf.js';
 import type { CatalogState } from './negatives.js';
 import type { TrainerState } from './trainer.js';
+import { adjustmentStateSchema, type AdjustmentState } from '../balance/adjustment.js';
 import type { RngState } from '../balance/rng.js';
 
 /** Format 2 added the wide part (count-feature tables in weights.bin, their clock in the manifest). */
@@ -68,6 +69,8 @@ interface TrainerJson {
   step: number;
   rng: RngState;
   catalog: CatalogState;
+  adjustment?: AdjustmentState;
+  events?: number;
 }
 
 /**
@@ -105,7 +108,7 @@ export async function saveModel(model: RecModel, trainerState: TrainerState | nu
       ...trainerState.denseSecondMoments.map((a, i) => ({ name: `denseSecondMoment${i}`, data: a })),
     ];
     await writeBinary(tmp, 'optimizer.bin', optParts, arrays, files);
-    const json: TrainerJson = { step: trainerState.step, rng: trainerState.rng, catalog: trainerState.catalog };
+    const json: TrainerJson = { step: trainerState.step, rng: trainerState.rng, catalog: trainerState.catalog, ...(trainerState.adjustment ? { adjustment: trainerState.adjustment } : {}), events: trainerState.events ?? 0 };
     await writeFileSynced(tmp, 'state.json', Buffer.from(JSON.stringify(json)), files);
   }
   const manifest: ModelManifest = {
@@ -212,6 +215,8 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
       step: json.step,
       rng: json.rng,
       catalog: json.catalog,
+      ...(json.adjustment === undefined ? {} : { adjustment: parseAdjustment(json.adjustment, snapDir) }),
+      events: Number.isSafeInteger(json.events) && json.events! >= 0 ? json.events! : 0,
       embeddingAccumulators: [f32('embeddingAccumulator0', model.userTable), f32('embeddingAccumulator1', model.itemTable), f32('embeddingAccumulator2', model.categoryTable)],
       denseFirstMoments: model.dense.map((d, i) => f32(`denseFirstMoment${i}`, d)),
       denseSecondMoments: model.dense.map((d, i) => f32(`denseSecondMoment${i}`, d)),
@@ -232,6 +237,11 @@ function featureParts(model: RecModel): Array<{ name: string; data: Float32Array
     { name: 'featureUserCategory', data: t.userCategory },
     { name: 'featureUserItem', data: t.userItem },
   ];
+}
+
+function parseAdjustment(raw: unknown, snapDir: string): AdjustmentState {
+  const parsed = adjustmentStateSchema.safeParse(raw);
+  return parsed.success ? parsed.data : corrupt(snapDir, `state.json: adjustment state is malformed (${parsed.error.issues[0]?.message ?? 'invalid'})`);
 }
 
 function parseJson<T>(bytes: Buffer, snapDir: string, file: string): T {

@@ -13,6 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-node';
 import { performance } from 'node:perf_hooks';
+import { AdjustmentController, type AdjustmentState } from '../balance/adjustment.js';
 import { Rng, type RngState } from '../balance/rng.js';
 import type { InteractionEvent } from '../codec/types.js';
 import { RebalancerError } from '../errors.js';
@@ -20,7 +21,7 @@ import { resolveTrainerConfig, type LossConfig, type TrainerConfig } from './con
 import { effectiveWeights, lossTerms, trainingOffset } from './losses.js';
 import { forwardLogits, type BatchRows, type RecModel } from './neumf.js';
 import { ItemCatalog, type CatalogItem, type CatalogState } from './negatives.js';
-import { WIDE_FEATURES } from './features.js';
+import { CATEGORY_LOG_COUNT, WIDE_FEATURES } from './features.js';
 import { PrequentialEvaluator } from './evaluator.js';
 
 /** One training interaction; an InteractionEvent satisfies it. */
@@ -65,6 +66,10 @@ export interface TrainerState {
   denseSecondMoments: Float32Array[];
   rng: RngState;
   catalog: CatalogState;
+  /** The serving-time adjustment controller's tallies (absent in checkpoints written before it). */
+  adjustment?: AdjustmentState;
+  /** Fresh events handed to the trainer so far (`arrived`); absent in older checkpoints (0). */
+  events?: number;
 }
 
 export type TrainerConfigInput = Parameters<typeof resolveTrainerConfig>[0];
@@ -79,8 +84,11 @@ export class IncrementalTrainer {
   readonly config: TrainerConfig;
   readonly catalog: ItemCatalog;
   readonly evaluator: PrequentialEvaluator;
+  /** Chooses the serving-time logit adjustment τ from the prequential rankings (see src/balance/adjustment.ts). */
+  readonly adjustment: AdjustmentController;
   private readonly rng: Rng;
   private stepCount: number;
+  private eventCount: number;
   private readonly accumulators: [Float32Array, Float32Array, Float32Array];
   private readonly firstMoments: Float32Array[];
   private readonly secondMoments: Float32Array[];
@@ -99,6 +107,9 @@ export class IncrementalTrainer {
     const mc = model.config;
     this.rowSlots = [new Int32Array(mc.userRows).fill(-1), new Int32Array(mc.itemRows).fill(-1), new Int32Array(mc.categoryRows).fill(-1)];
     this.evaluator = new PrequentialEvaluator(this.config.evalK, this.config.evalHorizon);
+    // Without the wide part there is no category count to adjust by: τ stays 0.
+    this.adjustment = new AdjustmentController({ k: this.config.evalK, maxMicroLoss: model.features === null ? 0 : this.config.maxMicroLoss }, state?.adjustment);
+    model.servingTau = this.adjustment.tau;
     if (state) {
       const sizes = [mc.userRows * w, mc.itemRows * w, mc.categoryRows * w];
       const okAcc = state.embeddingAccumulators.length === 3 && state.embeddingAccumulators.every((a, i) => a.length === sizes[i]);
@@ -108,12 +119,14 @@ export class IncrementalTrainer {
         model.dense.every((d, i) => state.denseFirstMoments[i]!.length === d.length && state.denseSecondMoments[i]!.length === d.length);
       if (!okAcc || !okDense) throw new RebalancerError('REB_MODEL_INVALID', 'trainer state does not match the model shape');
       this.stepCount = state.step;
+      this.eventCount = state.events ?? 0;
       this.accumulators = state.embeddingAccumulators;
       this.firstMoments = state.denseFirstMoments;
       this.secondMoments = state.denseSecondMoments;
       this.catalog = ItemCatalog.fromState(state.catalog);
     } else {
       this.stepCount = 0;
+      this.eventCount = 0;
       this.accumulators = [
         new Float32Array(mc.userRows * w).fill(ADAGRAD_INITIAL_ACCUMULATOR),
         new Float32Array(mc.itemRows * w).fill(ADAGRAD_INITIAL_ACCUMULATOR),
@@ -123,6 +136,20 @@ export class IncrementalTrainer {
       this.secondMoments = model.dense.map((d) => new Float32Array(d.length));
       this.catalog = new ItemCatalog(this.config.catalogCapacity, this.config.popularityRingSize, this.config.uniformNegativeShare, this.rng.fork());
     }
+  }
+
+  /** Fresh events handed to the trainer so far (see `countArrived`). */
+  get trainedEvents(): number {
+    return this.eventCount;
+  }
+
+  /**
+   * Counts the fresh events of a batch (everything that arrived, also events undersampling
+   * left out of the optimizer step): a checkpoint's model has trained exactly this many
+   * events of the stream, which a restore checks against its offsets.
+   */
+  countArrived(n: number): void {
+    this.eventCount += n;
   }
 
   /** Optimizer steps taken so far. */
@@ -178,13 +205,34 @@ export class IncrementalTrainer {
     const chosen = eligible.slice(0, m).sort((a, b) => a - b);
     // sampleUniform returns exactly nCand here since the catalog holds more than nCand items.
     const queries = chosen.map((index) => ({ index, candidates: this.catalog.sampleUniform(nCand, positives[index]!.itemId) }));
-    const scores = this.scoreInStream(positives, end, queries);
+    const n = queries.length * (nCand + 1);
+    const logPrior = new Float32Array(n);
+    const scores = this.scoreInStream(positives, end, queries, logPrior);
     const group = nCand + 1;
+    const served = new Float32Array(group);
     for (let e = 0; e < queries.length; e++) {
       const base = e * group;
-      this.evaluator.record(positives[queries[e]!.index]!.categoryId, scores[base]!, scores, base + 1, base + group);
+      const categoryId = positives[queries[e]!.index]!.categoryId;
+      this.servedScores(scores, logPrior, base, base + group, served);
+      this.evaluator.record(categoryId, served[0]!, served, 1, group);
+      this.recordAdjustment(categoryId, scores, logPrior, base, base + group);
     }
     return queries.length;
+  }
+
+  /**
+   * Scores as served: out[r − base] = scores[r] − τ·logPrior[r] for r in [base, end), with
+   * the serving-time adjustment τ in use (the ranking /recommendations returns).
+   */
+  servedScores(scores: ArrayLike<number>, logPrior: ArrayLike<number>, base: number, end: number, out: Float32Array): void {
+    const tau = this.adjustment.tau;
+    for (let r = base; r < end; r++) out[r - base] = scores[r]! - tau * logPrior[r]!;
+  }
+
+  /** Feeds one evaluated positive's raw ranking to the adjustment controller (after its served outcome was recorded). */
+  recordAdjustment(categoryId: string, scores: ArrayLike<number>, logPrior: ArrayLike<number>, base: number, end: number): void {
+    this.adjustment.record(categoryId, scores, logPrior, base, end);
+    this.model.servingTau = this.adjustment.tau;
   }
 
   /**
@@ -195,7 +243,7 @@ export class IncrementalTrainer {
    * batch). Every positive of positives[0, count) with a label weight > 0 is counted in the
    * streaming features on the way (once: a later `step` does not count it again).
    */
-  scoreInStream(positives: readonly Interaction[], count: number, queries: readonly { index: number; candidates: readonly CatalogItem[] }[]): Float32Array {
+  scoreInStream(positives: readonly Interaction[], count: number, queries: readonly { index: number; candidates: readonly CatalogItem[] }[], logPrior?: Float32Array): Float32Array {
     const model = this.model;
     let n = 0;
     for (const q of queries) n += 1 + q.candidates.length;
@@ -220,7 +268,10 @@ export class IncrementalTrainer {
       while (q < queries.length && queries[q]!.index <= i) {
         const size = 1 + queries[q]!.candidates.length;
         if (features !== null && queries[q]!.index === i) {
-          for (let r = base; r < base + size; r++) features.fill(rows.users[r]!, rows.items[r]!, rows.categories[r]!, inputs.wide, r * WIDE_FEATURES);
+          for (let r = base; r < base + size; r++) {
+            features.fill(rows.users[r]!, rows.items[r]!, rows.categories[r]!, inputs.wide, r * WIDE_FEATURES);
+            if (logPrior !== undefined) logPrior[r] = inputs.wide[r * WIDE_FEATURES + CATEGORY_LOG_COUNT]!;
+          }
         }
         base += size;
         q++;
@@ -390,6 +441,8 @@ export class IncrementalTrainer {
       denseSecondMoments: this.secondMoments,
       rng: this.rng.state(),
       catalog: this.catalog.exportState(),
+      adjustment: this.adjustment.state(),
+      events: this.eventCount,
     };
   }
 

@@ -73,6 +73,8 @@ export interface RunnerResult {
   name: string;
   tally: TallyData;
   trainedSamples: number;
+  /** Mean serving-time adjustment τ over the evaluated positives (0 without adjustment). */
+  meanServingTau: number;
   trainSeconds: number;
   wallSeconds: number;
 }
@@ -115,7 +117,7 @@ export const fromWorkerSchema: z.ZodType<FromWorker> = z.discriminatedUnion('typ
   z.object({ type: z.literal('ack'), seq: z.number().int(), events: z.number().int() }),
   z.object({
     type: z.literal('result'),
-    results: z.array(z.object({ name: z.string(), tally: tallyDataSchema, trainedSamples: z.number(), trainSeconds: z.number(), wallSeconds: z.number() })),
+    results: z.array(z.object({ name: z.string(), tally: tallyDataSchema, trainedSamples: z.number(), meanServingTau: z.number(), trainSeconds: z.number(), wallSeconds: z.number() })),
   }),
   z.object({ type: z.literal('error'), code: z.string().nullable(), message: z.string(), stack: z.string() }),
 ]);

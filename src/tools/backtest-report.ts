@@ -98,6 +98,7 @@ function strategyJson(s: StrategyResult, r: BacktestResult, best: ReturnType<typ
     ...rest,
     vs_best_reference: { [`micro_hr${k}`]: microRatio === null ? null : round(microRatio), [`macro_hr${k}`]: macroRatio === null ? null : round(macroRatio) },
     trained_samples: s.trainedSamples,
+    mean_serving_tau: round(s.meanServingTau),
     samples_per_s: Math.round(s.samplesPerSecond),
     timing: { wall_seconds: Math.round(s.wallSeconds * 10) / 10 },
   };
@@ -136,13 +137,14 @@ export function formatTables(r: BacktestResult): string {
     s.auc.toFixed(4),
     pct(s.tailShareRecs),
     pct(r.tailShareInteractions),
+    s.meanServingTau.toFixed(3),
     Math.round(s.samplesPerSecond).toString(),
   ]);
   if (r.references.length > 0) rows.push(null);
   for (const x of r.references) {
-    rows.push([`${x.name} (ref)`, pct(x.microHr), x === best.micro ? 'best' : '', pct(x.macroHr), x === best.macro ? 'best' : '', pct(x.microNdcg), pct(x.macroNdcg), x.auc.toFixed(4), pct(x.tailShareRecs), pct(r.tailShareInteractions), '-']);
+    rows.push([`${x.name} (ref)`, pct(x.microHr), x === best.micro ? 'best' : '', pct(x.macroHr), x === best.macro ? 'best' : '', pct(x.microNdcg), pct(x.macroNdcg), x.auc.toFixed(4), pct(x.tailShareRecs), pct(r.tailShareInteractions), '-', '-']);
   }
-  const main = table(['strategy', `micro HR@${k}`, '×ref', `macro HR@${k}`, '×ref', `micro NDCG@${k}`, `macro NDCG@${k}`, 'AUC', 'tail % recs', 'tail % inter.', 'samples/s'], rows);
+  const main = table(['strategy', `micro HR@${k}`, '×ref', `macro HR@${k}`, '×ref', `micro NDCG@${k}`, `macro NDCG@${k}`, 'AUC', 'tail % recs', 'tail % inter.', 'τ served', 'samples/s'], rows);
   // Per-category HR@K, categories by interactions (head first), tail ones marked.
   const all: RowResult[] = [...r.strategies, ...r.references];
   const first = all[0];
@@ -158,7 +160,8 @@ export function formatTables(r: BacktestResult): string {
     ...(r.strategies.every((s) => s.evaluated === 0) ? [`no positive was evaluated: ranking starts once ${r.evalCandidates} items have been seen as positives (--eval-candidates)`] : []),
     `HR/NDCG in %, cumulative over ${r.events} events${dropped > 0 ? ` (${r.dropped.invalid} invalid, ${r.dropped.future} too far ahead, ${r.dropped.duplicates} duplicates dropped as the service would)` : ''}; every row ranks each positive among the same ${r.evalCandidates} candidates.`,
     `×ref: the strategy's HR@${k} divided by the best reference row's (micro: ${best.micro?.name ?? '-'}, macro: ${best.macro?.name ?? '-'}); below 1 the reference does better.`,
-    'macro = mean over categories; tail = the least frequent categories holding at most the tail share of events.',
+    'macro = mean over categories; tail = outside the most frequent categories holding at least 1 − the tail share of events.',
+    'τ served: mean serving-time logit adjustment over the evaluated positives (--max-micro-loss; rows are ranked as served).',
   ];
   return `${main}\n\nHR@${k} per category (%):\n${per}\n\n(${notes.join('\n ')})`;
 }

@@ -103,6 +103,9 @@ export class StrategyRunner {
   private pendingOffsets: number[] = [];
   /** Index of each pending positive in `fresh`. */
   private pendingIndex: number[] = [];
+  private served = new Float32Array(0);
+  private tauSum = 0;
+  private evaluations = 0;
   private trainedSamples = 0;
   private trainMs = 0;
   private readonly started = performance.now();
@@ -158,6 +161,7 @@ export class StrategyRunner {
       name: this.name,
       tally: this.tally.data(),
       trainedSamples: this.trainedSamples,
+      meanServingTau: this.evaluations > 0 ? this.tauSum / this.evaluations : 0,
       trainSeconds: this.trainMs / 1000,
       wallSeconds: (performance.now() - this.started) / 1000,
     };
@@ -199,10 +203,18 @@ export class StrategyRunner {
     // As the service's ModelAdapter: every fresh positive in stream order, each ranked with
     // the embeddings of the last step and the streaming counts of every positive before it
     // (the trainer counts them on the way, undersampled or not).
-    const scores = this.trainer.scoreInStream(fresh, fresh.length, queries);
+    // Ranked as served: with the serving-time adjustment τ in use at that point; then the raw
+    // ranking feeds the adjustment controller, as the trainer's own evaluation does.
+    const logPrior = new Float32Array(m * group);
+    const scores = this.trainer.scoreInStream(fresh, fresh.length, queries, logPrior);
+    const served = this.served.length === group ? this.served : (this.served = new Float32Array(group));
     for (let e = 0; e < m; e++) {
       const base = e * group;
-      if (rankOutcome(scores[base]!, scores, base + 1, base + group, this.harness.k, this.outcome)) this.tally.record(this.pendingCategories[e]!, this.outcome);
+      this.trainer.servedScores(scores, logPrior, base, base + group, served);
+      this.tauSum += this.trainer.adjustment.tau;
+      this.evaluations++;
+      if (rankOutcome(served[0]!, served, 1, group, this.harness.k, this.outcome)) this.tally.record(this.pendingCategories[e]!, this.outcome);
+      this.trainer.recordAdjustment(this.pendingEvents[e]!.categoryId, scores, logPrior, base, base + group);
     }
     this.pendingEvents = [];
     this.pendingCategories = [];
@@ -211,7 +223,7 @@ export class StrategyRunner {
     this.pendingIndex = [];
   }
 
-  /** Top-K of the probe's items for each probe user, with the model as it is now; tallies their categories. */
+  /** Top-K of the probe's items for each probe user, as served by the model as it is now; tallies their categories. */
   private probe(probe: Probe): void {
     const pool = this.tables.pool;
     const items = probe.items;
@@ -223,7 +235,7 @@ export class StrategyRunner {
         pairs[u * n + j] = { userId, itemId: item.itemId, categoryId: item.categoryId };
       }
     });
-    const scores = this.model.scorePairs(pairs);
+    const scores = this.model.scoreServed(pairs);
     for (let u = 0; u < probe.users.length; u++) {
       const got = topK(scores, u * n, (u + 1) * n, this.harness.k, this.top);
       for (let r = 0; r < got; r++) this.tally.recordRecommended(this.tables.poolCategory[items[this.top[r]! - u * n]!]!);

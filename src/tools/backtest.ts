@@ -14,13 +14,14 @@
  *  - macro HR@K / NDCG@K: mean over categories of each category's mean (balanced);
  *  - AUC: micro mean of the per-evaluation AUC against the sampled candidates;
  *  - tail share of recommendations: share of the probes' top-K slots in tail categories,
- *    against the tail's share of interactions. Tail = the least frequent categories that
- *    together hold at most `tailShare` of all events, from the final counts.
+ *    against the tail's share of interactions. Tail = outside the most frequent categories
+ *    holding at least 1 − `tailShare` of all events (headCategories), from the final counts.
  * The time series is HR@K per interval of the stream (micro: all evaluations in the
  * interval; macro: mean over the categories evaluated in it).
  */
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { headCategories } from '../balance/index.js';
 import type { InteractionEvent } from '../codec/types.js';
 import { defaultConfig, type RawSettings } from '../config/index.js';
 import { RebalancerError } from '../errors.js';
@@ -105,6 +106,8 @@ export interface StrategyResult extends RowResult {
   /** The strategy's own settings (the rest are the run defaults). */
   settings: RawSettings;
   trainedSamples: number;
+  /** Mean serving-time adjustment τ over the evaluated positives. */
+  meanServingTau: number;
   /** Timing (not deterministic). */
   samplesPerSecond: number;
   wallSeconds: number;
@@ -128,18 +131,13 @@ export interface BacktestResult {
   workers: number;
 }
 
-/** Tail categories: the least frequent ones that together hold at most `share` of the events. */
+/**
+ * Tail categories: the ones outside the head, the most frequent categories holding at least
+ * 1 − `share` of the events (the project's one definition, `headCategories`, as the metrics).
+ */
 export function tailCategories(counts: ReadonlyMap<string, number>, share: number): Set<string> {
-  const total = [...counts.values()].reduce((s, x) => s + x, 0);
-  const ascending = [...counts].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
-  const tail = new Set<string>();
-  let acc = 0;
-  for (const [c, n] of ascending) {
-    if (acc + n > share * total) break;
-    acc += n;
-    tail.add(c);
-  }
-  return tail;
+  const head = headCategories(counts, 1 - share);
+  return new Set([...counts.keys()].filter((c) => !head.has(c)));
 }
 
 /** The label weights the harness evaluates by: the service's defaults (views are not positives). */
@@ -221,6 +219,7 @@ function assemble(o: BacktestOptions, feed: BacktestFeed, strategies: readonly S
         ...figures(s.name, s.description, r.tally),
         settings: { ...s.settings },
         trainedSamples: r.trainedSamples,
+        meanServingTau: r.meanServingTau,
         samplesPerSecond: r.trainSeconds > 0 ? r.trainedSamples / r.trainSeconds : 0,
         wallSeconds: r.wallSeconds,
       };

@@ -26,17 +26,17 @@ function builtIn(name: string, description: string, settings: Record<string, str
 // composer only pads a final partial batch with replay, as the service does).
 export const STRATEGIES: readonly Strategy[] = Object.freeze([
   builtIn('service', 'what `rebalancer run` does by default (every setting at its default)', {}),
-  builtIn('none', 'plain weighted BCE on the stream as it comes: no class weights, no resampling', { 'weight-policy': 'none', 'target-mix-rho': 1 }),
-  builtIn('inverse_frequency', 'class weights w_c ∝ 1/π_c, no resampling', { 'weight-policy': 'inverse_frequency', 'target-mix-rho': 1 }),
-  builtIn('sqrt_inverse', 'class weights w_c ∝ π_c^-1/2, no resampling', { 'weight-policy': 'sqrt_inverse', 'target-mix-rho': 1 }),
-  builtIn('effective_number', 'class weights w_c ∝ 1/E_c (Cui et al., CVPR 2019), no resampling', { 'weight-policy': 'effective_number', 'target-mix-rho': 1 }),
-  builtIn('replay', 'minority replay + majority undersampling (target mix ∝ π^0.3), no class weights', { 'weight-policy': 'none', 'target-mix-rho': 0.3 }),
+  builtIn('none', 'plain weighted BCE on the stream as it comes: no class weights, no resampling', { 'weight-policy': 'none', 'target-mix-rho': 1, 'max-micro-loss': 0 }),
+  builtIn('inverse_frequency', 'class weights w_c ∝ 1/π_c, no resampling', { 'weight-policy': 'inverse_frequency', 'target-mix-rho': 1, 'max-micro-loss': 0 }),
+  builtIn('sqrt_inverse', 'class weights w_c ∝ π_c^-1/2, no resampling', { 'weight-policy': 'sqrt_inverse', 'target-mix-rho': 1, 'max-micro-loss': 0 }),
+  builtIn('effective_number', 'class weights w_c ∝ 1/E_c (Cui et al., CVPR 2019), no resampling', { 'weight-policy': 'effective_number', 'target-mix-rho': 1, 'max-micro-loss': 0 }),
+  builtIn('replay', 'minority replay + majority undersampling (target mix ∝ π^0.3), no class weights', { 'weight-policy': 'none', 'target-mix-rho': 0.3, 'max-micro-loss': 0 }),
   // Weights and resampling both correct the skew; at full strength together they
   // over-correct (see the composer). Mild sqrt-inverse weights clipped to [0.9, 1.1]
   // with a mild target mix (ρ = 0.9).
-  builtIn('weights_replay', 'sqrt-inverse weights in [0.9, 1.1] + replay (target mix ∝ π^0.9)', { 'weight-policy': 'sqrt_inverse', 'target-mix-rho': 0.9, 'weight-min': 0.9, 'weight-max': 1.1 }),
-  builtIn('focal', 'focal loss (Lin et al., ICCV 2017; the model\'s α = 0.25, γ = 2), no weights, no resampling', { 'weight-policy': 'none', 'target-mix-rho': 1, loss: 'focal' }),
-  builtIn('logit_adjust', 'logit adjustment τ = 1 (Menon et al., ICLR 2021), no weights, no resampling', { 'weight-policy': 'none', 'target-mix-rho': 1, 'logit-adjust-tau': 1 }),
+  builtIn('weights_replay', 'sqrt-inverse weights in [0.9, 1.1] + replay (target mix ∝ π^0.9)', { 'weight-policy': 'sqrt_inverse', 'target-mix-rho': 0.9, 'weight-min': 0.9, 'weight-max': 1.1, 'max-micro-loss': 0 }),
+  builtIn('focal', 'focal loss (Lin et al., ICCV 2017; the model\'s α = 0.25, γ = 2), no weights, no resampling', { 'weight-policy': 'none', 'target-mix-rho': 1, loss: 'focal', 'max-micro-loss': 0 }),
+  builtIn('logit_adjust', 'logit adjustment τ = 1 (Menon et al., ICLR 2021), no weights, no resampling', { 'weight-policy': 'none', 'target-mix-rho': 1, 'logit-adjust-tau': 1, 'max-micro-loss': 0 }),
 ]);
 
 /** Earlier names, still accepted. */

@@ -27,7 +27,9 @@ describe('config', () => {
     assert.equal(c.batchSize, 256);
     assert.equal(c.train, true);
     assert.deepEqual(c.recTriggerTypes, ['purchase', 'click']);
-    assert.equal(c.weightPolicy, 'sqrt_inverse');
+    assert.equal(c.weightPolicy, 'none');
+    assert.equal(c.maxMicroLoss, 0.02);
+    assert.equal(c.trainerThread, true);
   });
 
   it('flags win over env, env over defaults', () => {

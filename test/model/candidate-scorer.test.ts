@@ -107,6 +107,32 @@ describe('candidate scorer', () => {
     model.dispose();
   });
 
+  it('applies the serving-time adjustment: fast path = scoreServed = scorePairs − τ·log(1 + recent category count)', () => {
+    const rng = new Rng(13);
+    const model = createModel({ ...SHAPES[1]!.config, wideFeatures: true }, rng.fork());
+    const train = trainer(model, 14);
+    for (let s = 0; s < 5; s++) train.step();
+    const cands = randomCandidates(rng, 300);
+    const raw = reference(model, 'u5', cands);
+    model.servingTau = 0.7;
+    const pairs = cands.map((c) => ({ userId: 'u5', itemId: c.itemId, categoryId: c.categoryId }));
+    const served = model.scoreServed(pairs);
+    assertClose(scoreCandidates(model, 'u5', cands), served, 'fast path vs scoreServed');
+    assertClose(model.scorePairs(pairs), raw, 'scorePairs stays raw');
+    // The shift is −τ·log(1 + n_c) per candidate: the same within a category, larger for frequent ones.
+    const shift = new Map<string, number>();
+    let moved = 0;
+    cands.forEach((c, i) => {
+      const d = served[i]! - raw[i]!;
+      const seen = shift.get(c.categoryId);
+      if (seen === undefined) shift.set(c.categoryId, d);
+      else assert.ok(Math.abs(seen - d) < 1e-4, `one shift per category (${c.categoryId})`);
+      if (d < -1e-3) moved++;
+    });
+    assert.ok(moved > 0, 'categories seen in training are shifted down');
+    model.dispose();
+  });
+
   it('an array edited in place is rescored where it changed', () => {
     const rng = new Rng(9);
     const model = createModel(SHAPES[0]!.config, rng.fork());

@@ -151,7 +151,7 @@ describe('backtest harness', () => {
       assert.ok(key in none, `key ${key}`);
     }
     assert.ok(!('micro_hr10' in none));
-    assert.deepEqual(none.settings, { 'weight-policy': 'none', 'target-mix-rho': '1' });
+    assert.deepEqual(none.settings, { 'weight-policy': 'none', 'target-mix-rho': '1', 'max-micro-loss': '0' });
     const evaluated = none.evaluated as number;
     assert.ok(evaluated > 1000, 'positives were evaluated');
     // Reference rows: all three, on exactly the positives every strategy ranked (per category too).
