@@ -4,10 +4,11 @@
  * prints a table and writes the JSON report.
  */
 import { readdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startLocalKafka, type LocalKafka } from '../src/kafka/local-broker.js';
+import { limitTensorFlowThreads } from '../src/train/tf-threads.js';
 import type { Benchmark, BenchResult } from './harness.js';
 
 const { values } = parseArgs({
@@ -24,6 +25,8 @@ if (values.help) {
 }
 process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+// As bin/rebalancer.js: TensorFlow's thread pools leave a core to the main thread (before tfjs-node loads).
+limitTensorFlowThreads(process.env, availableParallelism());
 
 const dir = import.meta.dirname;
 const only = values.only?.split(',');

@@ -15,7 +15,9 @@ export const ERROR_CODES = {
   REB_MODEL_INVALID: { retriable: false, doc: 'A model operation was called with invalid arguments (empty candidate set, K <= 0, shape mismatch).' },
   REB_MODEL_BACKEND: { retriable: false, doc: 'The native TensorFlow backend is required but not loaded.' },
   REB_CHECKPOINT_CORRUPT: { retriable: false, doc: 'A checkpoint on disk is incomplete or fails its checksum; it is skipped.' },
+  REB_TRAINER_DIED: { retriable: true, doc: 'The trainer worker thread died (or failed to start); it is restarted from its last state, and a batch that kills two workers in a row is dropped.' },
   REB_KAFKA_UNAVAILABLE: { retriable: true, doc: 'The Kafka cluster could not be reached or did not become ready in time.' },
+  REB_PIPELINE_FAILED: { retriable: false, doc: 'An unexpected error stopped the streaming pipeline; /readyz fails and the service exits non-zero without a final checkpoint (a restart resumes from the last one).' },
   REB_KAFKA_CONSUMER_DEAD: { retriable: false, doc: 'The Kafka consumer stopped (crash or restart loop); the service exits non-zero.' },
   REB_LOCAL_KAFKA: { retriable: false, doc: 'The local Kafka broker could not be installed, formatted or started.' },
   REB_INPUT_INVALID: { retriable: false, doc: 'A command-line input (file, flag, row) could not be used; the message says which and why.' },
@@ -40,4 +42,18 @@ export class RebalancerError extends Error {
 
 export function isRebalancerError(err: unknown, code?: ErrorCode): err is RebalancerError {
   return err instanceof RebalancerError && (code === undefined || err.code === code);
+}
+
+/**
+ * An error another thread reported as (code, message, stack): a RebalancerError when the code
+ * is in the catalogue, a plain Error otherwise; the stack is the thread's.
+ */
+export function errorFromThread(code: string | null, message: string, stack: string): Error {
+  const err = code !== null && isErrorCode(code) ? new RebalancerError(code, message) : new Error(message);
+  err.stack = stack;
+  return err;
+}
+
+function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_CODES, code);
 }

@@ -194,7 +194,7 @@ class LiveView {
     this.lastAt = now;
     const topWeights = Object.entries(s.weights).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([c, w]) => `${c}=${w.toFixed(2)}`).join(' ');
     const lag = Object.values(s.consumer.lag).reduce((a, b) => a + b, 0);
-    const line = `events/s ${rate.toFixed(0).padStart(6)} | applied ${s.totals.applied} | IR ${s.imbalance.ratio.toFixed(1)} | top weights ${topWeights} | hit@10 macro ${s.evaluation.hitRateMacro.toFixed(3)} micro ${s.evaluation.hitRateMicro.toFixed(3)} | lag ${lag} | dlq ${s.totals.deadLettered}${s.consumer.paused ? ' | PAUSED' : ''}`;
+    const line = `events/s ${rate.toFixed(0).padStart(6)} | applied ${s.totals.applied} | IR ${s.imbalance.ratio.toFixed(1)} | top weights ${topWeights} | hit@10 macro ${s.evaluation.hitRateMacro.toFixed(3)} micro ${s.evaluation.hitRateMicro.toFixed(3)} τ ${s.evaluation.adjustment.tau.toFixed(2)} | lag ${lag} | dlq ${s.totals.deadLettered}${s.consumer.paused ? ' | PAUSED' : ''}`;
     if (this.tty) process.stderr.write(`\r\x1b[K${line}`);
     else process.stderr.write(`${line}\n`);
     return s;
@@ -212,6 +212,8 @@ function printSummary(s: ServiceState, seconds: number, producedBySynthetic: num
   out.push(`  invalid ${s.totals.invalid}, dead-lettered ${s.totals.deadLettered}, duplicates ${s.totals.duplicates}, late ${s.totals.late}, recommendations produced ${s.totals.recommendationsProduced}`);
   out.push(`  imbalance ratio ${s.imbalance.ratio.toFixed(2)}, normalised entropy ${s.imbalance.entropyNormalized.toFixed(3)}, Gini ${s.imbalance.gini.toFixed(3)}`);
   out.push(`  model ${s.model.version}, ${s.model.steps} training steps; prequential hit-rate@10 macro ${s.evaluation.hitRateMacro.toFixed(3)} vs micro ${s.evaluation.hitRateMicro.toFixed(3)}; NDCG macro ${s.evaluation.ndcgMacro.toFixed(3)} vs micro ${s.evaluation.ndcgMicro.toFixed(3)}`);
+  const adj = s.evaluation.adjustment;
+  out.push(`  serving-time balancing: τ ${adj.tau.toFixed(3)} (estimated macro hit-rate ${(100 * adj.macroGain).toFixed(1)}% higher, micro ${(100 * adj.microCost).toFixed(1)}% lower than unadjusted; budget --max-micro-loss)`);
   out.push(`  checkpoint ${s.checkpoint.seq}; committed offsets ${JSON.stringify(s.offsets.committed)}`);
   out.push('  category      events   share   weight  hit@10');
   for (const [cat, n] of Object.entries(s.totals.byCategory).sort((a, b) => b[1] - a[1])) {

@@ -8,6 +8,11 @@ import { LabelledGauge } from './labelled-gauge.js';
  * counters end in `_total`, every label set bounded (categories beyond the top N are
  * folded into `other`, see labelled-gauge.ts).
  */
+/** A counter set from a running total (never decreases). */
+export interface MonotonicCount {
+  set(total: number): void;
+}
+
 export interface ServiceMetrics {
   readonly registry: Registry;
   eventsConsumed: Record<EventType, Counter.Internal>;
@@ -43,6 +48,8 @@ export interface ServiceMetrics {
   checkpointDuration: Histogram;
   tfNativeBackend: Gauge;
   modelVersion: LabelledGauge<'version'>;
+  servingAdjustment: { tau: Gauge; microCost: Gauge; macroGain: Gauge };
+  trainer: { staleness: Gauge; tensorIds: Gauge; recycles: MonotonicCount; restarts: MonotonicCount; dropped: MonotonicCount };
 }
 
 export interface ServiceMetricsOptions {
@@ -62,6 +69,17 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
   const registers = [registry];
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> =>
     new Counter<L>({ name, help, labelNames, registers });
+  // A counter fed with a running total kept elsewhere (the trainer's stats): increments by the difference.
+  const monotonic = (name: string, help: string): MonotonicCount => {
+    const c = counter(name, help);
+    let last = 0;
+    return {
+      set(total: number): void {
+        if (total > last) c.inc(total - last);
+        last = Math.max(last, total);
+      },
+    };
+  };
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = [], collect?: () => void): Gauge<L> =>
     new Gauge<L>({ name, help, labelNames, registers, ...(collect ? { collect } : {}) });
   const histogram = (name: string, help: string, buckets: number[]): Histogram => new Histogram({ name, help, buckets, registers });
@@ -132,5 +150,17 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
     checkpointDuration: histogram('rebalancer_checkpoint_duration_seconds', 'Time to write one checkpoint (snapshot, model save, fsync, rename).', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
     tfNativeBackend: gauge('rebalancer_tf_native_backend', '1 when TensorFlow runs on the native (tensorflow) backend, else 0.'),
     modelVersion: new LabelledGauge(gauge('rebalancer_model_version_info', 'Model version currently serving (value 1).', ['version']), 'version'),
+    trainer: {
+      staleness: gauge('rebalancer_model_serving_staleness_seconds', 'Age of the oldest training step the served parameters lack (0 when the served snapshot is current; bounded by --snapshot-interval-ms plus one step while the trainer thread lives).'),
+      tensorIds: gauge('rebalancer_trainer_tensor_id_high_water', 'Native tensor handles created by the training thread (tfjs-node numbers them with a 32-bit counter, tfjs issue 8735); the trainer thread is recycled at --recycle-at-tensor-id.'),
+      recycles: monotonic('rebalancer_trainer_recycles_total', 'Trainer threads replaced by a fresh one from the current state (tensor-id limit) since start.'),
+      restarts: monotonic('rebalancer_trainer_worker_restarts_total', 'Trainer threads that died and were restarted since start (3 within 10 minutes fail /readyz).'),
+      dropped: monotonic('rebalancer_trainer_dropped_batches_total', 'Training batches dropped because they killed two trainer threads in a row.'),
+    },
+    servingAdjustment: {
+      tau: gauge('rebalancer_serving_adjustment_tau', 'Serving-time logit adjustment τ in use: recommendations rank by s − τ·log prior of the category (0 = raw scores; chosen within --max-micro-loss).'),
+      microCost: gauge('rebalancer_serving_adjustment_micro_cost_ratio', 'Estimated relative micro hit-rate@K loss of the τ in use against the unadjusted ranking (prequential, decayed); stays below --max-micro-loss.'),
+      macroGain: gauge('rebalancer_serving_adjustment_macro_gain_ratio', 'Estimated relative macro hit-rate@K gain of the τ in use against the unadjusted ranking (prequential, decayed).'),
+    },
   };
 }

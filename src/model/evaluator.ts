@@ -11,6 +11,8 @@
  * (per-category rings would weight a rare category as much as a frequent one once both
  * are full).
  */
+import { RebalancerError } from '../errors.js';
+
 export interface CategoryEval {
   hitRate: number;
   ndcg: number;
@@ -32,6 +34,27 @@ export interface EvalSummary {
   /** Evaluations recorded since creation. */
   totalEvaluated: number;
   perCategory: Record<string, CategoryEval>;
+}
+
+/** One ring buffer of evaluations with its running sums (EvaluatorState). */
+export interface RingState {
+  hits: Float32Array;
+  ndcg: Float32Array;
+  auc: Float32Array;
+  size: number;
+  pos: number;
+  sumHit: number;
+  sumNdcg: number;
+  sumAuc: number;
+}
+
+/** The evaluator's tallies: per category in first-seen order, and overall. */
+export interface EvaluatorState {
+  k: number;
+  horizon: number;
+  total: number;
+  overall: RingState;
+  categories: Array<{ categoryId: string; ring: RingState }>;
 }
 
 class CategoryRing {
@@ -159,6 +182,40 @@ export class PrequentialEvaluator {
       totalEvaluated: this.total,
       perCategory,
     };
+  }
+
+  /** A copy of the tallies (to hand the evaluator over to another thread: src/train/). */
+  exportState(): EvaluatorState {
+    const copy = (r: CategoryRing): RingState => ({ hits: r.hits.slice(), ndcg: r.ndcg.slice(), auc: r.auc.slice(), size: r.size, pos: r.pos, sumHit: r.sumHit, sumNdcg: r.sumNdcg, sumAuc: r.sumAuc });
+    return { k: this.k, horizon: this.horizon, total: this.total, overall: copy(this.overall), categories: [...this.rings].map(([categoryId, r]) => ({ categoryId, ring: copy(r) })) };
+  }
+
+  /**
+   * Replaces the tallies with exported ones (same K and horizon), keeping the categories'
+   * order and the running sums as they were, so later summaries equal the exporter's.
+   */
+  restoreState(s: EvaluatorState): void {
+    const h = this.horizon;
+    const bad = (r: RingState): boolean => r.hits.length !== h || r.ndcg.length !== h || r.auc.length !== h || !(r.size >= 0 && r.size <= h) || !(r.pos >= 0 && r.pos < h);
+    if (s.k !== this.k || s.horizon !== h || bad(s.overall) || s.categories.some((c) => bad(c.ring))) {
+      throw new RebalancerError('REB_MODEL_INVALID', `evaluator state (K ${s.k}, horizon ${s.horizon}) does not match this evaluator (K ${this.k}, horizon ${h})`);
+    }
+    const ring = (r: RingState): CategoryRing => {
+      const out = new CategoryRing(h);
+      out.hits.set(r.hits);
+      out.ndcg.set(r.ndcg);
+      out.auc.set(r.auc);
+      out.size = r.size;
+      out.pos = r.pos;
+      out.sumHit = r.sumHit;
+      out.sumNdcg = r.sumNdcg;
+      out.sumAuc = r.sumAuc;
+      return out;
+    };
+    this.rings.clear();
+    for (const c of s.categories) this.rings.set(c.categoryId, ring(c.ring));
+    this.overall = ring(s.overall);
+    this.total = s.total;
   }
 
   reset(): void {

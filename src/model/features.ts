@@ -25,6 +25,11 @@
  * tables are rescaled once (exact up to float rounding).
  */
 export const WIDE_FEATURES = 5;
+/**
+ * Index of feature 4, log(1 + recent count of the category): log π_c up to a constant, the
+ * log prior serving-time logit adjustment subtracts (src/balance/adjustment.ts).
+ */
+export const CATEGORY_LOG_COUNT = 4;
 
 /** The count tables (persisted with the model). */
 export interface FeatureTables {
@@ -40,6 +45,18 @@ export interface FeatureTables {
 
 const RESCALE_AT = 1e20;
 
+/** Lengths of the count tables for the given table sizes (the clock always has 2 values). */
+export function featureTableLengths(sizes: { userRows: number; itemRows: number; categoryRows: number; pairRows: number }): Readonly<Record<Exclude<keyof FeatureTables, 'clock'>, number>> {
+  return {
+    itemRecent: sizes.itemRows,
+    itemTotal: sizes.itemRows,
+    categoryRecent: sizes.categoryRows,
+    userTotal: sizes.userRows,
+    userCategory: sizes.pairRows,
+    userItem: sizes.pairRows,
+  };
+}
+
 export class StreamFeatures {
   readonly tables: FeatureTables;
   private readonly halfLife: number;
@@ -48,15 +65,20 @@ export class StreamFeatures {
   constructor(sizes: { userRows: number; itemRows: number; categoryRows: number; pairRows: number }, halfLife: number, tables?: FeatureTables) {
     this.halfLife = halfLife;
     this.pairMask = sizes.pairRows - 1;
-    this.tables = tables ?? {
-      itemRecent: new Float32Array(sizes.itemRows),
-      itemTotal: new Float32Array(sizes.itemRows),
-      categoryRecent: new Float32Array(sizes.categoryRows),
-      userTotal: new Float32Array(sizes.userRows),
-      userCategory: new Float32Array(sizes.pairRows),
-      userItem: new Float32Array(sizes.pairRows),
-      clock: Float64Array.of(0, 1),
-    };
+    if (tables !== undefined) {
+      this.tables = tables;
+    } else {
+      const n = featureTableLengths(sizes);
+      this.tables = {
+        itemRecent: new Float32Array(n.itemRecent),
+        itemTotal: new Float32Array(n.itemTotal),
+        categoryRecent: new Float32Array(n.categoryRecent),
+        userTotal: new Float32Array(n.userTotal),
+        userCategory: new Float32Array(n.userCategory),
+        userItem: new Float32Array(n.userItem),
+        clock: Float64Array.of(0, 1),
+      };
+    }
   }
 
   /** Records one positive (in stream order, after it was scored). */

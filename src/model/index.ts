@@ -16,3 +16,5 @@ export { fullSortTopK, recommend, recommendBatch, scoreCandidates, selectTopK } 
 export type { Candidate, ExposureControl, RecommendOptions, Recommendation } from './recommender.js';
 export { MODEL_FORMAT, loadModel, saveModel } from './persistence.js';
 export type { LoadedModel, ModelManifest } from './persistence.js';
+export { SnapshotScorer, modelSnapshotSchema, snapshotTransferList, takeSnapshot } from './snapshot.js';
+export type { ModelSnapshot } from './snapshot.js';

@@ -16,8 +16,9 @@ import type { Rng } from '../balance/rng.js';
 import { RebalancerError } from '../errors.js';
 import { CandidateScorer } from './candidate-scorer.js';
 import { resolveModelConfig, type ModelConfig } from './config.js';
-import { StreamFeatures, WIDE_FEATURES } from './features.js';
-import { HashedIdSpace, type CollisionEstimate } from './hash.js';
+import { CATEGORY_LOG_COUNT, StreamFeatures, WIDE_FEATURES } from './features.js';
+import type { CollisionEstimate, HashedIdSpace } from './hash.js';
+import { denseShapes, idSpaces, rowWidth, sizeOf } from './layout.js';
 
 /** Rows of one batch in the three tables. */
 export interface BatchRows {
@@ -56,6 +57,12 @@ export class RecModel {
   /** Streaming count features of the wide part (null without it). */
   readonly features: StreamFeatures | null;
   readonly denseShapes: readonly (readonly number[])[];
+  /**
+   * Serving-time logit adjustment τ: served scores are s − τ·log(1 + recent count of the
+   * item's category) (set by the trainer's adjustment controller; 0 = the raw logits).
+   * Applies to `wideLogit` (the serving fast path) and `scoreServed`, never to training.
+   */
+  servingTau = 0;
   private denseCache: tf.Tensor[] | null = null;
   private version = 0;
   private scorer: CandidateScorer | null = null;
@@ -64,34 +71,25 @@ export class RecModel {
   /** `rng` initialises the weights; `null` leaves them zero (to be filled by a loader). */
   constructor(config: ModelConfig, rng: Rng | null) {
     this.config = Object.freeze({ ...config, mlpLayers: [...config.mlpLayers] });
-    const { gmfDim, mlpDim, hashSeed } = config;
-    // Distinct seeds per table so that a user id and an item id with the same text do not
-    // collide identically in every table.
-    this.users = new HashedIdSpace(config.userRows, hashSeed ^ 0x55555555);
-    this.items = new HashedIdSpace(config.itemRows, hashSeed ^ 0x33333333);
-    this.categories = new HashedIdSpace(config.categoryRows, hashSeed ^ 0x0f0f0f0f);
-    this.rowWidth = gmfDim + mlpDim;
+    const spaces = idSpaces(config);
+    this.users = spaces.users;
+    this.items = spaces.items;
+    this.categories = spaces.categories;
+    this.rowWidth = rowWidth(config);
     this.userTable = normalArray(config.userRows * this.rowWidth, config.embeddingInitStd, rng);
     this.itemTable = normalArray(config.itemRows * this.rowWidth, config.embeddingInitStd, rng);
     this.categoryTable = normalArray(config.categoryRows * this.rowWidth, config.embeddingInitStd, rng);
-    const shapes: number[][] = [];
-    const dense: Float32Array[] = [];
-    let fanIn = 3 * mlpDim;
-    for (const width of config.mlpLayers) {
-      shapes.push([fanIn, width], [width]);
-      // He initialisation for ReLU layers.
-      dense.push(normalArray(fanIn * width, Math.sqrt(2 / fanIn), rng), new Float32Array(width));
-      fanIn = width;
-    }
-    const outIn = gmfDim + fanIn;
-    shapes.push([outIn, 1], [1]);
-    dense.push(normalArray(outIn, Math.sqrt(1 / outIn), rng), new Float32Array(1));
-    if (config.wideFeatures) {
-      // One weight per count feature, from 0: the model learns how much each signal matters.
-      shapes.push([WIDE_FEATURES, 1]);
-      dense.push(new Float32Array(WIDE_FEATURES));
-    }
-    this.dense = dense;
+    const shapes = denseShapes(config);
+    const layers = config.mlpLayers.length;
+    // He initialisation for the ReLU layers' weights, 1/fan-in for the output weights; biases
+    // and the wide part's weights (one per count feature: the model learns how much each
+    // signal matters) start at 0.
+    this.dense = shapes.map((shape, i) => {
+      const fanIn = shape[0]!;
+      if (i < 2 * layers && i % 2 === 0) return normalArray(sizeOf(shape), Math.sqrt(2 / fanIn), rng);
+      if (i === 2 * layers) return normalArray(sizeOf(shape), Math.sqrt(1 / fanIn), rng);
+      return new Float32Array(sizeOf(shape));
+    });
     this.denseShapes = shapes;
     this.features = config.wideFeatures ? new StreamFeatures(config, config.popularityHalfLife) : null;
   }
@@ -138,7 +136,7 @@ export class RecModel {
     if (features === null) return 0;
     features.fill(user, item, category, scratch, 0);
     const w = this.dense[this.dense.length - 1]!;
-    let s = 0;
+    let s = -this.servingTau * scratch[CATEGORY_LOG_COUNT]!;
     for (let f = 0; f < WIDE_FEATURES; f++) s += w[f]! * scratch[f]!;
     return s;
   }
@@ -216,6 +214,23 @@ export class RecModel {
       rows.categories[i] = this.categories.peekRow(p.categoryId);
     }
     return this.scoreGathered(this.gather(rows));
+  }
+
+  /** Scores as served: `scorePairs` minus the serving-time adjustment τ·log(1 + recent category count). */
+  scoreServed(pairs: readonly { userId: string; itemId: string; categoryId: string }[]): Float32Array {
+    const n = pairs.length;
+    const rows: BatchRows = { users: new Int32Array(n), items: new Int32Array(n), categories: new Int32Array(n), length: n };
+    for (let i = 0; i < n; i++) {
+      const p = pairs[i]!;
+      rows.users[i] = this.users.peekRow(p.userId);
+      rows.items[i] = this.items.peekRow(p.itemId);
+      rows.categories[i] = this.categories.peekRow(p.categoryId);
+    }
+    const inputs = this.gather(rows);
+    const scores = this.scoreGathered(inputs);
+    const tau = this.servingTau;
+    if (tau !== 0 && this.features !== null) for (let i = 0; i < n; i++) scores[i]! -= tau * inputs.wide[i * WIDE_FEATURES + CATEGORY_LOG_COUNT]!;
+    return scores;
   }
 
   /**

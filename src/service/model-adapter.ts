@@ -6,6 +6,9 @@ import type { ServiceConfig } from '../config/index.js';
 import { RebalancerError } from '../errors.js';
 import { IncrementalTrainer, createModel, loadModel, recommend, saveModel, type ModelConfig, type TrainerConfigInput } from '../model/index.js';
 import type { CandidateItem, EvaluationView, ModelPort } from '../stream/ports.js';
+import { evaluationOf } from '../train/evaluation.js';
+import type { TrainerStats } from '../train/index.js';
+import { tensorIdHighWater } from '../train/tensor-ids.js';
 import { freshFirst, type EventBatch } from './balance-adapter.js';
 
 /** The model settings of the service configuration, in the model's terms. */
@@ -20,6 +23,7 @@ export function trainerConfigOf(c: ServiceConfig): TrainerConfigInput {
     negativesPerPositive: c.negatives,
     uniformNegativeShare: c.uniformNegativeShare,
     wideLearningRate: c.wideLearningRate,
+    maxMicroLoss: c.maxMicroLoss,
     loss: { kind: c.loss, logitAdjustTau: c.logitAdjustTau },
   };
 }
@@ -102,6 +106,7 @@ export class ModelAdapter implements ModelPort<EventBatch> {
       // undersampling left out of the batch. The two halves run as separate tasks so the
       // event loop (HTTP, Kafka) gets a turn between them; the model cannot change in between
       // (steps and saves take turns on the lock).
+      this.trainer.countArrived(batch.arrived.length);
       this.trainer.evaluate(batch.arrived);
       if (items.length === 0) return { loss: Number.NaN };
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -122,22 +127,33 @@ export class ModelAdapter implements ModelPort<EventBatch> {
   }
 
   evaluation(): EvaluationView {
-    const s = this.trainer.snapshot();
-    const hit = new Map<string, number>();
-    const count = new Map<string, number>();
-    for (const [cat, e] of Object.entries(s.perCategory)) {
-      hit.set(cat, e.hitRate);
-      count.set(cat, e.count);
-    }
-    return { hitRateByCategory: hit, evaluationsByCategory: count, hitRateMacro: s.macroHitRate, hitRateMicro: s.microHitRate, ndcgMacro: s.macroNdcg, ndcgMicro: s.microNdcg };
+    return evaluationOf(this.trainer);
   }
 
-  /** Saves into `<dir>/model` and moves to the next generation. */
-  async save(dir: string): Promise<void> {
-    await this.exclusive(async () => {
-      const next = this.generation + 1;
-      await saveModel(this.trainer.model, this.trainer.exportState(), join(dir, MODEL_DIR), `neumf-g${next}`, { keep: 1 });
-      this.generation = next;
+  /** Trainer figures an operator watches; inline, the tensor ids are the main thread's. */
+  stats(): TrainerStats {
+    return { stalenessSeconds: 0, tensorIdHighWater: tensorIdHighWater(), recycles: 0, workerRestarts: 0, droppedBatches: 0, healthy: true };
+  }
+
+  /** Frees the model's tensors (after the last step and save). */
+  async stop(): Promise<void> {
+    await this.lock.catch(() => {});
+    this.trainer.model.dispose();
+  }
+
+  get trainedEvents(): number {
+    return this.trainer.trainedEvents;
+  }
+
+  /**
+   * Queues a save into `<dir>/model` behind the steps already queued; the version (the next
+   * generation) is fixed now, so a checkpoint's manifest can name it before the save runs.
+   */
+  save(dir: string): { version: string; done: Promise<void> } {
+    const version = `neumf-g${++this.generation}`;
+    const done = this.exclusive(async () => {
+      await saveModel(this.trainer.model, this.trainer.exportState(), join(dir, MODEL_DIR), version, { keep: 1 });
     });
+    return { version, done };
   }
 }

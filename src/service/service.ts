@@ -1,24 +1,29 @@
+import { rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import type { Admin, Producer } from 'kafkajs';
 import { Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
 import { Rng } from '../balance/index.js';
-import { createEventCodec, createRecommendationCodec } from '../codec/index.js';
+import { EVENT_TYPES, createEventCodec, createRecommendationCodec, type InteractionEvent } from '../codec/index.js';
 import type { ServiceConfig } from '../config/index.js';
 import { RebalancerError } from '../errors.js';
 import { createHttpServer, type Readiness } from '../http/server.js';
 import { createServiceMetrics, foldTopCategories, headCategories, tailShareOfCounts, type ServiceMetrics } from '../metrics/index.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import { Checkpointer, type CheckpointMeta } from '../state/checkpointer.js';
+import { TrainBacklog } from '../stream/backlog.js';
 import { DedupSet } from '../stream/dedup.js';
 import { DeadLetterSink } from '../stream/dlq.js';
 import { IngestLedger, type LedgerSnapshot } from '../stream/ledger.js';
 import { buildPipeline } from '../stream/pipeline.js';
+import type { AdjustmentView } from '../stream/ports.js';
 import { KafkaSource } from '../stream/source.js';
 import { REJECT_REASONS } from '../stream/reasons.js';
 import { createKafkaClient } from '../kafka/client.js';
 import { BalanceAdapter, type BalanceAdapterSnapshot, type EventBatch } from './balance-adapter.js';
-import { ModelAdapter, tfBackendIsNative } from './model-adapter.js';
+import { startTrainer, type Trainer, type TrainerStats } from '../train/index.js';
+import { MODEL_DIR, tfBackendIsNative } from './model-adapter.js';
 import { Recommender } from './recommendations.js';
 
 export interface ServiceOptions {
@@ -26,6 +31,8 @@ export interface ServiceOptions {
   registry?: Registry;
   now?: () => number;
   log?: (msg: string) => void;
+  /** Test hooks (not for production use): called for each applied event inside the pipeline; a throw fails the pipeline. */
+  testHooks?: { afterApply?(event: InteractionEvent): void };
 }
 
 export interface ServiceHandle {
@@ -49,19 +56,33 @@ export interface ServiceState {
   weights: Record<string, number>;
   imbalance: { ratio: number; entropyNormalized: number; gini: number };
   reservoirFill: { perCategory: number; cbrs: number };
-  model: { version: string; steps: number; nativeBackend: boolean; training: boolean };
-  evaluation: { hitRateMacro: number; hitRateMicro: number; ndcgMacro: number; ndcgMicro: number; hitRateByCategory: Record<string, number> };
+  model: { version: string; steps: number; nativeBackend: boolean; training: boolean; trainedEvents: number; trainerThread: boolean; trainer: TrainerStats | null };
+  evaluation: { hitRateMacro: number; hitRateMicro: number; ndcgMacro: number; ndcgMicro: number; hitRateByCategory: Record<string, number>; adjustment: AdjustmentView };
   totals: { applied: number; byCategory: Record<string, number>; byType: Record<string, number>; invalid: number; duplicates: number; late: number; deadLettered: number; recommendationsProduced: number };
   offsets: { topic: string; positions: Record<string, number>; committed: Record<string, number> };
   consumer: { up: boolean; paused: boolean; pauses: number; inFlight: number; assigned: number[]; crashes: number; lag: Record<string, number> };
-  checkpoint: { seq: number; ageSeconds: number; restoredFrom: number | null };
+  checkpoint: { seq: number; ageSeconds: number; restoredFrom: number | null; restored: RestoredCounts | null };
+}
+
+/**
+ * At restore: events the restored model had trained, the saved backlog it had not, and the
+ * applied events of the types it trains on (the ledger's, up to the restored offsets). A
+ * consistent checkpoint has modelTrainedEvents + backlog = trainableEvents.
+ */
+export interface RestoredCounts {
+  modelTrainedEvents: number;
+  backlog: number;
+  trainableEvents: number;
 }
 
 interface SavedState {
-  format: 1;
+  /** 1: before the training backlog was saved (restores with an empty backlog). */
+  format: 1 | 2;
   balance: BalanceAdapterSnapshot;
   dedup: string[];
   ledger: LedgerSnapshot;
+  /** Events applied to the state that the checkpoint's model has not trained (see TrainBacklog). */
+  backlog?: InteractionEvent[];
 }
 
 const STATE_FILE = 'state.bin';
@@ -76,6 +97,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
   const now = options.now ?? Date.now;
   const log = options.log ?? ((m: string) => console.error(`[rebalancer] ${m}`));
   const registry = options.registry ?? new Registry();
+  const afterApply = options.testHooks?.afterApply;
   const rng = new Rng(config.seed);
   const kafka = createKafkaClient({ clientId: config.clientId, brokers: config.brokers, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel, retry: { retries: 8 } });
 
@@ -85,23 +107,29 @@ export async function startService(config: ServiceConfig, options: ServiceOption
   let balance: BalanceAdapter;
   let dedup: DedupSet;
   let ledger: IngestLedger;
-  let model: ModelAdapter | undefined;
+  let model: Trainer | undefined;
+  const prior = (c: string): number => balance.prior(c);
+  let restoredBacklog: InteractionEvent[] = [];
+  let restoredCounts: RestoredCounts | null = null;
   if (restored) {
     const saved = deserialize(await restored.readFile(STATE_FILE)) as SavedState;
+    restoredBacklog = saved.backlog ?? [];
     balance = BalanceAdapter.restore(saved.balance, config);
     dedup = DedupSet.restore(config.dedupHorizon, saved.dedup);
     ledger = IngestLedger.restore(saved.ledger);
-    if (config.train) {
-      model = restored.manifest.meta.modelVersion !== null
-        ? await ModelAdapter.restoreOrCreate(restored.dir, config, rng, (c) => balance.prior(c), log)
-        : ModelAdapter.create(config, rng, (c) => balance.prior(c));
+    if (config.train) model = await startTrainer({ config, rng, prior, ...(restored.manifest.meta.modelVersion !== null ? { restoreDir: restored.dir } : {}), log, now });
+    if (model) {
+      const m = model;
+      const byType = ledger.snapshot().byType;
+      const trainableEvents = EVENT_TYPES.reduce((sum, t) => sum + (m.trainsOn(t) ? (byType[t] ?? 0) : 0), 0);
+      restoredCounts = { modelTrainedEvents: m.trainedEvents, backlog: restoredBacklog.length, trainableEvents };
     }
-    log(`restored checkpoint ${restored.manifest.seq} (${ledger.applied} events applied; positions ${JSON.stringify(restored.manifest.meta.positions)})`);
+    log(`restored checkpoint ${restored.manifest.seq} (${ledger.applied} events applied, ${restoredBacklog.length} of them to train first; positions ${JSON.stringify(restored.manifest.meta.positions)})`);
   } else {
     balance = BalanceAdapter.create(config, rng);
     dedup = new DedupSet(config.dedupHorizon);
     ledger = new IngestLedger();
-    if (config.train) model = ModelAdapter.create(config, rng, (c) => balance.prior(c));
+    if (config.train) model = await startTrainer({ config, rng, prior, log, now });
   }
   if (!tfBackendIsNative()) log('WARNING: TensorFlow is NOT running on the native backend; training will be very slow (see README, native TensorFlow)');
 
@@ -164,14 +192,31 @@ export async function startService(config: ServiceConfig, options: ServiceOption
     now,
   });
 
+  const backlog = new TrainBacklog();
+  let stages = 0;
   const checkpointer = new Checkpointer({
     store,
+    // One instant: the state, the offsets, the events bound for training the model has not
+    // been handed, and the model's save queued behind the steps it has been handed. So the
+    // saved model has trained exactly the events up to the offsets minus the saved backlog.
     capture: () => {
-      const saved: SavedState = { format: 1, balance: balance.snapshot(), dedup: dedup.snapshot(), ledger: ledger.snapshot() };
+      const saved: SavedState = { format: 2, balance: balance.snapshot(), dedup: dedup.snapshot(), ledger: ledger.snapshot(), backlog: backlog.snapshot() };
+      const files = new Map([[STATE_FILE, serialize(saved)]]);
+      if (!model) return { meta: { topic: config.topic, positions: saved.ledger.positions, modelVersion: null }, files };
+      // A `.tmp-…-<pid>` name: the store removes it if this process dies before moving it.
+      const stage = join(config.checkpointDir, `.tmp-model-${++stages}-${process.pid}`);
+      const save = model.save(stage);
       return {
-        meta: { topic: config.topic, positions: saved.ledger.positions, modelVersion: model ? model.version : null },
-        files: new Map([[STATE_FILE, serialize(saved)]]),
-        ...(model ? { writeModel: (dir: string) => model!.save(dir) } : {}),
+        meta: { topic: config.topic, positions: saved.ledger.positions, modelVersion: save.version },
+        files,
+        writeModel: async (dir: string) => {
+          try {
+            await save.done;
+            await rename(join(stage, MODEL_DIR), join(dir, MODEL_DIR));
+          } finally {
+            await rm(stage, { recursive: true, force: true });
+          }
+        },
       };
     },
     flushDeadLetters: () => deadLetters.flush(),
@@ -197,12 +242,23 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       batchMaxWaitMs: config.batchMaxWaitMs,
       maxFutureSkewMs: config.maxFutureSkewMs,
       trainDelayMs: config.trainDelayMs,
-      onApplied: model ? (e) => recommender.onEvent(e) : undefined,
+      backlog,
+      restoredBacklog,
+      onApplied: model
+        ? (e) => {
+            recommender.onEvent(e);
+            afterApply?.(e);
+          }
+        : afterApply,
       log,
       now,
     }).subscribe({
+      // Not ready, no final checkpoint, and `done` rejects: the process exits non-zero and a
+      // restart resumes from the last checkpoint (a stalled consumer must not look healthy).
       error: (err: unknown) => {
         log(`pipeline failed: ${(err as Error).stack ?? String(err)}`);
+        deadError ??= new RebalancerError('REB_PIPELINE_FAILED', `the pipeline failed: ${(err as Error).message}`, {}, { cause: err });
+        rejectDone(deadError);
         resolve();
       },
       complete: () => resolve(),
@@ -215,14 +271,15 @@ export async function startService(config: ServiceConfig, options: ServiceOption
 
   const readiness = (): Readiness => {
     const reasons: string[] = [];
-    if (deadError) reasons.push(`consumer dead: ${deadError.message}`);
+    if (deadError) reasons.push(deadError.code === 'REB_PIPELINE_FAILED' ? deadError.message : `consumer dead: ${deadError.message}`);
     else if (!source.isUp) reasons.push('Kafka consumer is not running');
     if (source.assignedPartitions.length === 0) reasons.push('no partition assigned yet');
     if (stopping) reasons.push('shutting down');
+    if (model && !model.stats().healthy) reasons.push('the trainer thread died 3 times within 10 minutes (rebalancer_trainer_worker_restarts_total)');
     return { ready: reasons.length === 0, reasons };
   };
 
-  const state = (): ServiceState => serviceState(config, balance, model, ledger, source, checkpointer, deadLetters, recommender, readiness().ready, restored?.manifest.seq ?? null);
+  const state = (): ServiceState => serviceState(config, balance, model, ledger, source, checkpointer, deadLetters, recommender, readiness().ready, restored?.manifest.seq ?? null, restoredCounts);
 
   const http = createHttpServer({
     registry,
@@ -261,6 +318,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
           log(`final checkpoint failed: ${(err as Error).message}`);
         }
       }
+      await model?.stop().catch((err: unknown) => log(`stopping the trainer failed: ${(err as Error).message}`));
       await source.disconnect();
       await producer.disconnect().catch(() => {});
       await http.close();
@@ -297,7 +355,7 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
   }
 }
 
-function updateGauges(metrics: ServiceMetrics, config: ServiceConfig, balance: BalanceAdapter, model: ModelAdapter | undefined, source: KafkaSource, checkpointer: Checkpointer, recommender: Recommender<EventBatch>): void {
+function updateGauges(metrics: ServiceMetrics, config: ServiceConfig, balance: BalanceAdapter, model: Trainer | undefined, source: KafkaSource, checkpointer: Checkpointer, recommender: Recommender<EventBatch>): void {
   const view = balance.view();
   const counts = view.windowCounts;
   const top = new Set([...counts].sort((a, b) => b[1] - a[1]).slice(0, config.metricsTopCategories).map(([c]) => c));
@@ -324,6 +382,15 @@ function updateGauges(metrics: ServiceMetrics, config: ServiceConfig, balance: B
     metrics.prequentialNdcgAverage.macro.set(ev.ndcgMacro);
     metrics.prequentialNdcgAverage.micro.set(ev.ndcgMicro);
     metrics.modelVersion.replaceAll(new Map([[model.version, 1]]));
+    const t = model.stats();
+    metrics.trainer.staleness.set(t.stalenessSeconds);
+    metrics.trainer.tensorIds.set(t.tensorIdHighWater);
+    metrics.trainer.recycles.set(t.recycles);
+    metrics.trainer.restarts.set(t.workerRestarts);
+    metrics.trainer.dropped.set(t.droppedBatches);
+    metrics.servingAdjustment.tau.set(ev.adjustment.tau);
+    metrics.servingAdjustment.microCost.set(ev.adjustment.microCost);
+    metrics.servingAdjustment.macroGain.set(ev.adjustment.macroGain);
   }
   metrics.consumerUp.set(source.isUp ? 1 : 0);
   metrics.consumerPaused.set(source.paused ? 1 : 0);
@@ -333,7 +400,7 @@ function updateGauges(metrics: ServiceMetrics, config: ServiceConfig, balance: B
 function serviceState(
   config: ServiceConfig,
   balance: BalanceAdapter,
-  model: ModelAdapter | undefined,
+  model: Trainer | undefined,
   ledger: IngestLedger,
   source: KafkaSource,
   checkpointer: Checkpointer,
@@ -341,6 +408,7 @@ function serviceState(
   recommender: Recommender<EventBatch>,
   ready: boolean,
   restoredFrom: number | null,
+  restored: RestoredCounts | null,
 ): ServiceState {
   const view = balance.view();
   const ev = model?.evaluation();
@@ -355,13 +423,14 @@ function serviceState(
     weights: Object.fromEntries(view.weights),
     imbalance: { ratio: view.imbalanceRatio, entropyNormalized: view.entropyNormalized, gini: view.gini },
     reservoirFill: view.reservoirFill,
-    model: { version: model?.version ?? 'none', steps: model?.steps ?? 0, nativeBackend: model?.nativeBackend ?? false, training: model !== undefined },
+    model: { version: model?.version ?? 'none', steps: model?.steps ?? 0, nativeBackend: model?.nativeBackend ?? false, training: model !== undefined, trainedEvents: model?.trainedEvents ?? 0, trainerThread: config.trainerThread, trainer: model?.stats() ?? null },
     evaluation: {
       hitRateMacro: ev?.hitRateMacro ?? 0,
       hitRateMicro: ev?.hitRateMicro ?? 0,
       ndcgMacro: ev?.ndcgMacro ?? 0,
       ndcgMicro: ev?.ndcgMicro ?? 0,
       hitRateByCategory: ev ? Object.fromEntries(ev.hitRateByCategory) : {},
+      adjustment: ev?.adjustment ?? { tau: 0, microCost: 0, macroGain: 0 },
     },
     totals: {
       applied: ledgerSnap.applied,
@@ -383,6 +452,6 @@ function serviceState(
       crashes: source.crashCount,
       lag: Object.fromEntries([...source.lagByPartition].map(([p, l]) => [String(p), l])),
     },
-    checkpoint: { seq: checkpointer.lastSequence, ageSeconds: checkpointer.ageSeconds(), restoredFrom },
+    checkpoint: { seq: checkpointer.lastSequence, ageSeconds: checkpointer.ageSeconds(), restoredFrom, restored },
   };
 }

@@ -1,8 +1,9 @@
-import { Observable, concatMap, filter, map, tap, type OperatorFunction } from 'rxjs';
+import { Observable, concatMap, filter, map, startWith, tap, type OperatorFunction } from 'rxjs';
 import type { KafkaMessage } from 'kafkajs';
 import { EVENT_TYPES, validateEvent, type InteractionEvent, type SingleObjectCodec } from '../codec/index.js';
 import { isRebalancerError, type ErrorCode } from '../errors.js';
 import type { ServiceMetrics } from '../metrics/index.js';
+import type { TrainBacklog } from './backlog.js';
 import type { DedupSet } from './dedup.js';
 import type { DeadLetter } from './dlq.js';
 import { FutureSkewGuard } from './event-time.js';
@@ -57,6 +58,13 @@ export interface PipelineDeps<B> {
   maxFutureSkewMs: number;
   /** Test hook: extra wait per training step (simulates a slow trainer). */
   trainDelayMs: number;
+  /** Events bound for training and not handed to the model yet (what a checkpoint's model has not seen). */
+  backlog?: TrainBacklog;
+  /**
+   * The backlog of the restored checkpoint: already applied to the state, trained first.
+   * Never counted in flight by the source, so never released to it.
+   */
+  restoredBacklog?: readonly InteractionEvent[];
   /** Called for each applied event (recommendation triggers); must be cheap. */
   onApplied?(event: InteractionEvent): void;
   onTrained?(report: TrainReport): void;
@@ -78,7 +86,10 @@ export function buildPipeline<B>(chunks$: Observable<RecordChunk>, deps: Pipelin
     return applied$.pipe(filter((_events): _events is never => false));
   }
   const model = deps.model;
-  return applied$.pipe(rebatch(deps.batchSize, deps.batchMaxWaitMs), trainStep(deps, model));
+  const restored = deps.restoredBacklog ?? [];
+  deps.backlog?.push(restored);
+  const toTrain$ = restored.length > 0 ? applied$.pipe(startWith([...restored])) : applied$;
+  return toTrain$.pipe(rebatch(deps.batchSize, deps.batchMaxWaitMs), trainStep(deps, model, restored.length));
 }
 
 /** Avro single-object decode; failures become rejects with their typed reason. */
@@ -202,6 +213,7 @@ export function applyToBalance<B>(deps: PipelineDeps<B>): OperatorFunction<Clean
       if (trainsType[t]) toTrain.push(e);
       onApplied?.(e);
     }
+    deps.backlog?.push(toTrain);
     for (let t = 0; t < typeCount; t++) {
       const n = typeCounts[t]!;
       if (n > 0) {
@@ -267,20 +279,27 @@ export function rebatch<T>(size: number, maxWaitMs: number): OperatorFunction<T[
  * strictly one at a time. The batch's events are released after the step, which is
  * what makes a slow trainer pause the consumer. A failed step is logged and skipped.
  */
-export function trainStep<B>(deps: PipelineDeps<B>, model: ModelPort<B>): OperatorFunction<InteractionEvent[], TrainReport> {
+export function trainStep<B>(deps: PipelineDeps<B>, model: ModelPort<B>, restoredBacklog = 0): OperatorFunction<InteractionEvent[], TrainReport> {
+  // The restored backlog comes first; its events were never in flight at the source.
+  let unreleasable = restoredBacklog;
   return concatMap(async function composeAndTrain(fresh: InteractionEvent[]): Promise<TrainReport> {
     // Queued batches would otherwise train back to back on microtasks, starving I/O:
     // HTTP requests, Kafka heartbeats and fetches get a turn between steps.
     await yieldToEventLoop();
     const started = deps.now();
     let loss = Number.NaN;
+    let handed = false;
     try {
       const batch = deps.balance.compose(fresh);
       const sources = deps.balance.batchSources(batch);
       deps.metrics.batchSamples.fresh.inc(sources.fresh);
       deps.metrics.batchSamples.replay.inc(sources.replay);
       deps.metrics.batchSamples.synthetic.inc(sources.synthetic);
-      const result = await model.train(batch);
+      // Handing the batch to the model (train queues it synchronously) moves it out of the backlog.
+      const training = model.train(batch);
+      handed = true;
+      deps.backlog?.take(fresh.length);
+      const result = await training;
       loss = result.loss;
       if (deps.trainDelayMs > 0) await new Promise((r) => setTimeout(r, deps.trainDelayMs));
       const seconds = (deps.now() - started) / 1000;
@@ -290,7 +309,11 @@ export function trainStep<B>(deps: PipelineDeps<B>, model: ModelPort<B>): Operat
     } catch (err) {
       deps.log(`training step on ${fresh.length} events failed: ${(err as Error).stack ?? String(err)}`);
     } finally {
-      deps.release(fresh.length, 0);
+      // A batch that failed before it reached the model is skipped: it leaves the backlog too.
+      if (!handed) deps.backlog?.take(fresh.length);
+      const restored = Math.min(unreleasable, fresh.length);
+      unreleasable -= restored;
+      deps.release(fresh.length - restored, 0);
     }
     const report = { events: fresh.length, loss, seconds: (deps.now() - started) / 1000 };
     deps.onTrained?.(report);

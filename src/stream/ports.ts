@@ -44,6 +44,25 @@ export interface EvaluationView {
   hitRateMicro: number;
   ndcgMacro: number;
   ndcgMicro: number;
+  /** Serving-time logit adjustment in use (src/balance/adjustment.ts). */
+  adjustment: AdjustmentView;
+}
+
+export interface AdjustmentView {
+  /** τ served now (0: the raw logits). */
+  tau: number;
+  /** Estimated relative micro HR@K loss of τ against the unadjusted ranking (decayed prequential figures). */
+  microCost: number;
+  /** Estimated relative macro HR@K gain of τ against the unadjusted ranking. */
+  macroGain: number;
+}
+
+/** The adjustment's figures as the ports state them (0 cost and gain before the first evaluation). */
+export function adjustmentView(f: { tau: number; grid: readonly number[]; micro: readonly number[]; macro: readonly number[] }): AdjustmentView {
+  const j = Math.max(0, f.grid.indexOf(f.tau));
+  const m0 = f.micro[0] ?? 0;
+  const M0 = f.macro[0] ?? 0;
+  return { tau: f.tau, microCost: m0 > 0 ? 1 - (f.micro[j] ?? 0) / m0 : 0, macroGain: M0 > 0 ? (f.macro[j] ?? 0) / M0 - 1 : 0 };
 }
 
 export interface ModelPort<B> {
@@ -56,9 +75,19 @@ export interface ModelPort<B> {
    * a training batch: the pipeline releases them right after the state update.
    */
   trainsOn(type: EventType): boolean;
-  /** One prequential step: evaluate the batch's positives with the current model, then train on the batch. */
+  /**
+   * One prequential step: evaluate the batch's positives with the current model, then train
+   * on the batch. The step's place in the model's queue is fixed when `train` is called: a
+   * `save` called afterwards holds this batch, one called before does not.
+   */
   train(batch: B): Promise<{ loss: number }>;
   recommend(userId: string, candidates: readonly CandidateItem[], k: number): RecommendedItem[];
   evaluation(): EvaluationView;
-  save(dir: string): Promise<void>;
+  /**
+   * Queues a save of the model into `dir` behind every batch handed to `train` so far and
+   * returns the version the saved model will carry (synchronously) with the save's promise.
+   */
+  save(dir: string): { version: string; done: Promise<void> };
+  /** Fresh events the model has been handed so far (what a saved model has trained). */
+  readonly trainedEvents: number;
 }

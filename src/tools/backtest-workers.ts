@@ -3,33 +3,14 @@
  * every chunk to all of them with backpressure (at most `queueDepth` chunks sent and not
  * yet acknowledged per worker; `broadcast` waits for room), and collects their results.
  */
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { ERROR_CODES, RebalancerError, type ErrorCode } from '../errors.js';
+import type { Worker } from 'node:worker_threads';
+import { errorFromThread } from '../errors.js';
+import { startModuleWorker } from '../start-worker.js';
 import { fromWorkerSchema, type EventChunk, type HarnessSettings, type RunnerResult, type StrategySpec, type ToWorker } from './backtest-protocol.js';
 
-/**
- * Starts a worker on backtest-worker: the compiled .js next to this module, or, when
- * running from source under tsx, the .ts with tsx registered inside the worker first
- * (Node 20 workers do not run the parent's --import hooks for their entry module).
- */
+/** Starts a worker on backtest-worker (compiled or, under tsx, from source). */
 function startWorker(): Worker {
-  if (extname(fileURLToPath(import.meta.url)) !== '.ts') return new Worker(new URL('./backtest-worker.js', import.meta.url));
-  const api = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./backtest-worker.ts', import.meta.url).href;
-  return new Worker(`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`, { eval: true, execArgv: [] });
-}
-
-function isErrorCode(code: string | null): code is ErrorCode {
-  return code !== null && Object.hasOwn(ERROR_CODES, code);
-}
-
-function errorOf(code: string | null, message: string, stack: string): Error {
-  if (isErrorCode(code)) return new RebalancerError(code, message);
-  const err = new Error(message);
-  err.stack = stack;
-  return err;
+  return startModuleWorker(import.meta.url, 'backtest-worker');
 }
 
 interface Member {
@@ -84,7 +65,7 @@ export class BacktestWorkers {
         member.results = m.results;
         break;
       case 'error':
-        this.fail(errorOf(m.code, m.message, m.stack));
+        this.fail(errorFromThread(m.code, m.message, m.stack));
         return;
     }
     this.notify();

@@ -17,7 +17,7 @@ const config = defaultConfig({ modelUserRows: 256, modelItemRows: 256, modelDim:
 async function savedCheckpoint(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'rebalancer-model-fallback-'));
   const adapter = ModelAdapter.create(config, new Rng(1), () => 0.5);
-  await adapter.save(dir);
+  await adapter.save(dir).done;
   return dir;
 }
 

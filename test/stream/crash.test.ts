@@ -79,11 +79,21 @@ describe('crash recovery (SIGKILL mid-stream, restart from checkpoint)', () => {
     const early = (await getJson<ServiceState>(`${second.url}/state`)).body;
     assert.ok(early.checkpoint.restoredFrom !== null && early.checkpoint.restoredFrom >= 1, 'restored from a checkpoint');
     assert.ok(early.totals.applied > 0 && early.totals.applied < EVENTS, `restored state is partial (${early.totals.applied})`);
+    // The checkpoint's model trained exactly the events up to its offsets, less the backlog
+    // it saved (trained first after the restart): none twice, none never.
+    const restored = early.checkpoint.restored;
+    assert.ok(restored !== null, 'restore counts reported');
+    assert.ok(restored.modelTrainedEvents > 0, `the restored model had trained events (${restored.modelTrainedEvents})`);
+    assert.equal(restored.modelTrainedEvents + restored.backlog, restored.trainableEvents, `restored model ${restored.modelTrainedEvents} + backlog ${restored.backlog} = trainable events up to the restored offsets`);
 
     const final = await waitFor('every event applied after the restart', async () => {
       const { body } = await getJson<ServiceState>(`${second.url}/state`);
       return body.totals.applied >= EVENTS ? body : undefined;
     }, 120_000);
+    await waitFor('every trainable event trained after the restart', async () => {
+      const { body } = await getJson<ServiceState>(`${second.url}/state`);
+      return body.model.trainedEvents >= body.totals.applied - (body.totals.byType.view ?? 0) ? body : undefined;
+    }, 60_000);
     // Give a double count the chance to show before comparing.
     await new Promise((r) => setTimeout(r, 1_500));
     const settled = (await getJson<ServiceState>(`${second.url}/state`)).body;
@@ -91,6 +101,9 @@ describe('crash recovery (SIGKILL mid-stream, restart from checkpoint)', () => {
     assert.deepEqual(new Map(Object.entries(settled.totals.byCategory)), produced.byCategory);
     assert.equal(settled.window.events, EVENTS, 'window totals match too');
     assert.equal(final.totals.invalid, 0);
+    // Every trainable event trained exactly once across the crash (views are not trained).
+    const trainable = settled.totals.applied - (settled.totals.byType.view ?? 0);
+    assert.equal(settled.model.trainedEvents, trainable, 'the model trained every trainable event once');
 
     second.process.kill('SIGTERM');
     assert.equal(await second.exited, 0, 'graceful stop exits 0');

@@ -99,7 +99,7 @@ describe('rebalancer service end to end (real Kafka)', () => {
       'rebalancer_prequential_hit_rate_average', 'rebalancer_prequential_ndcg_average', 'rebalancer_recommendation_duration_seconds',
       'rebalancer_recommendations_total', 'rebalancer_recommendation_tail_share', 'rebalancer_interaction_tail_share', 'rebalancer_consumer_lag_messages',
       'rebalancer_consumer_paused', 'rebalancer_consumer_crashes_total', 'rebalancer_checkpoint_age_seconds', 'rebalancer_checkpoints_total',
-      'rebalancer_checkpoint_duration_seconds', 'rebalancer_model_version_info', 'process_cpu_seconds_total',
+      'rebalancer_checkpoint_duration_seconds', 'rebalancer_model_version_info', 'rebalancer_serving_adjustment_tau', 'rebalancer_serving_adjustment_micro_cost_ratio', 'process_cpu_seconds_total',
     ]) {
       assert.match(text, new RegExp(`^# TYPE ${family} `, 'm'), `family ${family}`);
     }
