@@ -38,6 +38,7 @@ export interface ServiceMetrics {
   recommendationDuration: Histogram;
   recommendations: { http: Counter.Internal; event: Counter.Internal };
   recommendationTailShare: Gauge;
+  recommendationTriggersDropped: { backlog: Counter.Internal; rateLimit: Counter.Internal };
   interactionTailShare: Gauge;
   consumerLag(topic: string, partition: number): Gauge.Internal<string>;
   consumerPaused: Gauge;
@@ -102,6 +103,7 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
   const samples = counter('rebalancer_batch_samples_total', 'Samples in composed training batches, by source.', ['source']);
   const hitAvg = gauge('rebalancer_prequential_hit_rate_average', 'Prequential hit-rate@K averaged over categories (macro) or over evaluations (micro).', ['average']);
   const ndcgAvg = gauge('rebalancer_prequential_ndcg_average', 'Prequential NDCG@K averaged over categories (macro) or over evaluations (micro).', ['average']);
+  const dropped = counter('rebalancer_recommendation_triggers_dropped_total', 'Event triggers that produced no recommendation: the global --rec-max-per-second cap (rate_limit), or the queue full because event-triggered recommendations may take only 30% of the main thread (backlog).', ['reason']);
   const recs = counter('rebalancer_recommendations_total', 'Recommendation lists served, by trigger (http request or event-triggered to the output topic).', ['trigger']);
   // prom-client only exports a child once it has a value.
   for (const reason of rejectReasons) {
@@ -139,6 +141,7 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
     prequentialNdcgAverage: { macro: ndcgAvg.labels({ average: 'macro' }), micro: ndcgAvg.labels({ average: 'micro' }) },
     recommendationDuration: histogram('rebalancer_recommendation_duration_seconds', 'Time to score candidates and pick the top K for one user.', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]),
     recommendations: { http: recs.labels({ trigger: 'http' }), event: recs.labels({ trigger: 'event' }) },
+    recommendationTriggersDropped: { backlog: dropped.labels({ reason: 'backlog' }), rateLimit: dropped.labels({ reason: 'rate_limit' }) },
     recommendationTailShare: gauge('rebalancer_recommendation_tail_share', 'Share of recently recommended items in tail categories (outside the head set holding 80% of window events).'),
     interactionTailShare: gauge('rebalancer_interaction_tail_share', 'Share of window events in tail categories (outside the head set holding 80% of window events).'),
     consumerLag: (topic, partition) => lag.labels({ topic, partition: String(partition) }),

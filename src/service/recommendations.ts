@@ -29,6 +29,14 @@ const PUMP_INTERVAL_MS = 100;
  * requests, Kafka fetches and training steps get a turn between slices.
  */
 const PUMP_SLICE_MS = 8;
+/**
+ * Share of the main thread's time event-triggered recommendations may take: after a slice of
+ * d ms the next one waits d·(1 − share)/share ms. They are a rate-limited background output;
+ * the main thread also ingests and answers /recommendations, whose latency must not queue
+ * behind them. Triggers beyond what the share serves are dropped and counted
+ * (rebalancer_recommendation_triggers_dropped_total{reason="backlog"}).
+ */
+const EVENT_REC_CPU_SHARE = 0.3;
 
 /**
  * Serves recommendations: on HTTP request, and to the recommendations topic when an
@@ -104,7 +112,14 @@ export class Recommender<B> {
     const now = this.opts.now();
     const last = this.lastSent.get(event.userId);
     if (last !== undefined && now - last < this.opts.config.recMinIntervalMs) return;
-    if (this.pending.size >= MAX_PENDING || !this.takeToken(now)) return;
+    if (this.pending.size >= MAX_PENDING) {
+      this.opts.metrics.recommendationTriggersDropped.backlog.inc();
+      return;
+    }
+    if (!this.takeToken(now)) {
+      this.opts.metrics.recommendationTriggersDropped.rateLimit.inc();
+      return;
+    }
     this.lastSent.delete(event.userId);
     this.lastSent.set(event.userId, now);
     if (this.lastSent.size > RATE_LIMIT_USERS) this.lastSent.delete(this.lastSent.keys().next().value!);
@@ -121,15 +136,17 @@ export class Recommender<B> {
   }
 
   /**
-   * Serves the queued users in slices of at most PUMP_SLICE_MS, yielding between slices;
-   * each slice's recommendations go to the topic as one produce call.
+   * Serves the queued users in slices of at most PUMP_SLICE_MS, pausing between slices so
+   * they take at most EVENT_REC_CPU_SHARE of the thread; each slice's recommendations go to
+   * the topic as one produce call.
    */
   private drainPending(): void {
     if (this.draining || this.pending.size === 0) return;
     this.draining = true;
     this.drainDone = new Promise<void>((resolve) => {
       const slice = (): void => {
-        const deadline = performance.now() + PUMP_SLICE_MS;
+        const started = performance.now();
+        const deadline = started + PUMP_SLICE_MS;
         const messages: Array<{ key: string; value: Buffer }> = [];
         for (const userId of this.pending) {
           this.pending.delete(userId);
@@ -143,7 +160,8 @@ export class Recommender<B> {
         }
         if (messages.length > 0) this.send(messages);
         if (this.pending.size > 0 && this.pump !== undefined) {
-          setImmediate(slice);
+          const spent = performance.now() - started;
+          setTimeout(slice, (spent * (1 - EVENT_REC_CPU_SHARE)) / EVENT_REC_CPU_SHARE);
           return;
         }
         this.draining = false;
@@ -168,7 +186,11 @@ export class Recommender<B> {
   private currentCandidates(): CandidateItem[] {
     const now = this.opts.now();
     if (now - this.candidatesAt >= CANDIDATE_TTL_MS || this.candidates.length === 0) {
-      this.candidates = this.opts.balance().candidates(this.opts.config.recCandidatesPerCategory, this.opts.config.recHeadItems);
+      const fresh = this.opts.balance().candidates(this.opts.config.recCandidatesPerCategory, this.opts.config.recHeadItems);
+      // Same length: update the array in place, so the scorer's cache (keyed by the array)
+      // recomputes only the entries that changed, not the whole set, once a second.
+      if (fresh.length === this.candidates.length) for (let i = 0; i < fresh.length; i++) this.candidates[i] = fresh[i]!;
+      else this.candidates = fresh;
       this.candidatesAt = now;
     }
     return this.candidates;

@@ -45,6 +45,8 @@ import { WorkerLink, type LinkEvents } from './worker-link.js';
 /** Deaths within this window that make the trainer unhealthy. */
 const DEATH_WINDOW_MS = 10 * 60_000;
 const DEATHS_UNHEALTHY = 3;
+/** Candidates whose item side a new scorer gathers per turn of the event loop while warming (about 1.5 ms). */
+const WARM_SLICE = 500;
 /** Attempts to start a replacement worker before a call fails. */
 const START_ATTEMPTS = 3;
 
@@ -110,6 +112,10 @@ export class TrainerThread implements ModelPort<EventBatch> {
   private handed = 0;
   private lock: Promise<unknown> = Promise.resolve();
   private scorer: SnapshotScorer | null = null;
+  /** A newer snapshot's scorer being warmed on `lastCandidates` before it serves. */
+  private warming: SnapshotScorer | null = null;
+  /** The candidate array of the latest request (what the next scorer is warmed on). */
+  private lastCandidates: readonly CandidateItem[] | null = null;
   private nextSeq = 0;
   private summary: EvaluationView | null = null;
   private labelWeights: Readonly<Record<EventType, number>> = { view: 0, click: 0, add_to_cart: 0, purchase: 0 };
@@ -252,6 +258,7 @@ export class TrainerThread implements ModelPort<EventBatch> {
   }
 
   recommend(userId: string, candidates: readonly CandidateItem[], k: number): RecommendedItem[] {
+    this.lastCandidates = candidates;
     if (candidates.length === 0) return [];
     if (this.scorer === null) throw new RebalancerError('REB_MODEL_INVALID', 'no model snapshot has been published yet');
     return this.scorer.recommend(userId, candidates, Math.min(k, candidates.length)).map((r) => ({ itemId: r.itemId, categoryId: r.categoryId, score: r.score }));
@@ -447,10 +454,38 @@ export class TrainerThread implements ModelPort<EventBatch> {
   private onSnapshot(link: WorkerLink, snapshot: ModelSnapshot, publishMs: number, first: boolean): void {
     const served = this.scorer?.snapshot;
     if (!link.alive || (served !== undefined && (snapshot.seq <= served.seq || snapshot.steps < served.steps))) return;
-    this.scorer = new SnapshotScorer(snapshot);
     this.nextSeq = Math.max(this.nextSeq, snapshot.seq + 1);
+    const next = new SnapshotScorer(snapshot);
+    const cause = first ? link.purpose : 'step';
+    const candidates = this.lastCandidates;
+    if (this.scorer === null || candidates === null || candidates.length === 0) {
+      this.serve(next, cause, publishMs);
+      return;
+    }
+    // Warm the new scorer's item side on the candidates being served, a slice per turn of the
+    // event loop, and serve from it once ready: no request pays for a whole rebuild (about
+    // 3 µs per candidate), and the old snapshot keeps serving meanwhile. A newer snapshot
+    // arriving first replaces this one.
+    this.warming = next;
+    const step = (): void => {
+      if (this.warming !== next) return;
+      if (next.prepare(candidates, WARM_SLICE)) {
+        this.warming = null;
+        this.serve(next, cause, publishMs);
+      } else {
+        setImmediate(step);
+      }
+    };
+    setImmediate(step);
+  }
+
+  private serve(scorer: SnapshotScorer, cause: 'step' | WorkerLink['purpose'], publishMs: number): void {
+    const snapshot = scorer.snapshot;
+    const served = this.scorer?.snapshot;
+    if (served !== undefined && (snapshot.seq <= served.seq || snapshot.steps < served.steps)) return;
+    this.scorer = scorer;
     while (this.unpublished.length > 0 && this.unpublished[0]!.steps <= snapshot.steps) this.unpublished.shift();
-    this.o.onPublish?.(snapshot, first ? link.purpose : 'step', publishMs);
+    this.o.onPublish?.(snapshot, cause, publishMs);
   }
 
   private onDeath(link: WorkerLink, reason: string): void {
