@@ -198,6 +198,8 @@ interface CandidateSet {
    */
   readonly pre: Float64Array;
   readonly gmf: Float64Array;
+  /** Entries [0, filled) are gathered (`prepare` fills a set in slices). */
+  filled: number;
 }
 
 /** Pure-JS forward pass over one snapshot: no tfjs, no allocation of native tensors. */
@@ -353,6 +355,47 @@ export class SnapshotScorer {
   }
 
   /** The cached item side of `candidates` (keyed by array identity), brought up to date with its current ids. */
+  /**
+   * Gathers the item side of up to `budget` more entries of `candidates` (the set a later
+   * `score` on the same array uses). Returns true once the whole set is ready. Lets a caller
+   * warm a new snapshot's scorer in slices, between requests, before serving from it.
+   */
+  prepare(candidates: readonly CandidateIds[], budget: number): boolean {
+    const set = this.setFor(candidates);
+    const end = Math.min(set.length, set.filled + Math.max(1, budget));
+    for (let i = set.filled; i < end; i++) this.gatherEntry(set, i, candidates[i]!);
+    set.filled = end;
+    return set.filled === set.length;
+  }
+
+  private setFor(candidates: readonly CandidateIds[]): CandidateSet {
+    const n = candidates.length;
+    let set = this.sets.get(candidates);
+    if (set !== undefined && set.length === n) return set;
+    this.sets.delete(candidates);
+    set = {
+      length: n,
+      itemIds: new Array<string>(n),
+      categoryIds: new Array<string>(n),
+      itemRows: new Int32Array(n),
+      categoryRows: new Int32Array(n),
+      pre: new Float64Array(n * this.widths[0]!),
+      gmf: new Float64Array(n * this.g),
+      filled: 0,
+    };
+    this.sets.set(candidates, set);
+    if (this.sets.size > MAX_CACHED_SETS) this.sets.delete(this.sets.keys().next().value!);
+    return set;
+  }
+
+  private gatherEntry(set: CandidateSet, i: number, c: CandidateIds): void {
+    set.itemIds[i] = c.itemId;
+    set.categoryIds[i] = c.categoryId;
+    set.itemRows[i] = this.ids.items.peekRow(c.itemId);
+    set.categoryRows[i] = this.ids.categories.peekRow(c.categoryId);
+    this.gatherItemSide(set, i);
+  }
+
   private candidateSet(candidates: readonly CandidateIds[]): CandidateSet {
     const n = candidates.length;
     const { items, categories } = this.ids;
@@ -361,6 +404,9 @@ export class SnapshotScorer {
       // LRU: move to the back.
       this.sets.delete(candidates);
       this.sets.set(candidates, set);
+      // Finish a set `prepare` left partly gathered.
+      for (let i = set.filled; i < n; i++) this.gatherEntry(set, i, candidates[i]!);
+      set.filled = n;
       // The same array may have been edited in place: recompute the entries whose ids differ
       // (equal strings are usually the same pointer, so this is a fast scan).
       for (let i = 0; i < n; i++) {
@@ -384,6 +430,7 @@ export class SnapshotScorer {
       categoryRows: new Int32Array(n),
       pre: new Float64Array(n * this.widths[0]!),
       gmf: new Float64Array(n * this.g),
+      filled: n,
     };
     for (let i = 0; i < n; i++) {
       set.itemRows[i] = items.peekRow(set.itemIds[i]!);
