@@ -205,20 +205,23 @@ export class RecModel {
 
   /** Logits s(user, item) for pairs (serving: no logit adjustment, no log q correction). */
   scorePairs(pairs: readonly { userId: string; itemId: string; categoryId: string }[]): Float32Array {
-    const n = pairs.length;
-    const rows: BatchRows = { users: new Int32Array(n), items: new Int32Array(n), categories: new Int32Array(n), length: n };
-    for (let i = 0; i < n; i++) {
-      const p = pairs[i]!;
-      rows.users[i] = this.users.peekRow(p.userId);
-      rows.items[i] = this.items.peekRow(p.itemId);
-      rows.categories[i] = this.categories.peekRow(p.categoryId);
-    }
-    return this.scoreGathered(this.gather(rows));
+    return this.scoreGathered(this.gather(this.rowsOfPairs(pairs)));
   }
 
   /** Scores as served: `scorePairs` minus the serving-time adjustment τ·log(1 + recent category count). */
   scoreServed(pairs: readonly { userId: string; itemId: string; categoryId: string }[]): Float32Array {
     const n = pairs.length;
+    const rows = this.rowsOfPairs(pairs);
+    const inputs = this.gather(rows);
+    const scores = this.scoreGathered(inputs);
+    const tau = this.servingTau;
+    if (tau !== 0 && this.features !== null) for (let i = 0; i < n; i++) scores[i]! -= tau * inputs.wide[i * WIDE_FEATURES + CATEGORY_LOG_COUNT]!;
+    return scores;
+  }
+
+  /** Table rows of (user, item, category) pairs, without recording them (serving path). */
+  private rowsOfPairs(pairs: readonly { userId: string; itemId: string; categoryId: string }[]): BatchRows {
+    const n = pairs.length;
     const rows: BatchRows = { users: new Int32Array(n), items: new Int32Array(n), categories: new Int32Array(n), length: n };
     for (let i = 0; i < n; i++) {
       const p = pairs[i]!;
@@ -226,11 +229,7 @@ export class RecModel {
       rows.items[i] = this.items.peekRow(p.itemId);
       rows.categories[i] = this.categories.peekRow(p.categoryId);
     }
-    const inputs = this.gather(rows);
-    const scores = this.scoreGathered(inputs);
-    const tau = this.servingTau;
-    if (tau !== 0 && this.features !== null) for (let i = 0; i < n; i++) scores[i]! -= tau * inputs.wide[i * WIDE_FEATURES + CATEGORY_LOG_COUNT]!;
-    return scores;
+    return rows;
   }
 
   /**
