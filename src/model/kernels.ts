@@ -154,3 +154,89 @@ function push(outIdx: number[], outVal: number[], n: number, j: number, s: numbe
   outVal[n] = s;
   return n + +(s > 0);
 }
+
+/**
+ * The MLP tower's weights after the first layer: widths [h1, …, hL], layers 2..L (W_l
+ * [h_{l-1}, h_l] row-major and b_l), Wout's MLP rows [hL] and b_out.
+ */
+export interface TowerWeights {
+  readonly widths: readonly number[];
+  readonly hiddenW: readonly Float32Array[];
+  readonly hiddenB: readonly Float32Array[];
+  readonly outMlp: Float32Array;
+  readonly outBias: number;
+}
+
+/**
+ * For candidates 0..n-1, from candidate i's first-layer pre-activation P_i (row i of `pre`,
+ * [n, h1]) and the user part a: out_i = b_out + w_hᵀh_L with h_1 = relu(P_i + a) and
+ * h_l = relu(W_lᵀh_{l-1} + b_l), the zeros relu leaves skipped. Implemented here in JS and
+ * in kernels-wasm.ts with WebAssembly SIMD; both compute every sum in the same order
+ * (bit-identical results).
+ */
+export interface TowerKernel {
+  readonly kind: 'js' | 'wasm';
+  towers(pre: Float64Array, n: number, userPre: readonly number[], out: Float64Array): void;
+}
+
+/** The tower in plain JS (`sparseReluLayer`), on plain arrays. */
+export class JsTower implements TowerKernel {
+  readonly kind = 'js';
+  private readonly widths: number[];
+  private readonly hiddenW: number[][];
+  private readonly hiddenB: number[][];
+  private readonly outMlp: number[];
+  private readonly outBias: number;
+  // Two (index, value) lists of the non-zero activations, and row offsets.
+  private readonly idxA: number[];
+  private readonly valA: number[];
+  private readonly idxB: number[];
+  private readonly valB: number[];
+  private readonly offsets: number[];
+
+  constructor(weights: TowerWeights) {
+    this.widths = [...weights.widths];
+    this.hiddenW = weights.hiddenW.map(doublesFrom);
+    this.hiddenB = weights.hiddenB.map(doublesFrom);
+    this.outMlp = doublesFrom(weights.outMlp);
+    this.outBias = weights.outBias;
+    const widest = Math.max(...this.widths);
+    this.idxA = ints(widest);
+    this.valA = doubles(widest);
+    this.idxB = ints(widest);
+    this.valB = doubles(widest);
+    this.offsets = ints(widest);
+  }
+
+  towers(pre: Float64Array, n: number, userPre: readonly number[], out: Float64Array): void {
+    const h1 = this.widths[0]!;
+    for (let i = 0; i < n; i++) out[i] = this.tower(pre, i * h1, userPre);
+  }
+
+  private tower(pre: Float64Array, po: number, userPre: readonly number[]): number {
+    const { widths, hiddenW, hiddenB, idxA, valA, idxB, valB, offsets, outMlp } = this;
+    // Layer 1: relu(P_i + a), kept as the list of its non-zero entries (written
+    // unconditionally and counted by the comparison: no unpredictable branch).
+    const h1 = widths[0]!;
+    let nnz = 0;
+    for (let j = 0; j < h1; j++) {
+      const z = pre[po + j]! + userPre[j]!;
+      idxA[nnz] = j;
+      valA[nnz] = z;
+      nnz += +(z > 0);
+    }
+    let idx = idxA;
+    let val = valA;
+    for (let l = 0; l < hiddenW.length; l++) {
+      const toB = idx === idxA;
+      const outIdx = toB ? idxB : idxA;
+      const outVal = toB ? valB : valA;
+      nnz = sparseReluLayer(idx, val, nnz, hiddenW[l]!, hiddenB[l]!, widths[l + 1]!, outIdx, outVal, offsets);
+      idx = outIdx;
+      val = outVal;
+    }
+    let s = this.outBias;
+    for (let t = 0; t < nnz; t++) s += val[t]! * outMlp[idx[t]!]!;
+    return s;
+  }
+}

@@ -22,7 +22,8 @@ import { RebalancerError } from '../errors.js';
 import type { CandidateIds } from './candidate-scorer.js';
 import { resolveModelConfig, type ModelConfig } from './config.js';
 import { CATEGORY_LOG_COUNT, StreamFeatures, WIDE_FEATURES, featureTableLengths, type FeatureTables } from './features.js';
-import { doubles, doublesFrom, ints, linear, sparseReluLayer } from './kernels.js';
+import { wasmTower } from './kernels-wasm.js';
+import { doubles, doublesFrom, JsTower, linear, type TowerKernel, type TowerWeights } from './kernels.js';
 import { denseShapes, idSpaces, rowWidth, sizeOf, type IdSpaces } from './layout.js';
 import type { RecModel } from './neumf.js';
 import { selectTopK, type Candidate, type Recommendation } from './recommender.js';
@@ -202,7 +203,10 @@ interface CandidateSet {
   filled: number;
 }
 
-/** Pure-JS forward pass over one snapshot: no tfjs, no allocation of native tensors. */
+/**
+ * Forward pass over one snapshot without tfjs and without native tensors: JS, with the MLP
+ * tower after the first layer on WebAssembly SIMD where the runtime has it (bit-identical).
+ */
 export class SnapshotScorer {
   readonly snapshot: ModelSnapshot;
   private readonly ids: IdSpaces;
@@ -215,31 +219,29 @@ export class SnapshotScorer {
   private readonly w1User: number[];
   private readonly w1Item: number[];
   private readonly b1: number[];
-  /** Layers 2..L: W_l [h_{l-1}, h_l] and b_l. */
-  private readonly hiddenW: number[][];
-  private readonly hiddenB: number[][];
-  /** Wout split: GMF rows [g], MLP rows [h_L]; b_out; Wwide [WIDE_FEATURES] (empty without a wide part). */
+  /** Layers 2..L, Wout's MLP rows and b_out: the per-candidate tower (WebAssembly SIMD where available). */
+  private readonly tower: TowerKernel;
+  /** Wout's GMF rows [g]; Wwide [WIDE_FEATURES] (empty without a wide part). */
   private readonly outGmf: number[];
-  private readonly outMlp: number[];
-  private readonly outBias: number;
   private readonly wideW: number[];
   private readonly sets = new Map<readonly CandidateIds[], CandidateSet>();
   /** W_cᵀc_m per category row. */
   private readonly categoryParts = new Map<number, number[]>();
-  // Per-request scratch: user part a, q = u_g ⊙ w_g, two (index, value) lists of the non-zero activations, row offsets.
+  // Per-request scratch: user part a, q = u_g ⊙ w_g.
   private readonly userPre: number[];
   private readonly q: number[];
-  private readonly idxA: number[];
-  private readonly valA: number[];
-  private readonly idxB: number[];
-  private readonly valB: number[];
-  private readonly offsets: number[];
+  /** The tower's output per candidate (grown to the largest candidate array). */
+  private towerOut = new Float64Array(0);
   /** One MLP embedding (m values), and W_iᵀ of one item (h1 values). */
   private readonly mlpInput: number[];
   private readonly itemPart: number[];
   private readonly wideScratch = new Float32Array(WIDE_FEATURES);
 
-  constructor(snapshot: ModelSnapshot) {
+  /**
+   * `options.kernel`: 'auto' (default) runs the tower on WebAssembly SIMD when the runtime
+   * has it, else in JS; 'js' forces the JS kernels (a test and benchmark hook).
+   */
+  constructor(snapshot: ModelSnapshot, options: { kernel?: 'auto' | 'js' } = {}) {
     const problems = layoutProblems(snapshot);
     if (problems.length > 0) throw new RebalancerError('REB_MODEL_INVALID', `inconsistent model snapshot: ${problems.map((p) => p.message).join('; ')}`, { seq: snapshot.seq });
     this.snapshot = snapshot;
@@ -256,28 +258,27 @@ export class SnapshotScorer {
     this.w1User = doublesFrom(d[0]!.subarray(0, this.m * h1));
     this.w1Item = doublesFrom(d[0]!.subarray(this.m * h1));
     this.b1 = doublesFrom(d[1]!);
-    this.hiddenW = [];
-    this.hiddenB = [];
-    for (let l = 1; l < layers; l++) {
-      this.hiddenW.push(doublesFrom(d[2 * l]!));
-      this.hiddenB.push(doublesFrom(d[2 * l + 1]!));
-    }
+    const towerWeights: TowerWeights = {
+      widths: this.widths,
+      hiddenW: Array.from({ length: layers - 1 }, (_, l) => d[2 * l + 2]!),
+      hiddenB: Array.from({ length: layers - 1 }, (_, l) => d[2 * l + 3]!),
+      outMlp: d[2 * layers]!.subarray(this.g),
+      outBias: d[2 * layers + 1]![0]!,
+    };
+    this.tower = (options.kernel === 'js' ? null : wasmTower(towerWeights)) ?? new JsTower(towerWeights);
     this.outGmf = doublesFrom(d[2 * layers]!.subarray(0, this.g));
-    this.outMlp = doublesFrom(d[2 * layers]!.subarray(this.g));
-    this.outBias = d[2 * layers + 1]![0]!;
     this.wideW = c.wideFeatures ? doublesFrom(d[2 * layers + 2]!) : [];
     // Served scores: the adjustment −τ·log(1 + recent category count) is a shift of that feature's weight.
     if (c.wideFeatures) this.wideW[CATEGORY_LOG_COUNT] = this.wideW[CATEGORY_LOG_COUNT]! - snapshot.servingTau;
-    const widest = Math.max(...this.widths);
     this.userPre = doubles(h1);
     this.q = doubles(this.g);
-    this.idxA = ints(widest);
-    this.valA = doubles(widest);
-    this.idxB = ints(widest);
-    this.valB = doubles(widest);
-    this.offsets = ints(widest);
     this.mlpInput = doubles(this.m);
     this.itemPart = doubles(h1);
+  }
+
+  /** Which kernels run the MLP tower: 'wasm' (WebAssembly SIMD, kernels-wasm.ts) or 'js' (kernels.ts); the scores are the same. */
+  get kernel(): 'js' | 'wasm' {
+    return this.tower.kind;
   }
 
   /** Scores as served of (userId, candidate) for each candidate: equal to `RecModel.scoreServed` (`scorePairs` minus the serving-time adjustment) on the model the snapshot was taken from. */
@@ -288,40 +289,17 @@ export class SnapshotScorer {
     const set = this.candidateSet(candidates);
     const user = this.ids.users.peekRow(userId);
     this.fillUserSide(user);
-    const { g, userPre, q, idxA, valA, idxB, valB, outMlp, outBias } = this;
+    const { g, userPre, q } = this;
     const { pre, gmf, itemRows, categoryRows } = set;
-    const h1 = this.widths[0]!;
-    const hidden = this.hiddenW.length;
+    // b_out + w_hᵀh_L per candidate, from relu(P_i + a) through the hidden layers.
+    if (this.towerOut.length < n) this.towerOut = new Float64Array(n);
+    const towerOut = this.towerOut;
+    this.tower.towers(pre, n, userPre, towerOut);
     const features = this.features;
     const wideW = this.wideW;
     const scratch = this.wideScratch;
-    const hiddenW = this.hiddenW;
-    const hiddenB = this.hiddenB;
-    const widths = this.widths;
-    const offsets = this.offsets;
     for (let i = 0; i < n; i++) {
-      // Layer 1: relu(P_i + a), kept as the list of its non-zero entries (written
-      // unconditionally and counted by the comparison: no unpredictable branch).
-      const po = i * h1;
-      let nnz = 0;
-      for (let j = 0; j < h1; j++) {
-        const z = pre[po + j]! + userPre[j]!;
-        idxA[nnz] = j;
-        valA[nnz] = z;
-        nnz += +(z > 0);
-      }
-      let idx = idxA;
-      let val = valA;
-      for (let l = 0; l < hidden; l++) {
-        const toB = idx === idxA;
-        const outIdx = toB ? idxB : idxA;
-        const outVal = toB ? valB : valA;
-        nnz = sparseReluLayer(idx, val, nnz, hiddenW[l]!, hiddenB[l]!, widths[l + 1]!, outIdx, outVal, offsets);
-        idx = outIdx;
-        val = outVal;
-      }
-      let s = outBias;
-      for (let t = 0; t < nnz; t++) s += val[t]! * outMlp[idx[t]!]!;
+      let s = towerOut[i]!;
       const go = i * g;
       for (let k = 0; k < g; k++) s += gmf[go + k]! * q[k]!;
       if (features !== null) {

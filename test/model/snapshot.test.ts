@@ -179,6 +179,31 @@ describe('model snapshots', () => {
     });
   }
 
+  it('the WASM and the JS kernels (forced by the test hook) give bit-identical scores, equal to RecModel.scorePairs', () => {
+    for (const config of [
+      { ...SMALL, wideFeatures: true },
+      { ...SMALL, wideFeatures: false },
+      { ...UNEVEN, wideFeatures: true },
+    ]) {
+      const { model } = trainedModel(config, 23);
+      const snapshot = takeSnapshot(model, { seq: 1, steps: 5 });
+      const wasm = new SnapshotScorer(snapshot);
+      const js = new SnapshotScorer(snapshot, { kernel: 'js' });
+      assert.equal(wasm.kernel, 'wasm', 'Node >= 20 runs the WASM SIMD kernels by default');
+      assert.equal(js.kernel, 'js');
+      const rng = new Rng(24);
+      for (const n of [1, 700, 1500]) {
+        const cands = mixedCandidates(rng, n);
+        for (const user of USERS) {
+          const a = wasm.score(user, cands);
+          assert.deepEqual(new Uint32Array(a.buffer), new Uint32Array(js.score(user, cands).buffer), `n=${n} user '${user}' (${JSON.stringify(config.mlpLayers)})`);
+          assertClose(a, reference(model, user, cands), `n=${n} user '${user}' vs the reference`);
+        }
+      }
+      model.dispose();
+    }
+  });
+
   it('a snapshot does not change when the model trains afterwards', () => {
     const { model, train } = trainedModel({ ...SMALL, wideFeatures: true }, 31, 3);
     const rng = new Rng(32);
