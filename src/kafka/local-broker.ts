@@ -205,6 +205,10 @@ async function waitForBroker(brokers: string[], timeoutMs: number, hasExited: ()
       await admin.connect();
       const cluster = await admin.describeCluster();
       if (cluster.brokers.length > 0 && cluster.controller !== null) {
+        // Ready means consumer groups work too: the first FindCoordinator creates the offsets
+        // topic, and until it exists every group join fails with "coordinator not available"
+        // (a consumer started in that window can stall: kafkajs issue 1752).
+        await admin.describeGroups(['local-kafka-probe']);
         await admin.disconnect();
         return;
       }

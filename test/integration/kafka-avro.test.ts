@@ -34,17 +34,21 @@ describe('Avro events through the real broker', () => {
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     const received = new Map<string, { raw: Buffer; decoded: InteractionEvent; key: string; timestamp: string }>();
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`only ${received.size}/300 messages consumed in 60 s`)), 60_000);
-      void consumer.run({
-        eachMessage: async ({ message }) => {
-          const decoded = codec.decode(message.value!);
-          received.set(decoded.eventId, { raw: message.value!, decoded, key: message.key!.toString(), timestamp: message.timestamp });
-          if (received.size === events.length) { clearTimeout(timer); resolve(); }
-        },
+    // Disconnected whatever happens: a consumer left running keeps the test process alive.
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`only ${received.size}/300 messages consumed in 60 s`)), 60_000);
+        void consumer.run({
+          eachMessage: async ({ message }) => {
+            const decoded = codec.decode(message.value!);
+            received.set(decoded.eventId, { raw: message.value!, decoded, key: message.key!.toString(), timestamp: message.timestamp });
+            if (received.size === events.length) { clearTimeout(timer); resolve(); }
+          },
+        });
       });
-    });
-    await consumer.disconnect();
+    } finally {
+      await consumer.disconnect();
+    }
 
     assert.equal(received.size, events.length);
     for (const [i, e] of events.entries()) {
