@@ -107,15 +107,35 @@ export class StreamFeatures {
    * is already in them, and must look as it did before it was counted.
    */
   fill(user: number, item: number, category: number, out: Float32Array, o: number, self = 0): void {
+    this.fillItem(item, category, out, o, self);
+    out[o + 2] = this.userCategory(user, category, self);
+    out[o + 3] = this.userItem(user, item, self);
+  }
+
+  /**
+   * The features that do not depend on the user (0, 1 and 4) at out[o + f]; 2 and 3 are left
+   * as they are. Serving computes these once per candidate and snapshot, and the user's two
+   * per request (`userCategory`, `userItem`).
+   */
+  fillItem(item: number, category: number, out: Float32Array, o: number, self = 0): void {
     const t = this.tables;
     const g = t.clock[1]!;
-    const nu = Math.max(0, t.userTotal[user]! - self);
-    const nuc = Math.max(0, t.userCategory[this.pair(user, category, 0x2545f491)]! - self);
     out[o] = Math.log1p(Math.max(0, t.itemRecent[item]! / g - self));
     out[o + 1] = Math.log1p(Math.max(0, t.itemTotal[item]! - self));
-    out[o + 2] = Math.log1p(nuc) - Math.log1p(nu);
-    out[o + 3] = Math.log1p(Math.max(0, t.userItem[this.pair(user, item, 0x68e31da4)]! - self));
     out[o + 4] = Math.log1p(Math.max(0, t.categoryRecent[category]! / g - self));
+  }
+
+  /** Feature 2: the user's log share of the category. */
+  userCategory(user: number, category: number, self = 0): number {
+    const t = this.tables;
+    const nu = Math.max(0, t.userTotal[user]! - self);
+    const nuc = Math.max(0, t.userCategory[this.pair(user, category, 0x2545f491)]! - self);
+    return Math.log1p(nuc) - Math.log1p(nu);
+  }
+
+  /** Feature 3: the user's repeat interactions with the item. */
+  userItem(user: number, item: number, self = 0): number {
+    return Math.log1p(Math.max(0, this.tables.userItem[this.pair(user, item, 0x68e31da4)]! - self));
   }
 
   /** Positives recorded so far. */

@@ -199,6 +199,8 @@ interface CandidateSet {
    */
   readonly pre: Float64Array;
   readonly gmf: Float64Array;
+  /** [n]: the wide part's user-independent terms Σ_{f ∈ 0,1,4} w_f·x_f (τ shift included). */
+  readonly wideItem: Float64Array;
   /** Entries [0, filled) are gathered (`prepare` fills a set in slices). */
   filled: number;
 }
@@ -236,6 +238,8 @@ export class SnapshotScorer {
   private readonly mlpInput: number[];
   private readonly itemPart: number[];
   private readonly wideScratch = new Float32Array(WIDE_FEATURES);
+  /** Per request: w_2·x_2 of the user by category row. */
+  private readonly userCategoryTerm = new Map<number, number>();
 
   /**
    * `options.kernel`: 'auto' (default) runs the tower on WebAssembly SIMD when the runtime
@@ -297,15 +301,23 @@ export class SnapshotScorer {
     this.tower.towers(pre, n, userPre, towerOut);
     const features = this.features;
     const wideW = this.wideW;
-    const scratch = this.wideScratch;
+    const wideItem = set.wideItem;
+    // The user's terms of the wide part (StreamFeatures' own formulas on the snapshot's count
+    // tables): feature 2 once per category of the request, feature 3 per candidate.
+    const byCategory = this.userCategoryTerm;
+    byCategory.clear();
     for (let i = 0; i < n; i++) {
       let s = towerOut[i]!;
       const go = i * g;
       for (let k = 0; k < g; k++) s += gmf[go + k]! * q[k]!;
       if (features !== null) {
-        // The wide part through StreamFeatures.fill itself, on the snapshot's count tables.
-        features.fill(user, itemRows[i]!, categoryRows[i]!, scratch, 0);
-        for (let f = 0; f < WIDE_FEATURES; f++) s += wideW[f]! * scratch[f]!;
+        const c = categoryRows[i]!;
+        let uc = byCategory.get(c);
+        if (uc === undefined) {
+          uc = wideW[2]! * features.userCategory(user, c);
+          byCategory.set(c, uc);
+        }
+        s += wideItem[i]! + uc + wideW[3]! * features.userItem(user, itemRows[i]!);
       }
       out[i] = s;
     }
@@ -359,6 +371,7 @@ export class SnapshotScorer {
       categoryRows: new Int32Array(n),
       pre: new Float64Array(n * this.widths[0]!),
       gmf: new Float64Array(n * this.g),
+      wideItem: new Float64Array(n),
       filled: 0,
     };
     this.sets.set(candidates, set);
@@ -408,6 +421,7 @@ export class SnapshotScorer {
       categoryRows: new Int32Array(n),
       pre: new Float64Array(n * this.widths[0]!),
       gmf: new Float64Array(n * this.g),
+      wideItem: new Float64Array(n),
       filled: n,
     };
     for (let i = 0; i < n; i++) {
@@ -440,6 +454,13 @@ export class SnapshotScorer {
     const pre = set.pre;
     const po = i * h1;
     for (let j = 0; j < h1; j++) pre[po + j] = itemPart[j]! + c[j]!;
+    const features = this.features;
+    if (features !== null) {
+      const x = this.wideScratch;
+      features.fillItem(set.itemRows[i]!, categoryRow, x, 0);
+      const wideW = this.wideW;
+      set.wideItem[i] = wideW[0]! * x[0]! + wideW[1]! * x[1]! + wideW[CATEGORY_LOG_COUNT]! * x[CATEGORY_LOG_COUNT]!;
+    }
   }
 
   /** W_cᵀc_m for the category in table row `row` (cached: categories are few and shared). */
