@@ -176,6 +176,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
     sessionTimeoutMs: config.sessionTimeoutMs,
     maxInFlight: config.maxInFlight,
     maxInFlightBytes: config.maxInFlightBytes,
+    fetchMaxBytes: config.fetchMaxBytes,
     startOffsets: ledger.positions,
     onDead: (err) => {
       deadError = err;

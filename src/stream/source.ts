@@ -20,6 +20,8 @@ export interface SourceOptions {
   /** Pause fetching when this many events are in flight (consumed, not yet released). */
   maxInFlight: number;
   maxInFlightBytes: number;
+  /** Bytes per fetch response (a quarter per partition): kafkajs decodes a response in one synchronous stretch. */
+  fetchMaxBytes: number;
   /** Offsets to start at per partition (from the restored checkpoint); earlier records are skipped. */
   startOffsets: ReadonlyMap<number, number>;
   /** Called when the consumer is dead (non-retriable crash, restart loop, unexpected stop). */
@@ -71,8 +73,10 @@ export class KafkaSource {
       groupId: opts.groupId,
       sessionTimeout: opts.sessionTimeoutMs,
       heartbeatInterval: Math.max(500, Math.floor(opts.sessionTimeoutMs / 10)),
-      maxBytesPerPartition: 1_048_576,
-      maxBytes: 8_388_608,
+      // kafkajs decodes a whole fetch response in one synchronous stretch on the main thread,
+      // which also serves /recommendations: see --fetch-max-bytes.
+      maxBytesPerPartition: Math.max(65_536, Math.floor(opts.fetchMaxBytes / 4)),
+      maxBytes: opts.fetchMaxBytes,
       retry: { retries: 8 },
     });
     this.watchHealth();
