@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-node';
 import { Rng } from '../../src/balance/rng.js';
-import { createModel, IncrementalTrainer, recommend, recommendBatch, scoreCandidates, selectTopK, type Candidate, type Interaction, type ModelConfig, type RecModel } from '../../src/model/index.js';
+import { createModel, recommend, recommendBatch, scoreCandidates, selectTopK, type Candidate, type ModelConfig, type RecModel } from '../../src/model/index.js';
+import { spreadWeights, trainer } from './helpers.js';
 
 const TOLERANCE = 1e-5;
 
@@ -31,27 +32,6 @@ function assertClose(actual: Float32Array, expected: Float32Array, what: string)
   assert.ok(worst <= TOLERANCE, `${what}: max |fast − reference| = ${worst}`);
 }
 
-/** Scales up the weights so that logits are O(1) and differences are not hidden by tiny values. */
-function spreadWeights(model: RecModel, rng: Rng): void {
-  for (const table of [model.userTable, model.itemTable, model.categoryTable]) for (let i = 0; i < table.length; i++) table[i] = rng.normal() * 0.5;
-  for (const d of model.dense) for (let i = 0; i < d.length; i++) d[i] = rng.normal() * 0.3;
-  model.denseChanged();
-}
-
-function trainer(model: RecModel, seed: number): { step(): void } {
-  const rng = new Rng(seed);
-  const t = new IncrementalTrainer(model, { negativesPerPositive: 2, evalCandidates: 10, evalMaxPerStep: 4 }, rng.fork());
-  const weights = new Float32Array(16).fill(1);
-  return {
-    step(): void {
-      const positives: Interaction[] = Array.from({ length: 16 }, () => {
-        const c = rng.int(12);
-        return { userId: `u${rng.int(50)}`, itemId: `c${c}-i${rng.int(400)}`, categoryId: `c${c}`, type: 'click' as const };
-      });
-      t.step(positives, weights, () => 0.1);
-    },
-  };
-}
 
 const SHAPES: Array<{ name: string; config: Partial<ModelConfig> }> = [
   { name: 'one hidden layer', config: { userRows: 512, itemRows: 512, categoryRows: 16, gmfDim: 8, mlpDim: 8, mlpLayers: [16] } },

@@ -11,7 +11,6 @@ import { describe, it } from 'node:test';
 import { Rng } from '../../src/balance/rng.js';
 import {
   createModel,
-  IncrementalTrainer,
   modelSnapshotSchema,
   recommend,
   selectTopK,
@@ -19,11 +18,11 @@ import {
   SnapshotScorer,
   takeSnapshot,
   type Candidate,
-  type Interaction,
   type ModelConfig,
   type ModelSnapshot,
   type RecModel,
 } from '../../src/model/index.js';
+import { spreadWeights, trainer } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -52,34 +51,13 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return worst;
 }
 
-/** Scales up all parameters (wide weights included) so that logits are O(1) and errors are not hidden by tiny values. */
-function spreadWeights(model: RecModel, rng: Rng): void {
-  for (const table of [model.userTable, model.itemTable, model.categoryTable]) for (let i = 0; i < table.length; i++) table[i] = rng.normal() * 0.5;
-  for (const d of model.dense) for (let i = 0; i < d.length; i++) d[i] = rng.normal() * 0.3;
-  model.denseChanged();
-}
-
-function trainer(model: RecModel, seed: number): { step(): void } {
-  const rng = new Rng(seed);
-  const t = new IncrementalTrainer(model, { negativesPerPositive: 2, evalCandidates: 10, evalMaxPerStep: 4 }, rng.fork());
-  const weights = new Float32Array(32).fill(1);
-  return {
-    step(): void {
-      const positives: Interaction[] = Array.from({ length: 32 }, () => {
-        const c = rng.int(12);
-        return { userId: `u${rng.int(50)}`, itemId: `c${c}-i${rng.int(400)}`, categoryId: `c${c}`, type: 'click' as const };
-      });
-      t.step(positives, weights, () => 0.1);
-    },
-  };
-}
 
 /** A model with spread weights, trained `steps` steps (count features filled when it has a wide part). */
 function trainedModel(config: Partial<ModelConfig>, seed: number, steps = 5): { model: RecModel; train: { step(): void } } {
   const rng = new Rng(seed);
   const model = createModel(config, rng.fork());
   spreadWeights(model, rng);
-  const train = trainer(model, seed + 1);
+  const train = trainer(model, seed + 1, 32);
   for (let s = 0; s < steps; s++) train.step();
   return { model, train };
 }
