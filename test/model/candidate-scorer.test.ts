@@ -9,21 +9,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-node';
 import { Rng } from '../../src/balance/rng.js';
-import { createModel, recommend, recommendBatch, scoreCandidates, selectTopK, type Candidate, type ModelConfig, type RecModel } from '../../src/model/index.js';
-import { spreadWeights, trainer } from './helpers.js';
+import { createModel, recommend, recommendBatch, scoreCandidates, selectTopK, type ModelConfig } from '../../src/model/index.js';
+import { randomCandidates, reference, spreadWeights, trainer } from './helpers.js';
 
 const TOLERANCE = 1e-5;
 
-function randomCandidates(rng: Rng, n: number, items = 400, categories = 12): Candidate[] {
-  return Array.from({ length: n }, () => {
-    const c = rng.int(categories);
-    return { itemId: `c${c}-i${rng.int(items)}`, categoryId: `c${c}` };
-  });
-}
 
-function reference(model: RecModel, userId: string, candidates: readonly Candidate[]): Float32Array {
-  return model.scorePairs(candidates.map((c) => ({ userId, itemId: c.itemId, categoryId: c.categoryId })));
-}
 
 function assertClose(actual: Float32Array, expected: Float32Array, what: string): void {
   assert.equal(actual.length, expected.length, what);

@@ -1,6 +1,27 @@
-/** Shared by the scoring tests: spread weights and a small seeded trainer over random clicks. */
+/** Shared by the scoring tests: candidates, the reference forward pass, spread weights and a small seeded trainer over random clicks. */
+import assert from 'node:assert/strict';
 import { Rng } from '../../src/balance/rng.js';
-import { IncrementalTrainer, type Interaction, type RecModel } from '../../src/model/index.js';
+import { IncrementalTrainer, type Candidate, type Interaction, type RecModel } from '../../src/model/index.js';
+
+export function randomCandidates(rng: Rng, n: number, items = 400, categories = 12): Candidate[] {
+  return Array.from({ length: n }, () => {
+    const c = rng.int(categories);
+    return { itemId: `c${c}-i${rng.int(items)}`, categoryId: `c${c}` };
+  });
+}
+
+/** The reference forward pass (tfjs) on the expanded user × candidate pairs. */
+export function reference(model: RecModel, userId: string, candidates: readonly Candidate[]): Float32Array {
+  return model.scorePairs(candidates.map((c) => ({ userId, itemId: c.itemId, categoryId: c.categoryId })));
+}
+
+/** |actual − expected| ≤ 1e-5·max(1, |expected|) everywhere. */
+export function assertCloseRelative(actual: Float32Array, expected: Float32Array, what: string): void {
+  assert.equal(actual.length, expected.length, what);
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!) / Math.max(1, Math.abs(expected[i]!)));
+  assert.ok(worst <= 1e-5, `${what}: max relative difference ${worst}`);
+}
 
 /** Scales up the weights so that logits are O(1) and differences are not hidden by tiny values. */
 export function spreadWeights(model: RecModel, rng: Rng): void {

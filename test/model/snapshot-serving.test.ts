@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Rng } from '../../src/balance/rng.js';
 import { createModel, IncrementalTrainer, SnapshotScorer, takeSnapshot, type Candidate, type Interaction, type RecModel } from '../../src/model/index.js';
+import { assertCloseRelative as assertClose } from './helpers.js';
 
 function trained(seed: number): RecModel {
   const rng = new Rng(seed);
@@ -31,12 +32,6 @@ function candidates(seed: number, n: number): Candidate[] {
   });
 }
 
-function assertClose(a: Float32Array, b: Float32Array, what: string): void {
-  assert.equal(a.length, b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(b[i]!)));
-  assert.ok(worst <= 1e-5, `${what}: max relative difference ${worst}`);
-}
 
 describe('serving from snapshots', () => {
   it('carries the serving-time τ: snapshot scores equal scoreServed, and differ from the raw logits', () => {

@@ -22,28 +22,12 @@ import {
   type ModelSnapshot,
   type RecModel,
 } from '../../src/model/index.js';
-import { spreadWeights, trainer } from './helpers.js';
+import { assertCloseRelative as assertClose, randomCandidates, reference, spreadWeights, trainer } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
-function randomCandidates(rng: Rng, n: number, items = 400, categories = 12): Candidate[] {
-  return Array.from({ length: n }, () => {
-    const c = rng.int(categories);
-    return { itemId: `c${c}-i${rng.int(items)}`, categoryId: `c${c}` };
-  });
-}
 
-function reference(model: RecModel, userId: string, candidates: readonly Candidate[]): Float32Array {
-  return model.scorePairs(candidates.map((c) => ({ userId, itemId: c.itemId, categoryId: c.categoryId })));
-}
 
-/** |actual − expected| ≤ 1e-5·max(1, |expected|) everywhere. */
-function assertClose(actual: Float32Array, expected: Float32Array, what: string): void {
-  assert.equal(actual.length, expected.length, what);
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!) / Math.max(1, Math.abs(expected[i]!)));
-  assert.ok(worst <= 1e-5, `${what}: max relative |snapshot − reference| = ${worst}`);
-}
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let worst = 0;
