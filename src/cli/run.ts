@@ -193,8 +193,8 @@ class LiveView {
     this.lastApplied = s.totals.applied;
     this.lastAt = now;
     const weights = Object.entries(s.weights).sort((a, b) => b[1] - a[1]);
-    // Under the default (--weight-policy none) every weight is 1: say so instead of listing three.
-    const topWeights = weights.every(([, w]) => w === 1) ? 'off' : weights.slice(0, 3).map(([c, w]) => `${c}=${w.toFixed(2)}`).join(' ');
+    // Under the default (--weight-policy none) every weight is 1 (up to smoothing rounding): say so instead of listing three.
+    const topWeights = weights.every(([, w]) => Math.abs(w - 1) < 1e-6) ? 'off' : weights.slice(0, 3).map(([c, w]) => `${c}=${w.toFixed(2)}`).join(' ');
     const lag = Object.values(s.consumer.lag).reduce((a, b) => a + b, 0);
     const line = `events/s ${rate.toFixed(0).padStart(6)} | applied ${s.totals.applied} | IR ${s.imbalance.ratio.toFixed(1)} | class weights ${topWeights} | hit@10 macro ${s.evaluation.hitRateMacro.toFixed(3)} micro ${s.evaluation.hitRateMicro.toFixed(3)} τ ${s.evaluation.adjustment.tau.toFixed(2)} | lag ${lag} | dlq ${s.totals.deadLettered}${s.consumer.paused ? ' | PAUSED' : ''}`;
     if (this.tty) process.stderr.write(`\r\x1b[K${line}`);
