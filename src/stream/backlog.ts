@@ -11,15 +11,15 @@ import type { InteractionEvent } from '../codec/index.js';
  * trained once: none twice, none never.
  */
 export class TrainBacklog {
-  private chunks: InteractionEvent[][] = [];
+  private chunks: (readonly InteractionEvent[])[] = [];
   /** Index of the first live event in chunks[0]. */
   private head = 0;
   private count = 0;
 
-  /** Events bound for training, in stream order. */
+  /** Events bound for training, in stream order. The array is kept as it is (not copied): do not change it afterwards. */
   push(events: readonly InteractionEvent[]): void {
     if (events.length === 0) return;
-    this.chunks.push([...events]);
+    this.chunks.push(events);
     this.count += events.length;
   }
 
