@@ -9,7 +9,8 @@ export const ERROR_CODES = {
   REB_DECODE_BAD_FRAMING: { retriable: false, doc: 'A payload does not start with the Avro single-object marker (0xC3 0x01).' },
   REB_DECODE_UNKNOWN_SCHEMA: { retriable: false, doc: 'The payload carries a schema fingerprint that no known schema version has.' },
   REB_DECODE_INVALID: { retriable: false, doc: 'The payload decoded but is not a valid record (bad bytes, trailing data, invalid union branch).' },
-  REB_EVENT_INVALID: { retriable: false, doc: 'A decoded event fails validation (empty id, unknown type, impossible timestamp).' },
+  REB_DECODE_TOO_LARGE: { retriable: false, doc: 'A payload is longer than the codec decodes (64 KiB for events); it is refused unread.' },
+  REB_EVENT_INVALID: { retriable: false, doc: 'A decoded event fails validation (empty or over-long field, unknown type, impossible timestamp).' },
   REB_ENCODE_INVALID: { retriable: false, doc: 'A value given to the encoder does not match the schema.' },
   REB_BALANCE_INVALID: { retriable: false, doc: 'A balance-core component was constructed or called with invalid arguments.' },
   REB_MODEL_INVALID: { retriable: false, doc: 'A model operation was called with invalid arguments (empty candidate set, K <= 0, shape mismatch).' },
@@ -22,6 +23,7 @@ export const ERROR_CODES = {
   REB_LOCAL_KAFKA: { retriable: false, doc: 'The local Kafka broker could not be installed, formatted or started.' },
   REB_INPUT_INVALID: { retriable: false, doc: 'A command-line input (file, flag, row) could not be used; the message says which and why.' },
   REB_HTTP_BAD_REQUEST: { retriable: false, doc: 'An HTTP request has a bad parameter; answered with 400 and this code.' },
+  REB_SERVING_FAILED: { retriable: false, doc: 'The serving thread (HTTP and recommendations) could not start, e.g. the HTTP host does not resolve or the port is taken, or it exited; the service does not start, or stops being ready.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

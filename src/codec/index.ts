@@ -1,4 +1,6 @@
 import { RebalancerError } from '../errors.js';
+import { BoundedSingleObjectCodec } from './bounded-codec.js';
+import { MAX_EVENT_PAYLOAD_BYTES, MAX_EXTRA_ENTRIES, MAX_EXTRA_KEY_LENGTH, MAX_EXTRA_VALUE_LENGTH, MAX_ID_LENGTH } from './limits.js';
 import { EVENT_TYPES, INTERACTION_EVENT_V1, INTERACTION_EVENT_V2, RECOMMENDATION_V1 } from './schemas.js';
 import { SingleObjectCodec } from './single-object.js';
 import type { InteractionEvent, RecommendationMessage } from './types.js';
@@ -6,9 +8,12 @@ import type { InteractionEvent, RecommendationMessage } from './types.js';
 export * from './types.js';
 export { EVENT_TYPES, SCHEMA_FILES } from './schemas.js';
 export { SingleObjectCodec, HEADER_BYTES } from './single-object.js';
+export { BoundedSingleObjectCodec } from './bounded-codec.js';
+export { MAX_EVENT_PAYLOAD_BYTES, MAX_EXTRA_ENTRIES, MAX_EXTRA_KEY_LENGTH, MAX_EXTRA_VALUE_LENGTH, MAX_ID_LENGTH } from './limits.js';
 
+/** The event codec; it refuses payloads over MAX_EVENT_PAYLOAD_BYTES unread (REB_DECODE_TOO_LARGE). */
 export function createEventCodec(): SingleObjectCodec<InteractionEvent> {
-  return new SingleObjectCodec<InteractionEvent>('InteractionEvent', [INTERACTION_EVENT_V1, INTERACTION_EVENT_V2]);
+  return new BoundedSingleObjectCodec<InteractionEvent>('InteractionEvent', [INTERACTION_EVENT_V1, INTERACTION_EVENT_V2], MAX_EVENT_PAYLOAD_BYTES);
 }
 
 export function createRecommendationCodec(): SingleObjectCodec<RecommendationMessage> {
@@ -30,15 +35,42 @@ export const MAX_EVENT_TIME = 4_102_444_800_000;
 /**
  * Semantic checks that Avro types cannot express. Returns the reason for the first
  * failure, or undefined when the event is valid; no allocation on the valid path.
+ * Reasons never quote an over-long value, only its length (see limits.ts).
  */
 export function validateEvent(e: InteractionEvent): string | undefined {
   if (e.eventId.length === 0) return 'empty eventId';
   if (e.userId.length === 0) return 'empty userId';
   if (e.itemId.length === 0) return 'empty itemId';
   if (e.categoryId.length === 0) return 'empty categoryId';
+  if (e.eventId.length > MAX_ID_LENGTH) return tooLong('eventId', e.eventId.length, MAX_ID_LENGTH);
+  if (e.userId.length > MAX_ID_LENGTH) return tooLong('userId', e.userId.length, MAX_ID_LENGTH);
+  if (e.itemId.length > MAX_ID_LENGTH) return tooLong('itemId', e.itemId.length, MAX_ID_LENGTH);
+  if (e.categoryId.length > MAX_ID_LENGTH) return tooLong('categoryId', e.categoryId.length, MAX_ID_LENGTH);
+  if (e.sessionId !== null && e.sessionId.length > MAX_ID_LENGTH) return tooLong('sessionId', e.sessionId.length, MAX_ID_LENGTH);
+  const extra = validateExtra(e.extra);
+  if (extra !== undefined) return extra;
   if (!EVENT_TYPE_SET.has(e.type)) return `unknown event type ${String(e.type)}`;
   if (!Number.isFinite(e.eventTime) || e.eventTime < MIN_EVENT_TIME || e.eventTime > MAX_EVENT_TIME) return `eventTime ${e.eventTime} outside [1970-01-01, 2100-01-01]`;
   if (e.price !== null && !(e.price >= 0 && Number.isFinite(e.price))) return `price ${e.price} is not a finite non-negative number`;
+  return undefined;
+}
+
+/** Prefix of every over-long-field reason (stream/reasons.ts maps it to `field_too_long`). */
+export const TOO_LONG_PREFIX = 'too long: ';
+
+function tooLong(field: string, length: number, limit: number): string {
+  return `${TOO_LONG_PREFIX}${field} has ${length} characters (limit ${limit})`;
+}
+
+function validateExtra(extra: Record<string, string>): string | undefined {
+  let entries = 0;
+  for (const key in extra) {
+    if (!Object.hasOwn(extra, key)) continue;
+    if (++entries > MAX_EXTRA_ENTRIES) return `${TOO_LONG_PREFIX}extra has more than ${MAX_EXTRA_ENTRIES} entries`;
+    if (key.length > MAX_EXTRA_KEY_LENGTH) return tooLong('an extra key', key.length, MAX_EXTRA_KEY_LENGTH);
+    const value = extra[key]!;
+    if (value.length > MAX_EXTRA_VALUE_LENGTH) return tooLong(`extra value of key ${key}`, value.length, MAX_EXTRA_VALUE_LENGTH);
+  }
   return undefined;
 }
 

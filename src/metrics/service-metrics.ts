@@ -18,8 +18,14 @@ export interface ServiceMetrics {
   eventsConsumed: Record<EventType, Counter.Internal>;
   eventsInvalid(reason: string): Counter.Internal;
   dlqMessages(reason: string): Counter.Internal;
+  /** Dead letters the DLQ topic refused whole and stored truncated, by refusal (e.g. message_too_large). */
+  dlqTruncated(refusal: string): Counter.Internal;
+  /** Dead letters the DLQ topic refused whole and truncated, dropped (logged) so checkpoints go on, by refusal. */
+  dlqDropped(refusal: string): Counter.Internal;
   eventsDuplicate: Counter;
   eventsLate: Counter;
+  /** Offsets skipped because their records were gone from the log when fetched (see OffsetGapWatch). */
+  eventsLost: { retention: Counter.Internal };
   windowEvents: Gauge;
   windowCategories: Gauge;
   categoryWindowShare: LabelledGauge<'category'>;
@@ -63,9 +69,11 @@ export interface ServiceMetricsOptions {
    * so a clean stream shows 0 rather than "no data" and rate() works from the first scrape.
    */
   rejectReasons?: readonly string[];
+  /** Every refusal label of the dead-letter sink (stream/dlq.ts DLQ_REFUSAL_LABELS): those series exist at 0 from the start. */
+  dlqRefusals?: readonly string[];
 }
 
-export function createServiceMetrics({ registry, beforeCollect, collectDefault = true, rejectReasons = [] }: ServiceMetricsOptions): ServiceMetrics {
+export function createServiceMetrics({ registry, beforeCollect, collectDefault = true, rejectReasons = [], dlqRefusals = [] }: ServiceMetricsOptions): ServiceMetrics {
   if (collectDefault) collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> =>
@@ -111,6 +119,16 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
     dlq.labels({ reason }).inc(0);
   }
   for (const type of EVENT_TYPES) consumed.labels({ type }).inc(0);
+  const dlqTruncated = counter('rebalancer_dlq_truncated_total', 'Dead letters the dead-letter topic refused whole (e.g. over its max.message.bytes) and stored as a truncated copy with the original size and SHA-256 in headers, by refusal.', ['refusal']);
+  const dlqDropped = counter('rebalancer_dlq_dropped_total', 'Dead letters the dead-letter topic refused whole and truncated: logged with their source offset and SHA-256 and dropped so checkpoints go on, by refusal.', ['refusal']);
+  for (const refusal of dlqRefusals) {
+    dlqTruncated.labels({ refusal }).inc(0);
+    dlqDropped.labels({ refusal }).inc(0);
+  }
+  const lost = counter('rebalancer_events_lost_total', 'Offsets skipped because their records were no longer in the log when fetched (retention or deleteRecords moved the log start past the position; with --from-beginning false the consumer resets to the end and the records it jumps over count too).', ['reason']);
+  // At 0 from the start, so increase() sees the first loss.
+  const lostRetention = lost.labels({ reason: 'retention' });
+  lostRetention.inc(0);
   const lag = gauge('rebalancer_consumer_lag_messages', 'Messages between the last consumed offset and the high watermark.', ['topic', 'partition']);
 
   // Scrape-time refresh of state-derived gauges: one collect hook on a gauge that is
@@ -122,7 +140,10 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
     eventsConsumed: Object.fromEntries(EVENT_TYPES.map((t) => [t, consumed.labels({ type: t })])) as Record<EventType, Counter.Internal>,
     eventsInvalid: cached((reason) => invalid.labels({ reason })),
     dlqMessages: cached((reason) => dlq.labels({ reason })),
+    dlqTruncated: cached((refusal) => dlqTruncated.labels({ refusal })),
+    dlqDropped: cached((refusal) => dlqDropped.labels({ refusal })),
     eventsDuplicate: counter('rebalancer_events_duplicate_total', 'Events dropped because their eventId was seen within the dedup horizon.'),
+    eventsLost: { retention: lostRetention },
     eventsLate: counter('rebalancer_events_late_total', 'Events older than the window allows (counted here, not in the window).'),
     windowEvents,
     windowCategories: gauge('rebalancer_window_categories', 'Categories with at least one event in the window (C).'),

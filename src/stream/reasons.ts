@@ -1,3 +1,4 @@
+import { TOO_LONG_PREFIX } from '../codec/index.js';
 import type { ErrorCode } from '../errors.js';
 
 /**
@@ -7,21 +8,24 @@ import type { ErrorCode } from '../errors.js';
  */
 export type RejectReason =
   | 'empty_payload'
+  | 'payload_too_large'
   | 'bad_framing'
   | 'truncated'
   | 'unknown_schema'
   | 'undecodable'
   | 'empty_field'
+  | 'field_too_long'
   | 'unknown_type'
   | 'bad_timestamp'
   | 'bad_price'
   | 'future_timestamp'
   | 'processing_error';
 
-export const REJECT_REASONS: readonly RejectReason[] = ['empty_payload', 'bad_framing', 'truncated', 'unknown_schema', 'undecodable', 'empty_field', 'unknown_type', 'bad_timestamp', 'bad_price', 'future_timestamp', 'processing_error'];
+export const REJECT_REASONS: readonly RejectReason[] = ['empty_payload', 'payload_too_large', 'bad_framing', 'truncated', 'unknown_schema', 'undecodable', 'empty_field', 'field_too_long', 'unknown_type', 'bad_timestamp', 'bad_price', 'future_timestamp', 'processing_error'];
 
 export function reasonOfDecodeError(code: ErrorCode | undefined): RejectReason {
   switch (code) {
+    case 'REB_DECODE_TOO_LARGE': return 'payload_too_large';
     case 'REB_DECODE_BAD_FRAMING': return 'bad_framing';
     case 'REB_DECODE_TRUNCATED': return 'truncated';
     case 'REB_DECODE_UNKNOWN_SCHEMA': return 'unknown_schema';
@@ -32,6 +36,7 @@ export function reasonOfDecodeError(code: ErrorCode | undefined): RejectReason {
 /** Maps validateEvent's message (codec/index.ts) to its bounded label. */
 export function reasonOfValidation(message: string): RejectReason {
   if (message.startsWith('empty ')) return 'empty_field';
+  if (message.startsWith(TOO_LONG_PREFIX)) return 'field_too_long';
   if (message.startsWith('unknown event type')) return 'unknown_type';
   if (message.startsWith('eventTime')) return 'bad_timestamp';
   if (message.startsWith('price')) return 'bad_price';
