@@ -21,6 +21,8 @@ export interface BenchContext {
   quick: boolean;
   /** Broker list of the local Kafka started by the harness. */
   brokers: string[];
+  /** The local broker's process id (for CPU accounting), undefined without Kafka. */
+  brokerPid?: number;
   log(message: string): void;
 }
 

@@ -47,7 +47,7 @@ try {
     if (b.needsKafka && !kafka) kafka = await startLocalKafka({ log });
     log(`running ${b.name}${values.quick ? ' (quick)' : ''}`);
     const t0 = Date.now();
-    const rs = await b.run({ quick: values.quick, brokers: kafka?.brokers ?? [], log });
+    const rs = await b.run({ quick: values.quick, brokers: kafka?.brokers ?? [], ...(kafka ? { brokerPid: kafka.pid } : {}), log });
     results.push(...rs);
     for (const r of rs) log(`  ${r.name}: ${fmt(r.value)} ${r.unit}${r.baseline_name ? ` vs ${r.baseline_name} ${fmt(r.baseline_value!)} (ratio ${r.ratio?.toFixed(2)})` : ''}`);
     log(`  ${b.name} took ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -9,14 +9,15 @@
  *                           maximum rate (open-loop requests every 20 ms: >= 250 in quick mode),
  *                           against the same probe on an idle service (training done)
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompressionTypes, type Kafka } from 'kafkajs';
 import { createKafkaClient } from '../src/kafka/client.js';
 import { createEventCodec } from '../src/codec/index.js';
 import { loadConfig, type ServiceConfig } from '../src/config/index.js';
 import { startService } from '../src/service/index.js';
+import { startModuleWorker } from '../src/start-worker.js';
 import { DEFAULT_SYNTHETIC, SyntheticStream } from '../src/tools/synthetic.js';
 import { percentile, result, type Benchmark, type BenchContext, type BenchResult } from './harness.js';
 
@@ -120,34 +121,39 @@ const REQUEST_INTERVAL_MS = 20;
 const PROBE_CANDIDATES: Partial<ServiceConfig> = { recHeadItems: 4_000, recCandidatesPerCategory: 50 };
 
 /**
- * Open-loop HTTP probe: one request every REQUEST_INTERVAL_MS whether or not the previous one
- * has answered, so a stalled event loop shows up in every request that waited on it (no
- * coordinated omission); latency counts from when a request was due. Runs until `until()`.
+ * Open-loop HTTP probe (bench/probe-worker.ts) on its own thread, so the client does not wait
+ * behind the service's main thread: one request every REQUEST_INTERVAL_MS whether or not the
+ * previous one has answered, latency counted from when a request was due. Runs until
+ * `until()` (checked every 50 ms).
  */
 async function probe(url: string, until: () => boolean): Promise<number[]> {
-  const latencies: number[] = [];
-  const inFlight = new Set<Promise<void>>();
-  let user = 0;
-  let next = performance.now();
-  while (!until()) {
-    for (const now = performance.now(); next <= now; next += REQUEST_INTERVAL_MS) {
-      const due = next;
-      const p: Promise<void> = fetch(`${url}/recommendations/user-${user++ % 2000}?k=20`)
-        .then((res) => res.arrayBuffer())
-        .then(() => {
-          latencies.push(performance.now() - due);
-        })
-        .finally(() => inFlight.delete(p));
-      inFlight.add(p);
-    }
-    await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
+  const worker = startModuleWorker(import.meta.url, 'probe-worker', { workerData: { url, intervalMs: REQUEST_INTERVAL_MS, users: 2000 } });
+  const result = new Promise<number[]>((resolve, reject) => {
+    worker.once('message', (m: Float64Array) => resolve([...m]));
+    worker.once('error', reject);
+  });
+  while (!until()) await new Promise((r) => setTimeout(r, 50));
+  worker.postMessage('stop');
+  const latencies = await result;
+  await worker.terminate();
+  return latencies;
+}
+
+/** CPU seconds (user + system) a process has used, from /proc (Linux); 0 where unreadable. */
+function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
   }
-  await Promise.all(inFlight);
-  return latencies.sort((a, b) => a - b);
 }
 
 interface EndToEnd {
   rate: number;
+  /** Cores used meanwhile: this process (service + probe) and the broker. */
+  cores: { service: number; broker: number };
   p50: number;
   p99: number;
   requests: number;
@@ -170,6 +176,8 @@ async function endToEnd(ctx: BenchContext, topic: string, count: number, trainer
     const rssAtStart = process.memoryUsage().rss;
     let rssWarm = 0;
     const applied0 = service.state().totals.applied;
+    const cpu0 = process.cpuUsage();
+    const broker0 = ctx.brokerPid === undefined ? 0 : processCpuSeconds(ctx.brokerPid);
     const t0 = performance.now();
     const latencies = await probe(service.url, () => {
       if (rssWarm === 0 && performance.now() - t0 >= seconds * 200) {
@@ -182,12 +190,14 @@ async function endToEnd(ctx: BenchContext, topic: string, count: number, trainer
     });
     const elapsed = (performance.now() - t0) / 1000;
     const applied = service.state().totals.applied - applied0;
+    const cpu = process.cpuUsage(cpu0);
+    const cores = { service: (cpu.user + cpu.system) / 1e6 / elapsed, broker: ctx.brokerPid === undefined ? 0 : (processCpuSeconds(ctx.brokerPid) - broker0) / elapsed };
     gc?.();
     const rssEnd = process.memoryUsage().rss;
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
-    ctx.log(`  e2e (${trainerThread ? 'trainer thread' : 'inline'}): ${applied} events in ${elapsed.toFixed(1)} s, ${service.state().model.steps} steps, recommend p50 ${p50.toFixed(2)} ms p99 ${p99.toFixed(2)} ms over ${latencies.length} requests`);
-    return { rate: applied / elapsed, p50, p99, requests: latencies.length, rssWarm: rssWarm || rssAtStart, rssEnd, rssAtStart };
+    ctx.log(`  e2e (${trainerThread ? 'trainer thread' : 'inline'}): ${applied} events in ${elapsed.toFixed(1)} s, ${service.state().model.steps} steps, recommend p50 ${p50.toFixed(2)} ms p99 ${p99.toFixed(2)} ms over ${latencies.length} requests; cores used: service ${cores.service.toFixed(2)}, broker ${cores.broker.toFixed(2)} (machine ${availableParallelism()})`);
+    return { rate: applied / elapsed, cores, p50, p99, requests: latencies.length, rssWarm: rssWarm || rssAtStart, rssEnd, rssAtStart };
   } finally {
     await service.stop();
   }
@@ -225,7 +235,7 @@ async function serving(ctx: BenchContext): Promise<BenchResult[]> {
   const inline = await endToEnd(ctx, topic, count, false);
   const mib = (b: number): string => (b / 1048576).toFixed(0);
   return [
-    result('e2e.events', thread.rate, 'events/s', { name: 'e2e.events_inline', value: inline.rate }, `training on (trainer thread), batch 1024, sustained; baseline: the same with --trainer-thread false (training on the main thread); target ratio >= 1.4`),
+    result('e2e.events', thread.rate, 'events/s', { name: 'e2e.events_inline', value: inline.rate }, `training on (trainer thread), batch 1024, sustained; baseline: the same with --trainer-thread false (training on the main thread); target ratio >= 1.4. Cores used (of ${availableParallelism()}): trainer thread ${thread.cores.service.toFixed(2)} service + ${thread.cores.broker.toFixed(2)} broker, inline ${inline.cores.service.toFixed(2)} + ${inline.cores.broker.toFixed(2)}`),
     result('e2e.rss_growth', thread.rssEnd / thread.rssWarm - 1, 'fraction', undefined, `RSS at 20% of the run ${mib(thread.rssWarm)} MiB -> end ${mib(thread.rssEnd)} MiB (run start ${mib(thread.rssAtStart)} MiB); target < 0.10`),
     result('recommend.p99_training', thread.p99, 'ms', { name: 'recommend.p99_idle', value: idle.p99 }, `HTTP GET top-20 over head 4,000 + 50 per category candidates while the service trains at its maximum rate (trainer thread), open loop every ${REQUEST_INTERVAL_MS} ms, ${thread.requests} requests (p50 ${thread.p50.toFixed(2)} ms); baseline: the same probe on the same configuration after training is done (p50 ${idle.p50.toFixed(2)} ms); targets < 10 ms and ratio <= 2`),
     result('recommend.p99_training_inline', inline.p99, 'ms', { name: 'recommend.p99_idle', value: idle.p99 }, `the same while training inline (--trainer-thread false): requests wait for steps; p50 ${inline.p50.toFixed(2)} ms`),

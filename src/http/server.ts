@@ -1,6 +1,6 @@
-import Fastify, { type FastifyInstance } from 'fastify';
-import type { Registry } from 'prom-client';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { RecommendationMessage } from '../codec/index.js';
+import { MAX_ID_LENGTH } from '../codec/limits.js';
 import { RebalancerError, isRebalancerError } from '../errors.js';
 
 export interface Readiness {
@@ -9,16 +9,30 @@ export interface Readiness {
   reasons: string[];
 }
 
+/** A Prometheus exposition. */
+export interface MetricsText {
+  contentType: string;
+  body: string;
+}
+
+/**
+ * What the HTTP face asks of the service. On the serving thread, `metrics`, `state` and
+ * `readiness` are questions to the main thread (they answer once it has a turn); only
+ * `recommend` is answered where the server runs.
+ */
 export interface HttpDeps {
-  registry: Registry;
+  metrics(): Promise<MetricsText>;
   /** Top-K recommendations for a user (counts itself in the metrics). */
   recommend(userId: string, k: number): Promise<RecommendationMessage>;
   state(): unknown;
-  readiness(): Readiness;
+  readiness(): Readiness | Promise<Readiness>;
   defaultK: number;
   maxK: number;
   log(msg: string): void;
 }
+
+/** Longest raw (percent-encoded) path parameter the router accepts. */
+const MAX_PARAM_LENGTH = MAX_ID_LENGTH * 9;
 
 /**
  * The service's HTTP face: recommendations for personalization systems, /metrics for
@@ -26,7 +40,17 @@ export interface HttpDeps {
  * Bad parameters answer 400 with `{ error, code }`; codes are the error catalogue's.
  */
 export function createHttpServer(deps: HttpDeps): FastifyInstance {
-  const app = Fastify({ logger: false });
+  // A userId of MAX_ID_LENGTH characters is up to 9 URL characters each (3 UTF-8 bytes, each
+  // %XX): the router must pass that much to the handler, which answers 400 with a code.
+  const app = Fastify({
+    logger: false,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Errors raised before a route runs (a longer path parameter, a malformed URL) answer with the catalogue's code too.
+    frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
+      const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      void reply.code(tooLong ? 414 : 400).send({ error: tooLong ? `the path parameter is longer than ${MAX_PARAM_LENGTH} characters (a userId is at most ${MAX_ID_LENGTH})` : err.message, code: 'REB_HTTP_BAD_REQUEST' });
+    },
+  });
 
   app.setErrorHandler((err, _req, reply) => {
     if (isRebalancerError(err, 'REB_HTTP_BAD_REQUEST')) {
@@ -42,21 +66,21 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   app.get<{ Params: { userId: string }; Querystring: { k?: string } }>('/recommendations/:userId', async (req) => {
     const k = parseK(req.query.k, deps.defaultK, deps.maxK);
     const userId = req.params.userId;
-    if (userId.length === 0 || userId.length > 512) throw new RebalancerError('REB_HTTP_BAD_REQUEST', 'userId must be 1 to 512 characters');
+    if (userId.length === 0 || userId.length > MAX_ID_LENGTH) throw new RebalancerError('REB_HTTP_BAD_REQUEST', `userId must be 1 to ${MAX_ID_LENGTH} characters (the event contract's bound), got ${userId.length}`, { length: userId.length });
     const rec = await deps.recommend(userId, k);
     return { userId: rec.userId, k, modelVersion: rec.modelVersion, generatedAt: rec.generatedAt, items: rec.items };
   });
 
   app.get('/metrics', async (_req, reply) => {
-    const body = await deps.registry.metrics();
-    void reply.header('content-type', deps.registry.contentType);
-    return body;
+    const m = await deps.metrics();
+    void reply.header('content-type', m.contentType);
+    return m.body;
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_req, reply) => {
-    const r = deps.readiness();
+    const r = await deps.readiness();
     void reply.code(r.ready ? 200 : 503);
     return { ready: r.ready, reasons: r.reasons };
   });

@@ -8,23 +8,24 @@ import { Rng } from '../balance/index.js';
 import { EVENT_TYPES, createEventCodec, createRecommendationCodec, type InteractionEvent } from '../codec/index.js';
 import type { ServiceConfig } from '../config/index.js';
 import { RebalancerError } from '../errors.js';
-import { createHttpServer, type Readiness } from '../http/server.js';
+import type { MetricsText, Readiness } from '../http/server.js';
 import { createServiceMetrics, foldTopCategories, headCategories, tailShareOfCounts, type ServiceMetrics } from '../metrics/index.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import { Checkpointer, type CheckpointMeta } from '../state/checkpointer.js';
 import { TrainBacklog } from '../stream/backlog.js';
 import { DedupSet } from '../stream/dedup.js';
-import { DeadLetterSink } from '../stream/dlq.js';
+import { DLQ_REFUSAL_LABELS, DeadLetterSink } from '../stream/dlq.js';
 import { IngestLedger, type LedgerSnapshot } from '../stream/ledger.js';
 import { buildPipeline } from '../stream/pipeline.js';
-import type { AdjustmentView } from '../stream/ports.js';
+import type { AdjustmentView, CandidateItem } from '../stream/ports.js';
 import { KafkaSource } from '../stream/source.js';
 import { REJECT_REASONS } from '../stream/reasons.js';
 import { createKafkaClient } from '../kafka/client.js';
-import { BalanceAdapter, type BalanceAdapterSnapshot, type EventBatch } from './balance-adapter.js';
+import { BalanceAdapter, type BalanceAdapterSnapshot } from './balance-adapter.js';
 import { startTrainer, type Trainer, type TrainerStats } from '../train/index.js';
 import { MODEL_DIR, tfBackendIsNative } from './model-adapter.js';
-import { Recommender } from './recommendations.js';
+import { MainThreadServing, ServingThread, TriggerGate, type Serving } from '../serve/index.js';
+import { TrainerThread } from '../train/trainer-thread.js';
 
 export interface ServiceOptions {
   /** Defaults to a fresh registry (never prom-client's global one). */
@@ -86,6 +87,15 @@ interface SavedState {
 }
 
 const STATE_FILE = 'state.bin';
+/** Largest k a /recommendations request may ask for. */
+const MAX_K = 1_000;
+/**
+ * On the serving thread, event-triggered recommendations take at most this share of it, in
+ * slices of at most SERVING_THREAD_SLICE_MS (what a request may wait behind); as on the main
+ * thread, so the machine spends the same on them either way.
+ */
+const SERVING_THREAD_EVENT_SHARE = 0.3;
+const SERVING_THREAD_SLICE_MS = 2;
 const ADMIN_TIMEOUT_MS = 30_000;
 
 /**
@@ -143,23 +153,12 @@ export async function startService(config: ServiceConfig, options: ServiceOption
 
   // 3. Metrics, sinks, recommender, source.
   let refreshGauges = (): void => {};
-  const metrics = createServiceMetrics({ registry, beforeCollect: () => refreshGauges(), rejectReasons: REJECT_REASONS });
+  const metrics = createServiceMetrics({ registry, beforeCollect: () => refreshGauges(), rejectReasons: REJECT_REASONS, dlqRefusals: DLQ_REFUSAL_LABELS });
   metrics.tfNativeBackend.set(tfBackendIsNative() ? 1 : 0);
-  const deadLetters = new DeadLetterSink({ producer, topic: config.dlqTopic, log });
-  const recommender = new Recommender<EventBatch>({
-    config,
-    balance: () => balance,
-    model: () => {
-      if (!model) throw new RebalancerError('REB_MODEL_INVALID', 'recommendations need training on (--train true)');
-      return model;
-    },
-    metrics,
-    producer,
-    codec: createRecommendationCodec(),
-    now,
-    log,
-  });
-
+  const deadLetters = new DeadLetterSink({ producer, topic: config.dlqTopic, log, metrics, now });
+  // HTTP and recommendations: started once the state and readiness they answer exist (step 5).
+  // eslint-disable-next-line prefer-const -- closures built before step 5 read it
+  let serving: Serving;
   let deadError: RebalancerError | undefined;
   let stopping = false;
   let rejectDone: (err: Error) => void = () => {};
@@ -247,7 +246,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       restoredBacklog,
       onApplied: model
         ? (e) => {
-            recommender.onEvent(e);
+            serving.onEvent(e, now());
             afterApply?.(e);
           }
         : afterApply,
@@ -268,7 +267,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
   });
 
   // 5. Gauges derived from state, refreshed per scrape (and by the live view).
-  refreshGauges = () => updateGauges(metrics, config, balance, model, source, checkpointer, recommender);
+  refreshGauges = () => updateGauges(metrics, config, balance, model, source, checkpointer, serving);
 
   const readiness = (): Readiness => {
     const reasons: string[] = [];
@@ -276,32 +275,19 @@ export async function startService(config: ServiceConfig, options: ServiceOption
     else if (!source.isUp) reasons.push('Kafka consumer is not running');
     if (source.assignedPartitions.length === 0) reasons.push('no partition assigned yet');
     if (stopping) reasons.push('shutting down');
+    if (serving instanceof ServingThread && !serving.alive) reasons.push('the serving thread exited (HTTP recommendations are down)');
     if (model && !model.stats().healthy) reasons.push('the trainer thread died 3 times within 10 minutes (rebalancer_trainer_worker_restarts_total)');
     return { ready: reasons.length === 0, reasons };
   };
 
-  const state = (): ServiceState => serviceState(config, balance, model, ledger, source, checkpointer, deadLetters, recommender, readiness().ready, restored?.manifest.seq ?? null, restoredCounts);
+  const state = (): ServiceState => serviceState(config, balance, model, ledger, source, checkpointer, deadLetters, serving, readiness().ready, restored?.manifest.seq ?? null, restoredCounts);
 
-  const http = createHttpServer({
-    registry,
-    recommend: async (userId, k) => {
-      if (!model) throw new RebalancerError('REB_HTTP_BAD_REQUEST', 'recommendations are off: the service runs with --train false');
-      return recommender.recommend(userId, k, 'http');
-    },
-    state,
-    readiness,
-    defaultK: config.recK,
-    maxK: 1_000,
-    log,
-  });
-  await http.listen({ host: config.httpHost, port: config.httpPort });
-  const address = http.server.address();
-  const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort;
+  serving = await startServing(config, { balance: () => balance, model, metrics, producer, registry, state, readiness, now, log });
+  const httpPort = serving.port;
 
   // 6. Go.
   await source.start();
   metrics.consumerUp.set(1);
-  recommender.start();
   checkpointer.start(config.checkpointIntervalMs);
 
   let stopped: Promise<void> | undefined;
@@ -311,7 +297,6 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       checkpointer.stopTimer();
       source.stopFetching();
       await pipelineDone;
-      await recommender.stop();
       if (!deadError) {
         try {
           await checkpointer.checkpoint();
@@ -321,8 +306,8 @@ export async function startService(config: ServiceConfig, options: ServiceOption
       }
       await model?.stop().catch((err: unknown) => log(`stopping the trainer failed: ${(err as Error).message}`));
       await source.disconnect();
+      await serving.stop().catch((err: unknown) => log(`stopping the HTTP server failed: ${(err as Error).message}`));
       await producer.disconnect().catch(() => {});
-      await http.close();
       metrics.consumerUp.set(0);
       if (deadError) rejectDone(deadError);
       else resolveDone();
@@ -331,6 +316,88 @@ export async function startService(config: ServiceConfig, options: ServiceOption
   };
 
   return { config, registry, httpPort, url: `http://${config.httpHost}:${httpPort}`, done, stop, state, readiness };
+}
+
+interface ServingDeps {
+  balance: () => BalanceAdapter;
+  model: Trainer | undefined;
+  metrics: ServiceMetrics;
+  producer: Producer;
+  registry: Registry;
+  state: () => ServiceState;
+  readiness: () => Readiness;
+  now: () => number;
+  log: (msg: string) => void;
+}
+
+/**
+ * HTTP and recommendations: on the serving thread when the trainer has its own thread (a
+ * request never waits on ingestion or a step), else on the main thread.
+ */
+async function startServing(config: ServiceConfig, d: ServingDeps): Promise<Serving> {
+  const { metrics, producer, model, now, log } = d;
+  const gate = new TriggerGate({ triggerTypes: config.recTriggerTypes, minIntervalMs: config.recMinIntervalMs, maxPerSecond: config.recMaxPerSecond, onRateLimited: () => metrics.recommendationTriggersDropped.rateLimit.inc() });
+  const candidates = (): { items: CandidateItem[]; head: ReadonlySet<string> } => {
+    const balance = d.balance();
+    return { items: balance.candidates(config.recCandidatesPerCategory, config.recHeadItems), head: headCategories(balance.view().windowCounts) };
+  };
+  const produce = async (messages: Array<{ key: string; value: Buffer }>): Promise<void> => {
+    await producer.send({ topic: config.recommendationsTopic, messages });
+  };
+  const metricsText = async (): Promise<MetricsText> => ({ contentType: d.registry.contentType, body: await d.registry.metrics() });
+  const codec = createRecommendationCodec();
+  if (model instanceof TrainerThread) {
+    const trainer = model;
+    const thread = await ServingThread.start({
+      init: { host: config.httpHost, port: config.httpPort, defaultK: config.recK, maxK: MAX_K, recK: config.recK, cpuShare: SERVING_THREAD_EVENT_SHARE, sliceMs: SERVING_THREAD_SLICE_MS },
+      gate,
+      candidates: () => {
+        const c = candidates();
+        return { items: c.items, head: [...c.head] };
+      },
+      version: () => trainer.version,
+      answer: { metrics: metricsText, state: d.state, readiness: d.readiness },
+      produce,
+      onTally: (t) => {
+        for (const s of t.http) metrics.recommendationDuration.observe(s);
+        for (const s of t.event) metrics.recommendationDuration.observe(s);
+        metrics.recommendations.http.inc(t.http.length);
+        metrics.recommendations.event.inc(t.event.length);
+        if (t.droppedBacklog > 0) metrics.recommendationTriggersDropped.backlog.inc(t.droppedBacklog);
+      },
+      log,
+    });
+    trainer.onSnapshots((snapshot) => thread.publish(snapshot));
+    return thread;
+  }
+  return MainThreadServing.start({
+    host: config.httpHost,
+    port: config.httpPort,
+    gate,
+    recommender:
+      model === undefined
+        ? null
+        : {
+            k: config.recK,
+            candidates,
+            scorer: () => model,
+            metrics: {
+              observeDuration: (seconds, trigger) => {
+                metrics.recommendationDuration.observe(seconds);
+                metrics.recommendations[trigger].inc();
+              },
+              droppedBacklog: () => metrics.recommendationTriggersDropped.backlog.inc(),
+            },
+            encode: (m) => codec.encode(m),
+            send: produce,
+            now,
+            log,
+          },
+    off: () => {
+      throw new RebalancerError('REB_HTTP_BAD_REQUEST', 'recommendations are off: the service runs with --train false');
+    },
+    http: { metrics: metricsText, state: d.state, readiness: d.readiness, defaultK: config.recK, maxK: MAX_K, log },
+  });
 }
 
 async function ensureTopics(admin: Admin, config: ServiceConfig): Promise<void> {
@@ -356,7 +423,7 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
   }
 }
 
-function updateGauges(metrics: ServiceMetrics, config: ServiceConfig, balance: BalanceAdapter, model: Trainer | undefined, source: KafkaSource, checkpointer: Checkpointer, recommender: Recommender<EventBatch>): void {
+function updateGauges(metrics: ServiceMetrics, config: ServiceConfig, balance: BalanceAdapter, model: Trainer | undefined, source: KafkaSource, checkpointer: Checkpointer, serving: Serving): void {
   const view = balance.view();
   const counts = view.windowCounts;
   const top = new Set([...counts].sort((a, b) => b[1] - a[1]).slice(0, config.metricsTopCategories).map(([c]) => c));
@@ -371,10 +438,8 @@ function updateGauges(metrics: ServiceMetrics, config: ServiceConfig, balance: B
   metrics.gini.set(view.gini);
   metrics.reservoirFill.perCategory.set(view.reservoirFill.perCategory);
   metrics.reservoirFill.cbrs.set(view.reservoirFill.cbrs);
-  const head = headCategories(counts);
-  recommender.setHeadCategories(head);
-  metrics.interactionTailShare.set(tailShareOfCounts(counts, head));
-  metrics.recommendationTailShare.set(recommender.tailShare());
+  metrics.interactionTailShare.set(tailShareOfCounts(counts, headCategories(counts)));
+  metrics.recommendationTailShare.set(serving.tailShare());
   if (model) {
     const ev = model.evaluation();
     metrics.prequentialHitRate.replaceAll(foldTopCategories(ev.hitRateByCategory, top, ev.evaluationsByCategory, 'weighted-mean'));
@@ -406,7 +471,7 @@ function serviceState(
   source: KafkaSource,
   checkpointer: Checkpointer,
   deadLetters: DeadLetterSink,
-  recommender: Recommender<EventBatch>,
+  serving: Serving,
   ready: boolean,
   restoredFrom: number | null,
   restored: RestoredCounts | null,
@@ -441,7 +506,7 @@ function serviceState(
       duplicates: ledgerSnap.duplicates,
       late: ledgerSnap.late,
       deadLettered: deadLetters.sent,
-      recommendationsProduced: recommender.producedCount,
+      recommendationsProduced: serving.producedCount,
     },
     offsets: { topic: config.topic, positions: ledgerSnap.positions, committed: { ...checkpointer.committedOffsets } },
     consumer: {

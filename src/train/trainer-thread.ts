@@ -35,7 +35,8 @@ import { Rng } from '../balance/rng.js';
 import type { EventType, RecommendedItem } from '../codec/types.js';
 import type { ServiceConfig } from '../config/index.js';
 import { RebalancerError, isRebalancerError } from '../errors.js';
-import { SnapshotScorer, type ModelSnapshot } from '../model/snapshot.js';
+import type { ModelSnapshot } from '../model/snapshot.js';
+import { SnapshotServing } from '../serve/snapshot-serving.js';
 import type { EventBatch } from '../service/balance-adapter.js';
 import type { CandidateItem, EvaluationView, ModelPort } from '../stream/ports.js';
 import { BatchEncoder, CategoryDictionary } from './batch-codec.js';
@@ -45,8 +46,6 @@ import { WorkerLink, type LinkEvents } from './worker-link.js';
 /** Deaths within this window that make the trainer unhealthy. */
 const DEATH_WINDOW_MS = 10 * 60_000;
 const DEATHS_UNHEALTHY = 3;
-/** Candidates whose item side a new scorer gathers per turn of the event loop while warming (about 1.5 ms). */
-const WARM_SLICE = 500;
 /** Attempts to start a replacement worker before a call fails. */
 const START_ATTEMPTS = 3;
 
@@ -111,11 +110,9 @@ export class TrainerThread implements ModelPort<EventBatch> {
   /** Events of the batches handed to `train` (see `trainedEvents`). */
   private handed = 0;
   private lock: Promise<unknown> = Promise.resolve();
-  private scorer: SnapshotScorer | null = null;
-  /** A newer snapshot's scorer being warmed on `lastCandidates` before it serves. */
-  private warming: SnapshotScorer | null = null;
-  /** The candidate array of the latest request (what the next scorer is warmed on). */
-  private lastCandidates: readonly CandidateItem[] | null = null;
+  /** What `recommend` scores with (used when this thread serves; a serving thread has its own, fed by `onPublish`). */
+  private readonly serving = new SnapshotServing('neumf-g0');
+  private readonly listeners: Array<(snapshot: ModelSnapshot) => void> = [];
   private nextSeq = 0;
   private summary: EvaluationView | null = null;
   private labelWeights: Readonly<Record<EventType, number>> = { view: 0, click: 0, add_to_cart: 0, purchase: 0 };
@@ -258,15 +255,20 @@ export class TrainerThread implements ModelPort<EventBatch> {
   }
 
   recommend(userId: string, candidates: readonly CandidateItem[], k: number): RecommendedItem[] {
-    this.lastCandidates = candidates;
-    if (candidates.length === 0) return [];
-    if (this.scorer === null) throw new RebalancerError('REB_MODEL_INVALID', 'no model snapshot has been published yet');
-    return this.scorer.recommend(userId, candidates, Math.min(k, candidates.length)).map((r) => ({ itemId: r.itemId, categoryId: r.categoryId, score: r.score }));
+    this.serving.version = this.version;
+    return this.serving.recommend(userId, candidates, k);
   }
 
   /** The snapshot being served (the parameters `recommend` scores with). */
   servedSnapshot(): ModelSnapshot | null {
-    return this.scorer?.snapshot ?? null;
+    return this.serving.snapshot;
+  }
+
+  /** Calls `listener` with the snapshot served now (if any) and with every one published after (the serving thread's feed). */
+  onSnapshots(listener: (snapshot: ModelSnapshot) => void): void {
+    this.listeners.push(listener);
+    const current = this.serving.snapshot;
+    if (current !== null) listener(current);
   }
 
   /** The evaluation as of the latest reply (computed by the worker as ModelAdapter.evaluation computes it). */
@@ -310,7 +312,7 @@ export class TrainerThread implements ModelPort<EventBatch> {
 
   stats(): TrainerThreadStats {
     const now = this.o.now();
-    const served = this.scorer?.snapshot;
+    const served = this.serving.snapshot;
     const oldest = this.unpublished[0];
     return {
       snapshotSeq: served?.seq ?? -1,
@@ -452,40 +454,14 @@ export class TrainerThread implements ModelPort<EventBatch> {
   }
 
   private onSnapshot(link: WorkerLink, snapshot: ModelSnapshot, publishMs: number, first: boolean): void {
-    const served = this.scorer?.snapshot;
-    if (!link.alive || (served !== undefined && (snapshot.seq <= served.seq || snapshot.steps < served.steps))) return;
+    if (!link.alive) return;
     this.nextSeq = Math.max(this.nextSeq, snapshot.seq + 1);
-    const next = new SnapshotScorer(snapshot);
     const cause = first ? link.purpose : 'step';
-    const candidates = this.lastCandidates;
-    if (this.scorer === null || candidates === null || candidates.length === 0) {
-      this.serve(next, cause, publishMs);
-      return;
-    }
-    // Warm the new scorer's item side on the candidates being served, a slice per turn of the
-    // event loop, and serve from it once ready: no request pays for a whole rebuild (about
-    // 3 µs per candidate), and the old snapshot keeps serving meanwhile. A newer snapshot
-    // arriving first replaces this one.
-    this.warming = next;
-    const step = (): void => {
-      if (this.warming !== next) return;
-      if (next.prepare(candidates, WARM_SLICE)) {
-        this.warming = null;
-        this.serve(next, cause, publishMs);
-      } else {
-        setImmediate(step);
-      }
-    };
-    setImmediate(step);
-  }
-
-  private serve(scorer: SnapshotScorer, cause: 'step' | WorkerLink['purpose'], publishMs: number): void {
-    const snapshot = scorer.snapshot;
-    const served = this.scorer?.snapshot;
-    if (served !== undefined && (snapshot.seq <= served.seq || snapshot.steps < served.steps)) return;
-    this.scorer = scorer;
-    while (this.unpublished.length > 0 && this.unpublished[0]!.steps <= snapshot.steps) this.unpublished.shift();
-    this.o.onPublish?.(snapshot, cause, publishMs);
+    this.serving.offer(snapshot, () => {
+      while (this.unpublished.length > 0 && this.unpublished[0]!.steps <= snapshot.steps) this.unpublished.shift();
+      this.o.onPublish?.(snapshot, cause, publishMs);
+      for (const listener of this.listeners) listener(snapshot);
+    });
   }
 
   private onDeath(link: WorkerLink, reason: string): void {

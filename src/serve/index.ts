@@ -1,0 +1,25 @@
+/**
+ * Serving: HTTP and event-triggered recommendations, on a serving thread of their own when
+ * the trainer has its thread (ServingThread), else on the main thread (MainThreadServing).
+ */
+import type { InteractionEvent } from '../codec/index.js';
+
+export { MainThreadServing } from './main-thread-serving.js';
+export { ServingThread } from './serving-thread.js';
+export { TriggerGate } from './trigger-gate.js';
+export { Recommender, type ScoringPort } from './recommender.js';
+export { SnapshotServing } from './snapshot-serving.js';
+
+/** What the service needs of either. */
+export interface Serving {
+  /** The bound HTTP port. */
+  readonly port: number;
+  /** Recommendations acknowledged by the output topic. */
+  readonly producedCount: number;
+  /** Share of recently recommended items in tail categories. */
+  tailShare(): number;
+  /** Called for every applied event (trigger gate): O(1). */
+  onEvent(event: InteractionEvent, now: number): void;
+  /** Stops event-triggered output (waiting for what was produced) and the HTTP server. */
+  stop(): Promise<void>;
+}

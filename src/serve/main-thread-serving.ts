@@ -1,0 +1,66 @@
+import type { InteractionEvent, RecommendationMessage } from '../codec/index.js';
+import { createHttpServer, type HttpDeps } from '../http/server.js';
+import { Recommender, type RecommenderOptions } from './recommender.js';
+import type { TriggerGate } from './trigger-gate.js';
+
+export interface MainThreadServingOptions {
+  host: string;
+  port: number;
+  gate: TriggerGate;
+  /** The recommender (its scorer is the live model); null when recommendations are off. */
+  recommender: Omit<RecommenderOptions, 'sliceMs' | 'cpuShare'> | null;
+  /** Answers /recommendations when `recommender` is null (throws the reason). */
+  off(): never;
+  http: Omit<HttpDeps, 'recommend'>;
+}
+
+/**
+ * Serving on the main thread, for inline training (`--trainer-thread false`, tiny
+ * deployments) and `--train false`: the HTTP server and the recommender share the event loop
+ * with ingestion and training, so a request waits for the step or chunk in progress.
+ * Event-triggered recommendations take at most 30% of the thread, in slices of 8 ms.
+ */
+export class MainThreadServing {
+  private constructor(
+    private readonly gate: TriggerGate,
+    private readonly recommender: Recommender | null,
+    private readonly close: () => Promise<void>,
+    readonly port: number,
+  ) {}
+
+  static async start(o: MainThreadServingOptions): Promise<MainThreadServing> {
+    const recommender = o.recommender === null ? null : new Recommender({ ...o.recommender, sliceMs: 8, cpuShare: 0.3 });
+    const http = createHttpServer({
+      ...o.http,
+      recommend: async (userId, k): Promise<RecommendationMessage> => (recommender === null ? o.off() : recommender.recommend(userId, k, 'http')),
+    });
+    await http.listen({ host: o.host, port: o.port });
+    const address = http.server.address();
+    recommender?.start();
+    return new MainThreadServing(o.gate, recommender, () => http.close(), typeof address === 'object' && address !== null ? address.port : o.port);
+  }
+
+  get producedCount(): number {
+    return this.recommender?.producedCount ?? 0;
+  }
+
+  tailShare(): number {
+    return this.recommender?.tailShare() ?? 0;
+  }
+
+  /** Called for every applied event: O(1). */
+  onEvent(event: InteractionEvent, now: number): void {
+    if (this.recommender !== null && this.gate.decide(event, now) === 'admit') this.recommender.enqueue(event.userId);
+  }
+
+  /** Stops event-triggered output (waiting for what was produced). */
+  async stopOutput(): Promise<void> {
+    await this.recommender?.stop();
+  }
+
+  /** Closes the HTTP server. */
+  async stop(): Promise<void> {
+    await this.stopOutput();
+    await this.close();
+  }
+}

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MAX_ID_LENGTH } from '../../src/codec/limits.js';
+import { createHttpServer } from '../../src/http/server.js';
+
+function app() {
+  return createHttpServer({
+    metrics: async () => ({ contentType: 'text/plain', body: 'm 1\n' }),
+    recommend: async (userId) => ({ userId, items: [], modelVersion: 'v', generatedAt: 0 }),
+    state: async () => ({ ok: true }),
+    readiness: async () => ({ ready: false, reasons: ['not yet'] }),
+    defaultK: 10,
+    maxK: 100,
+    log: () => {},
+  });
+}
+
+describe('HTTP face', () => {
+  it('accepts userIds up to the event contract bound (in 3-byte characters too) and answers 400 with a code past it', async () => {
+    const a = app();
+    for (const id of ['a'.repeat(MAX_ID_LENGTH), '€'.repeat(MAX_ID_LENGTH), 'a'.repeat(101)]) {
+      const r = await a.inject({ method: 'GET', url: `/recommendations/${encodeURIComponent(id)}` });
+      assert.equal(r.statusCode, 200, `${id.length} characters`);
+      assert.equal(r.json().userId, id);
+    }
+    const over = await a.inject({ method: 'GET', url: `/recommendations/${'a'.repeat(MAX_ID_LENGTH + 1)}` });
+    assert.equal(over.statusCode, 400);
+    assert.equal(over.json().code, 'REB_HTTP_BAD_REQUEST');
+  });
+
+  it('answers a path parameter beyond the router limit with 414 and the catalogue code, not a bare framework error', async () => {
+    const r = await app().inject({ method: 'GET', url: `/recommendations/${'a'.repeat(20_000)}` });
+    assert.equal(r.statusCode, 414);
+    assert.equal(r.json().code, 'REB_HTTP_BAD_REQUEST');
+  });
+
+  it('answers readiness, state and metrics from async providers', async () => {
+    const a = app();
+    const ready = await a.inject({ method: 'GET', url: '/readyz' });
+    assert.equal(ready.statusCode, 503);
+    assert.deepEqual(ready.json(), { ready: false, reasons: ['not yet'] });
+    assert.deepEqual((await a.inject({ method: 'GET', url: '/state' })).json(), { ok: true });
+    const m = await a.inject({ method: 'GET', url: '/metrics' });
+    assert.equal(m.body, 'm 1\n');
+    assert.match(String(m.headers['content-type']), /text\/plain/);
+  });
+});
