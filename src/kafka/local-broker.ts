@@ -64,7 +64,11 @@ export async function freePort(): Promise<number> {
 export interface LocalKafkaOptions {
   /** Broker port; a free one when omitted. */
   port?: number;
-  /** Storage and log directory; a fresh temp dir (removed on stop) when omitted. */
+  /**
+   * Storage and log directory; a fresh temp dir (removed on stop) when omitted. A directory
+   * a broker ran on before is started again as it was (cluster id, ports unless `port` is
+   * given, topics, committed offsets), and kept on stop.
+   */
   dataDir?: string;
   /** Default partition count of auto-created topics. */
   defaultPartitions?: number;
@@ -88,6 +92,8 @@ export interface LocalKafka {
 }
 
 const IDENTITY_FILE = 'rebalancer-broker.json';
+// Kafka's cluster ids are 16 bytes in URL-safe base64 (22 characters).
+const ClusterId = z.string().regex(/^[A-Za-z0-9_-]{22}$/);
 const Identity = z.object({ clusterId: z.string().min(1), port: z.number().int().min(1).max(65_535), controllerPort: z.number().int().min(1).max(65_535) });
 
 /** The identity a data directory was first started with (undefined for a new one; an unreadable file is an error). */
@@ -103,6 +109,22 @@ function readIdentity(dataDir: string): z.infer<typeof Identity> | undefined {
   const parsed = Identity.safeParse(raw);
   if (!parsed.success) throw new RebalancerError('REB_LOCAL_KAFKA', `${path} is not a valid broker identity (${parsed.error.message}); remove the data directory to start a new broker`);
   return parsed.data;
+}
+
+/**
+ * The cluster id a formatted log directory carries in its meta.properties (undefined when
+ * the directory was never formatted). This file, not ours, is what the broker checks at
+ * start ("Invalid cluster.id" when they differ), so it wins over the identity file: a data
+ * directory formatted before the identity file existed, or whose identity file was lost,
+ * still restarts.
+ */
+function readFormattedClusterId(logDir: string): string | undefined {
+  const path = join(logDir, 'meta.properties');
+  if (!existsSync(path)) return undefined;
+  const line = readFileSync(path, 'utf8').split('\n').map((l) => l.trim()).find((l) => l.startsWith('cluster.id='));
+  const id = ClusterId.safeParse(line?.slice('cluster.id='.length));
+  if (!id.success) throw new RebalancerError('REB_LOCAL_KAFKA', `${path} holds no valid cluster.id; remove the data directory to start a new broker`);
+  return id.data;
 }
 
 export async function startLocalKafka(options: LocalKafkaOptions = {}): Promise<LocalKafka> {
@@ -121,13 +143,18 @@ export async function startLocalKafka(options: LocalKafkaOptions = {}): Promise<
   writeFileSync(props, serverProperties(port, controllerPort, join(dataDir, 'log'), options.defaultPartitions ?? 3));
 
   const classpath = join(libs, '*');
-  // A leading '-' would be read as an option by kafka-storage's argument parser.
-  let clusterId = identity?.clusterId ?? randomBytes(16).toString('base64url');
-  while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
+  // Format only a directory that was never formatted; a formatted one keeps its cluster id
+  // (and with it its topics and committed offsets).
+  const formattedId = readFormattedClusterId(join(dataDir, 'log'));
+  const clusterId = formattedId ?? identity?.clusterId ?? newClusterId();
   writeFileSync(join(dataDir, IDENTITY_FILE), JSON.stringify({ clusterId, port, controllerPort }));
-  const format = spawnSync('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, '--ignore-formatted'], { encoding: 'utf8' });
-  if (format.error || format.status !== 0) {
-    throw new RebalancerError('REB_LOCAL_KAFKA', `formatting Kafka storage in ${dataDir} failed: ${format.error?.message ?? format.stderr.trim()}`);
+  if (formattedId === undefined) {
+    const format = spawnSync('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props], { encoding: 'utf8' });
+    if (format.error || format.status !== 0) {
+      throw new RebalancerError('REB_LOCAL_KAFKA', `formatting Kafka storage in ${dataDir} failed: ${format.error?.message ?? format.stderr.trim()}`);
+    }
+  } else {
+    log(`reusing Kafka storage in ${dataDir} (cluster ${clusterId})`);
   }
 
   const outFd = openSync(join(dataDir, 'broker.out'), 'a');
@@ -162,6 +189,13 @@ export async function startLocalKafka(options: LocalKafkaOptions = {}): Promise<
   }
   log(`Kafka ${localKafkaVersion()} ready on ${brokers[0]} (pid ${pid}, data ${dataDir})`);
   return { brokers, pid, dataDir, stop };
+}
+
+function newClusterId(): string {
+  // A leading '-' would be read as an option by kafka-storage's argument parser.
+  let id = randomBytes(16).toString('base64url');
+  while (id.startsWith('-')) id = randomBytes(16).toString('base64url');
+  return id;
 }
 
 function serverProperties(port: number, controllerPort: number, logDir: string, partitions: number): string {

@@ -15,7 +15,7 @@ import { Checkpointer, type CheckpointMeta } from '../state/checkpointer.js';
 import { TrainBacklog } from '../stream/backlog.js';
 import { DedupSet } from '../stream/dedup.js';
 import { DLQ_REFUSAL_LABELS, DeadLetterSink } from '../stream/dlq.js';
-import { IngestLedger, type LedgerSnapshot } from '../stream/ledger.js';
+import { IngestLedger, type StoredLedgerSnapshot } from '../stream/ledger.js';
 import { buildPipeline } from '../stream/pipeline.js';
 import type { AdjustmentView, CandidateItem } from '../stream/ports.js';
 import { KafkaSource } from '../stream/source.js';
@@ -59,7 +59,7 @@ export interface ServiceState {
   reservoirFill: { perCategory: number; cbrs: number };
   model: { version: string; steps: number; nativeBackend: boolean; training: boolean; trainedEvents: number; trainerThread: boolean; trainer: TrainerStats | null };
   evaluation: { hitRateMacro: number; hitRateMicro: number; ndcgMacro: number; ndcgMicro: number; hitRateByCategory: Record<string, number>; adjustment: AdjustmentView };
-  totals: { applied: number; byCategory: Record<string, number>; byType: Record<string, number>; invalid: number; duplicates: number; late: number; deadLettered: number; recommendationsProduced: number };
+  totals: { applied: number; byCategory: Record<string, number>; byType: Record<string, number>; invalid: number; duplicates: number; late: number; lost: number; deadLettered: number; recommendationsProduced: number };
   offsets: { topic: string; positions: Record<string, number>; committed: Record<string, number> };
   consumer: { up: boolean; paused: boolean; pauses: number; inFlight: number; assigned: number[]; crashes: number; lag: Record<string, number> };
   checkpoint: { seq: number; ageSeconds: number; restoredFrom: number | null; restored: RestoredCounts | null };
@@ -81,7 +81,7 @@ interface SavedState {
   format: 1 | 2;
   balance: BalanceAdapterSnapshot;
   dedup: string[];
-  ledger: LedgerSnapshot;
+  ledger: StoredLedgerSnapshot;
   /** Events applied to the state that the checkpoint's model has not trained (see TrainBacklog). */
   backlog?: InteractionEvent[];
 }
@@ -188,6 +188,10 @@ export async function startService(config: ServiceConfig, options: ServiceOption
     },
     onPauseChange: (paused) => metrics.consumerPaused.set(paused ? 1 : 0),
     onLag: (topic, partition, lag) => metrics.consumerLag(topic, partition).set(lag),
+    onLost: (gap) => {
+      ledger.lose(gap.partition, gap.expected, gap.actual);
+      metrics.eventsLost.retention.inc(gap.lost);
+    },
     log,
     now,
   });
@@ -505,6 +509,7 @@ function serviceState(
       invalid: ledgerSnap.invalid,
       duplicates: ledgerSnap.duplicates,
       late: ledgerSnap.late,
+      lost: ledgerSnap.lost,
       deadLettered: deadLetters.sent,
       recommendationsProduced: serving.producedCount,
     },

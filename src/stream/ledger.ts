@@ -9,7 +9,12 @@ export interface LedgerSnapshot {
   invalid: number;
   duplicates: number;
   late: number;
+  /** Offsets skipped because their records were gone from the log when fetched (retention). */
+  lost: number;
 }
+
+/** A snapshot as checkpoints store it: those written before `lost` existed lack it. */
+export type StoredLedgerSnapshot = Omit<LedgerSnapshot, 'lost'> & { lost?: number };
 
 /**
  * What the pipeline has taken in, since the first start (restored from checkpoints):
@@ -26,10 +31,23 @@ export class IngestLedger {
   invalid = 0;
   duplicates = 0;
   late = 0;
+  lost = 0;
 
   advance(partition: number, nextOffset: number): void {
     const current = this.positions.get(partition);
     if (current === undefined || nextOffset > current) this.positions.set(partition, nextOffset);
+  }
+
+  /**
+   * The records of `partition` in [from, to) were gone from the log when fetched (see
+   * OffsetGapWatch in source.ts): counts them as lost and moves the position past them in
+   * the same step, so a checkpoint holds either neither or both, and a restart from it
+   * does not count the same gap twice.
+   */
+  lose(partition: number, from: number, to: number): void {
+    if (to <= from) return;
+    this.lost += to - from;
+    this.advance(partition, to);
   }
 
   /** One applied event of this category (also counts it in `applied`). */
@@ -52,10 +70,11 @@ export class IngestLedger {
       invalid: this.invalid,
       duplicates: this.duplicates,
       late: this.late,
+      lost: this.lost,
     };
   }
 
-  static restore(s: LedgerSnapshot): IngestLedger {
+  static restore(s: StoredLedgerSnapshot): IngestLedger {
     const l = new IngestLedger();
     for (const [p, o] of Object.entries(s.positions)) l.positions.set(Number(p), o);
     for (const [c, n] of Object.entries(s.byCategory)) l.byCategory.set(c, n);
@@ -64,6 +83,7 @@ export class IngestLedger {
     l.invalid = s.invalid;
     l.duplicates = s.duplicates;
     l.late = s.late;
+    l.lost = s.lost ?? 0;
     return l;
   }
 }

@@ -1,5 +1,6 @@
 import { Observable, Subject } from 'rxjs';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { z } from 'zod';
 import { RebalancerError } from '../errors.js';
 
 /** A slice of one partition's fetched batch, in offset order. */
@@ -30,12 +31,95 @@ export interface SourceOptions {
   onPauseChange?(paused: boolean): void;
   onLag?(topic: string, partition: number, lag: number): void;
   onAssigned?(partitions: number[]): void;
+  /**
+   * A partition skipped offsets: the records in [expected, actual) were no longer in the log
+   * when fetched (see OffsetGapWatch). Called before any record at or after `actual` is
+   * handed downstream; the source has logged it.
+   */
+  onLost?(gap: OffsetGap): void;
   log(msg: string): void;
   /** Restarts within this window count towards a restart loop. */
   restartLoopWindowMs?: number;
   restartLoopLimit?: number;
   now(): number;
 }
+
+/** Offsets a partition skipped between what the service had and what the broker delivered. */
+export interface OffsetGap {
+  readonly topic: string;
+  readonly partition: number;
+  /** The next offset the service expected: every offset below it was applied or held no data. */
+  readonly expected: number;
+  /** The first offset the broker delivered. */
+  readonly actual: number;
+  /** actual − expected. */
+  readonly lost: number;
+}
+
+/**
+ * Detects records skipped because they were gone from the log when the consumer reached
+ * them. When retention (or deleteRecords) moves a partition's log start past the consumer's
+ * position, the fetch fails with OFFSET_OUT_OF_RANGE and kafkajs silently resets to the
+ * log start (or the end, with fromBeginning false): the first batch after that starts
+ * beyond the expected offset. That happens at the first fetch after a restart (the
+ * restored position is older than the log start) and mid-run (a lagging consumer
+ * overtaken by retention), so every batch is checked: its first offset against the
+ * partition's expected next offset, max(applied position, end of the last batch taken).
+ *
+ * Batches are seen through kafkajs's START_BATCH_PROCESS event, whose first and last
+ * offsets include transaction control records and aborted records, and which also
+ * fires for batches holding nothing else; so commit markers and aborted transactions,
+ * the other source of offset gaps, never count as lost.
+ *
+ * Limitations: on a compacted topic (cleanup.policy=compact) the cleaner removes records
+ * and leaves real gaps, which this counts as lost: the events topic must use delete
+ * retention (the broker's default, which the topic the service creates has). A partition this member gains from another
+ * member after its first assignment is not checked until its first batch (the other
+ * member may have advanced it), so a loss at that moment is not counted.
+ */
+export class OffsetGapWatch {
+  private readonly taken = new Map<number, number>();
+  private readonly unchecked = new Set<number>();
+  private assigned: ReadonlySet<number> | undefined;
+
+  /** `positions`: the applied next offset per partition, kept current by the pipeline (the ledger's). */
+  constructor(private readonly positions: ReadonlyMap<number, number>) {}
+
+  /** A new assignment (each group join). */
+  assign(partitions: readonly number[]): void {
+    const next = new Set(partitions);
+    if (this.assigned !== undefined) {
+      for (const p of next) if (!this.assigned.has(p)) this.unchecked.add(p);
+    }
+    for (const p of [...this.taken.keys()]) if (!next.has(p)) this.taken.delete(p);
+    for (const p of [...this.unchecked]) if (!next.has(p)) this.unchecked.delete(p);
+    this.assigned = next;
+  }
+
+  /**
+   * A fetched batch of `partition` starts at `first`: the offset expected instead when
+   * records before `first` are missing, else undefined. After a gap the offsets below
+   * `first` count as accounted for, so the same gap is reported once.
+   */
+  batchStart(partition: number, first: number): number | undefined {
+    if (this.unchecked.delete(partition)) return undefined;
+    const applied = this.positions.get(partition);
+    const taken = this.taken.get(partition);
+    const expected = applied === undefined ? taken : taken === undefined ? applied : Math.max(applied, taken);
+    if (expected === undefined || first <= expected) return undefined;
+    this.taken.set(partition, first);
+    return expected;
+  }
+
+  /** Every offset of `partition` up to `last` was taken (handed downstream, or held no data). */
+  batchTaken(partition: number, last: number): void {
+    const current = this.taken.get(partition);
+    if (current === undefined || last + 1 > current) this.taken.set(partition, last + 1);
+  }
+}
+
+/** kafkajs's START_BATCH_PROCESS payload, as far as the gap check reads it (firstOffset is null for a batch of only compacted-away offsets, though typed string). */
+const BatchStart = z.object({ topic: z.string(), partition: z.number().int().min(0), firstOffset: z.string().nullable(), lastOffset: z.string(), batchSize: z.number().int().min(0) });
 
 /** Largest chunk handed to the pipeline at once: bounds the work done between heartbeats. */
 const CHUNK_MESSAGES = 1_000;
@@ -67,8 +151,10 @@ export class KafkaSource {
   private readonly recentRestarts: number[] = [];
   private assigned: number[] = [];
   private readonly lag = new Map<number, number>();
+  private readonly gaps: OffsetGapWatch;
 
   constructor(private readonly opts: SourceOptions) {
+    this.gaps = new OffsetGapWatch(opts.startOffsets);
     this.consumer = opts.kafka.consumer({
       groupId: opts.groupId,
       sessionTimeout: opts.sessionTimeoutMs,
@@ -80,6 +166,7 @@ export class KafkaSource {
       retry: { retries: 8 },
     });
     this.watchHealth();
+    this.watchGaps();
   }
 
   /** The chunks, in order per partition. Completes when the source stops. */
@@ -202,6 +289,8 @@ export class KafkaSource {
       // between its chunks instead of applying all of them in one synchronous stretch.
       if (from + CHUNK_MESSAGES < messages.length) await yieldToEventLoop();
     }
+    // The whole batch reached the pipeline, trailing control records included.
+    this.gaps.batchTaken(partition, Number(batch.lastOffset()));
     this.setLag(topic, partition, Number(batch.highWatermark) - Number(batch.lastOffset()) - 1);
   }
 
@@ -260,6 +349,7 @@ export class KafkaSource {
     this.consumer.on(GROUP_JOIN, (e) => {
       const assignment = e.payload.memberAssignment[this.opts.topic] ?? [];
       this.assigned = [...assignment].sort((a, b) => a - b);
+      this.gaps.assign(this.assigned);
       this.up = true;
       this.opts.onAssigned?.(this.assigned);
     });
@@ -281,6 +371,32 @@ export class KafkaSource {
     });
     this.consumer.on(STOP, () => {
       if (!this.stopping) this.markDead(new RebalancerError('REB_KAFKA_CONSUMER_DEAD', 'Kafka consumer stopped unexpectedly'));
+    });
+  }
+
+  /**
+   * Checks each fetched batch for skipped offsets (OffsetGapWatch). START_BATCH_PROCESS is
+   * emitted synchronously just before the batch is handed to eachBatch, so a gap is
+   * reported (and the ledger can account for it) before its records are applied.
+   */
+  private watchGaps(): void {
+    this.consumer.on(this.consumer.events.START_BATCH_PROCESS, (e) => {
+      try {
+        const batch = BatchStart.safeParse(e.payload);
+        if (!batch.success || batch.data.topic !== this.opts.topic || batch.data.firstOffset === null) return;
+        const { partition, firstOffset, lastOffset, batchSize } = batch.data;
+        const actual = Number(firstOffset);
+        const expected = this.gaps.batchStart(partition, actual);
+        // A batch of only control or aborted records never reaches eachBatch: taken here.
+        if (batchSize === 0) this.gaps.batchTaken(partition, Number(lastOffset));
+        if (expected === undefined) return;
+        const gap: OffsetGap = { topic: this.opts.topic, partition, expected, actual, lost: actual - expected };
+        this.opts.log(`${gap.lost} records of ${gap.topic} partition ${partition} were gone when fetched: expected offset ${expected}, the broker delivered ${actual} (deleted by retention or deleteRecords before they were read; counted in rebalancer_events_lost_total)`);
+        this.opts.onLost?.(gap);
+      } catch (err) {
+        // Thrown here, it would crash kafkajs's fetch loop.
+        this.opts.log(`offset gap check failed: ${(err as Error).message}`);
+      }
     });
   }
 
