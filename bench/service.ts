@@ -121,13 +121,13 @@ const REQUEST_INTERVAL_MS = 20;
 const PROBE_CANDIDATES: Partial<ServiceConfig> = { recHeadItems: 4_000, recCandidatesPerCategory: 50 };
 
 /**
- * Open-loop HTTP probe (bench/probe-worker.ts) on its own thread, so the client does not wait
+ * Open-loop HTTP probe (bench/workers/http-probe.ts) on its own thread, so the client does not wait
  * behind the service's main thread: one request every REQUEST_INTERVAL_MS whether or not the
  * previous one has answered, latency counted from when a request was due. Runs until
  * `until()` (checked every 50 ms).
  */
 async function probe(url: string, until: () => boolean): Promise<number[]> {
-  const worker = startModuleWorker(import.meta.url, 'probe-worker', { workerData: { url, intervalMs: REQUEST_INTERVAL_MS, users: 2000 } });
+  const worker = startModuleWorker(import.meta.url, 'workers/http-probe', { workerData: { url, intervalMs: REQUEST_INTERVAL_MS, users: 2000 } });
   const result = new Promise<number[]>((resolve, reject) => {
     worker.once('message', (m: Float64Array) => resolve([...m]));
     worker.once('error', reject);

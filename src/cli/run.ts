@@ -4,10 +4,13 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { CONFIG_FILE_ENV, loadRunConfig } from '../config/file.js';
 import { SETTINGS, flagToOptionKey, type RawSettings, type ServiceConfig, type SettingKey } from '../config/index.js';
-import { RebalancerError } from '../errors.js';
+import { RebalancerError, isRebalancerError } from '../errors.js';
 import { startLocalKafka, type LocalKafka } from '../kafka/local-broker.js';
 import { startService, type ServiceHandle, type ServiceState } from '../service/index.js';
 import { startSyntheticProducer, type SyntheticProducer } from './synthetic-producer.js';
+
+/** After a failed start, the process exits at the latest this long after the error (ms). */
+const START_FAILURE_EXIT_MS = 2_000;
 
 interface RunOnlyFlags {
   config?: string;
@@ -95,7 +98,12 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
       const checkpointDir = ownedCheckpointDir ?? config.checkpointDir;
       config = { ...config, brokers: local.brokers, checkpointDir };
     }
-    service = await startService(config, { log });
+    service = await startService(config, { log }).catch((err: unknown) => {
+      // startService undid what it had started; a client library still retrying in the
+      // background must not keep a failed start alive: the error line, then exit.
+      setTimeout(() => process.exit(isRebalancerError(err) ? 2 : 1), START_FAILURE_EXIT_MS).unref();
+      throw err;
+    });
     serviceStarted = Date.now();
     console.error(`metrics: ${service.url}/metrics`);
     console.error(`state:   ${service.url}/state   recommendations: ${service.url}/recommendations/<userId>?k=10`);

@@ -51,6 +51,7 @@ export const SETTINGS = {
   recommendationsTopic: setting('--recommendations-topic', 'REBALANCER_RECOMMENDATIONS_TOPIC', 'output topic for recommendations (Avro Recommendation)', 'recommendations', 'a Kafka topic name ([A-Za-z0-9._-], 1-249 chars)', topicName),
   groupId: setting('--group-id', 'REBALANCER_GROUP_ID', 'Kafka consumer group id', 'rebalancer', 'a non-empty string', z.string().min(1)),
   sessionTimeoutMs: setting('--session-timeout-ms', 'REBALANCER_SESSION_TIMEOUT_MS', 'consumer group session timeout (a dead member is replaced after this)', '30000', 'an integer in [6000, 300000]', positiveInt(300_000).pipe(z.number().min(6_000))),
+  kafkaTimeoutMs: setting('--kafka-timeout-ms', 'REBALANCER_KAFKA_TIMEOUT_MS', 'at start: longest wait for the Kafka cluster (connect, topics, producer) before the service gives up with REB_KAFKA_UNAVAILABLE and exits', '30000', 'an integer in [1000, 600000]', positiveInt(600_000).pipe(z.number().min(1_000))),
   fromBeginning: setting('--from-beginning', 'REBALANCER_FROM_BEGINNING', 'start at the earliest offset when the group has no committed offset', 'true', 'true or false', bool),
 
   windowBuckets: setting('--window-buckets', 'REBALANCER_WINDOW_BUCKETS', 'sliding window: number of event-time buckets', '60', 'an integer in [1, 100000]', positiveInt(100_000)),

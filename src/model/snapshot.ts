@@ -45,22 +45,8 @@ export interface ModelSnapshot {
   readonly features: FeatureTables | null;
 }
 
-/** A copy of `a` in a fresh ArrayBuffer, or in a SharedArrayBuffer when `shared`. */
-function copyOf<T extends Float32Array | Float64Array>(a: T, shared: boolean): T {
-  if (!shared) return a.slice() as T;
-  const out = (a instanceof Float32Array ? new Float32Array(new SharedArrayBuffer(a.byteLength)) : new Float64Array(new SharedArrayBuffer(a.byteLength))) as T;
-  out.set(a);
-  return out;
-}
-
-/**
- * Copies the model's parameters (the model may keep training; the snapshot never changes).
- * `shared`: the copies live in SharedArrayBuffers, so posting the snapshot to other threads
- * (the main thread, then the serving thread) shares it instead of copying or moving it; a
- * snapshot is never written after it is taken.
- */
-export function takeSnapshot(model: RecModel, meta: { seq: number; steps: number }, options: { shared?: boolean } = {}): ModelSnapshot {
-  const shared = options.shared === true;
+/** Copies the model's parameters (the model may keep training; the snapshot never changes). */
+export function takeSnapshot(model: RecModel, meta: { seq: number; steps: number }): ModelSnapshot {
   for (const key of ['seq', 'steps'] as const) {
     const v = meta[key];
     if (!Number.isSafeInteger(v) || v < 0) throw new RebalancerError('REB_MODEL_INVALID', `snapshot ${key} must be an integer >= 0, got ${v}`, { [key]: v });
@@ -72,24 +58,24 @@ export function takeSnapshot(model: RecModel, meta: { seq: number; steps: number
     t === undefined
       ? null
       : {
-          itemRecent: copyOf(t.itemRecent, shared),
-          itemTotal: copyOf(t.itemTotal, shared),
-          categoryRecent: copyOf(t.categoryRecent, shared),
-          userTotal: copyOf(t.userTotal, shared),
-          userCategory: copyOf(t.userCategory, shared),
-          userItem: copyOf(t.userItem, shared),
-          clock: copyOf(t.clock, shared),
+          itemRecent: t.itemRecent.slice(),
+          itemTotal: t.itemTotal.slice(),
+          categoryRecent: t.categoryRecent.slice(),
+          userTotal: t.userTotal.slice(),
+          userCategory: t.userCategory.slice(),
+          userItem: t.userItem.slice(),
+          clock: t.clock.slice(),
         };
-  const dense = model.dense.map((d) => copyOf(d, shared));
+  const dense = model.dense.map((d) => d.slice());
   Object.freeze(dense);
   return Object.freeze({
     seq: meta.seq,
     steps: meta.steps,
     servingTau: model.servingTau,
     config: Object.freeze({ ...model.config, mlpLayers }),
-    userTable: copyOf(model.userTable, shared),
-    itemTable: copyOf(model.itemTable, shared),
-    categoryTable: copyOf(model.categoryTable, shared),
+    userTable: model.userTable.slice(),
+    itemTable: model.itemTable.slice(),
+    categoryTable: model.categoryTable.slice(),
     dense,
     features: features === null ? null : Object.freeze(features),
   });

@@ -1,4 +1,5 @@
 import type { InteractionEvent, RecommendationMessage } from '../codec/index.js';
+import { RebalancerError } from '../errors.js';
 import { createHttpServer, type HttpDeps } from '../http/server.js';
 import { Recommender, type RecommenderOptions } from './recommender.js';
 import type { TriggerGate } from './trigger-gate.js';
@@ -34,7 +35,9 @@ export class MainThreadServing {
       ...o.http,
       recommend: async (userId, k): Promise<RecommendationMessage> => (recommender === null ? o.off() : recommender.recommend(userId, k, 'http')),
     });
-    await http.listen({ host: o.host, port: o.port });
+    await http.listen({ host: o.host, port: o.port }).catch((err: unknown) => {
+      throw new RebalancerError('REB_SERVING_FAILED', `the HTTP server could not listen on ${o.host}:${o.port}: ${(err as Error).message}`, { host: o.host, port: o.port }, { cause: err });
+    });
     const address = http.server.address();
     recommender?.start();
     return new MainThreadServing(o.gate, recommender, () => http.close(), typeof address === 'object' && address !== null ? address.port : o.port);

@@ -2,8 +2,8 @@
  * Messages between the main thread (serving-thread.ts) and the serving thread
  * (serving-worker.ts). Each side validates what it receives with the schemas here.
  *
- * Snapshots arrive in shared memory from the trainer (takeSnapshot's `shared`), so forwarding
- * one costs O(arrays). Candidates go as one object per item once a second; triggers as user
+ * Snapshots are forwarded from the trainer with their buffers transferred (O(arrays), no
+ * copy; the main thread keeps no reference). Candidates go as one object per item once a second; triggers as user
  * ids every PUMP_INTERVAL; recommendation durations come back as a Float64Array.
  */
 import { z } from 'zod';

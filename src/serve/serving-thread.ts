@@ -1,6 +1,6 @@
 /**
  * The serving thread seen from the main thread (issue #12): starts serving-worker.ts, hands
- * it every published model snapshot (shared memory), the candidate list once a second and
+ * it every published model snapshot (buffers transferred), the candidate list once a second and
  * the users the trigger gate admits; answers its questions (`/metrics`, `/state`,
  * `/readyz`), produces the recommendations it scores to the output topic, and folds its
  * tallies into the service's metrics.
@@ -14,7 +14,7 @@ import type { Worker } from 'node:worker_threads';
 import type { InteractionEvent } from '../codec/index.js';
 import { RebalancerError, errorFromThread } from '../errors.js';
 import type { MetricsText, Readiness } from '../http/server.js';
-import type { ModelSnapshot } from '../model/snapshot.js';
+import { snapshotTransferList, type ModelSnapshot } from '../model/snapshot.js';
 import { startModuleWorker } from '../start-worker.js';
 import type { CandidateItem } from '../stream/ports.js';
 import { fromServingSchema, type FromServing, type Question, type ServingInit, type ServingTally } from './protocol.js';
@@ -69,7 +69,10 @@ export class ServingThread {
       if (m.type === 'listening') {
         this.boundPort = m.port;
         onListening(m.port);
-      } else if (m.type === 'failed') onFailed(errorFromThread(m.code, m.message, m.stack));
+      } else if (m.type === 'failed') {
+        const cause = errorFromThread(m.code, m.message, m.stack);
+        onFailed(new RebalancerError('REB_SERVING_FAILED', `the HTTP server could not listen on ${o.init.host}:${o.init.port}: ${m.message}`, { host: o.init.host, port: o.init.port }, { cause }));
+      }
       else if (m.type === 'stopped') resolveStopped();
       else this.onMessage(m);
     });
@@ -125,9 +128,9 @@ export class ServingThread {
     return !this.exited;
   }
 
-  /** A snapshot the trainer published (shared memory: nothing is copied). */
+  /** A snapshot the trainer published: its buffers are transferred (the caller keeps no reference). */
   publish(snapshot: ModelSnapshot): void {
-    if (!this.exited) this.worker.postMessage({ type: 'snapshot', snapshot, version: this.o.version() });
+    if (!this.exited) this.worker.postMessage({ type: 'snapshot', snapshot, version: this.o.version() }, snapshotTransferList(snapshot));
   }
 
   /** Called for every applied event: O(1). */

@@ -87,6 +87,16 @@ interface SavedState {
 }
 
 const STATE_FILE = 'state.bin';
+/**
+ * Readiness fails (with the reason) on: no answer from the cluster (fetch or heartbeat) for
+ * this long (3 heartbeat intervals plus slack); a dead letter pending this long; no
+ * checkpoint for checkpointOverdueMs.
+ */
+const BROKER_SILENCE_MS = 10_000;
+const DLQ_STALL_MS = 30_000;
+function checkpointOverdueMs(config: ServiceConfig): number {
+  return 3 * config.checkpointIntervalMs + 30_000;
+}
 /** Largest k a /recommendations request may ask for. */
 const MAX_K = 1_000;
 /**
@@ -96,7 +106,6 @@ const MAX_K = 1_000;
  */
 const SERVING_THREAD_EVENT_SHARE = 0.3;
 const SERVING_THREAD_SLICE_MS = 2;
-const ADMIN_TIMEOUT_MS = 30_000;
 
 /**
  * The composition root: restores the latest checkpoint, wires the Kafka source, the
@@ -104,6 +113,18 @@ const ADMIN_TIMEOUT_MS = 30_000;
  * checkpointer and the HTTP server, and returns a handle to stop it.
  */
 export async function startService(config: ServiceConfig, options: ServiceOptions = {}): Promise<ServiceHandle> {
+  // What to undo when start-up fails part-way, so a failed start ends the process (no thread,
+  // client or server left running) with its one error line.
+  const undo: Array<() => Promise<unknown>> = [];
+  try {
+    return await startSteps(config, options, undo);
+  } catch (err) {
+    for (const u of undo.reverse()) await u().catch(() => {});
+    throw err;
+  }
+}
+
+async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: Array<() => Promise<unknown>>): Promise<ServiceHandle> {
   const now = options.now ?? Date.now;
   const log = options.log ?? ((m: string) => console.error(`[rebalancer] ${m}`));
   const registry = options.registry ?? new Registry();
@@ -111,8 +132,18 @@ export async function startService(config: ServiceConfig, options: ServiceOption
   const rng = new Rng(config.seed);
   const kafka = createKafkaClient({ clientId: config.clientId, brokers: config.brokers, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel, retry: { retries: 8 } });
 
+  // Until the service is up, HTTP says it is starting, and in which phase.
+  let phase = 'restoring the latest checkpoint';
+  const answers = {
+    state: (): unknown => ({ ready: false, starting: phase }),
+    readiness: (): Readiness => ({ ready: false, reasons: [`starting: ${phase}`] }),
+  };
+  let refreshGauges = (): void => {};
+  const metrics = createServiceMetrics({ registry, beforeCollect: () => refreshGauges(), rejectReasons: REJECT_REASONS, dlqRefusals: DLQ_REFUSAL_LABELS });
+
   // 1. Restore (or start fresh).
   const store = new CheckpointStore<CheckpointMeta>({ dir: config.checkpointDir, keep: config.checkpointsKept, now, log });
+  await store.assertWritable();
   const restored = await store.loadLatest();
   let balance: BalanceAdapter;
   let dedup: DedupSet;
@@ -141,24 +172,31 @@ export async function startService(config: ServiceConfig, options: ServiceOption
     ledger = new IngestLedger();
     if (config.train) model = await startTrainer({ config, rng, prior, log, now });
   }
+  if (model) {
+    const m = model;
+    undo.push(() => m.stop());
+  }
   if (!tfBackendIsNative()) log('WARNING: TensorFlow is NOT running on the native backend; training will be very slow (see README, native TensorFlow)');
+  metrics.tfNativeBackend.set(tfBackendIsNative() ? 1 : 0);
 
-  // 2. Kafka clients and topics.
+  // 2. HTTP and recommendations, up while Kafka connects (/healthz answers, /readyz says why not yet).
+  phase = 'connecting to Kafka';
+  const producer: Producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false, retry: { retries: 5 } });
+  const serving = await startServing(config, { balance: () => balance, model, metrics, producer, registry, state: () => answers.state(), readiness: () => answers.readiness(), now, log });
+  undo.push(() => serving.stop());
+  const httpPort = serving.port;
+
+  // 3. Kafka clients and topics.
   const admin = kafka.admin();
-  await withTimeout(admin.connect(), ADMIN_TIMEOUT_MS, 'connecting to Kafka');
+  undo.push(() => admin.disconnect());
+  await withTimeout(admin.connect(), config.kafkaTimeoutMs, `connecting to Kafka at ${config.brokers.join(',')}`);
   await ensureTopics(admin, config);
   await admin.disconnect();
-  const producer: Producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false, retry: { retries: 5 } });
-  await withTimeout(producer.connect(), ADMIN_TIMEOUT_MS, 'connecting the producer');
+  undo.push(() => producer.disconnect());
+  await withTimeout(producer.connect(), config.kafkaTimeoutMs, 'connecting the producer');
 
-  // 3. Metrics, sinks, recommender, source.
-  let refreshGauges = (): void => {};
-  const metrics = createServiceMetrics({ registry, beforeCollect: () => refreshGauges(), rejectReasons: REJECT_REASONS, dlqRefusals: DLQ_REFUSAL_LABELS });
-  metrics.tfNativeBackend.set(tfBackendIsNative() ? 1 : 0);
+  // 4. Sinks, source.
   const deadLetters = new DeadLetterSink({ producer, topic: config.dlqTopic, log, metrics, now });
-  // HTTP and recommendations: started once the state and readiness they answer exist (step 5).
-  // eslint-disable-next-line prefer-const -- closures built before step 5 read it
-  let serving: Serving;
   let deadError: RebalancerError | undefined;
   let stopping = false;
   let rejectDone: (err: Error) => void = () => {};
@@ -231,7 +269,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
   });
   if (restored) checkpointer.restored(restored.manifest.seq, restored.manifest.createdAt, restored.manifest.meta.positions);
 
-  // 4. The pipeline.
+  // 5. The pipeline.
   const pipelineDone = new Promise<void>((resolve) => {
     const subscription: Subscription = buildPipeline(source.records$, {
       codec: createEventCodec(),
@@ -270,7 +308,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
     void subscription;
   });
 
-  // 5. Gauges derived from state, refreshed per scrape (and by the live view).
+  // 6. Gauges derived from state, refreshed per scrape (and by the live view).
   refreshGauges = () => updateGauges(metrics, config, balance, model, source, checkpointer, serving);
 
   const readiness = (): Readiness => {
@@ -279,6 +317,15 @@ export async function startService(config: ServiceConfig, options: ServiceOption
     else if (!source.isUp) reasons.push('Kafka consumer is not running');
     if (source.assignedPartitions.length === 0) reasons.push('no partition assigned yet');
     if (stopping) reasons.push('shutting down');
+    const silence = source.silenceMs();
+    if (!deadError && silence > BROKER_SILENCE_MS) reasons.push(`no answer from Kafka for ${(silence / 1000).toFixed(0)} s: fetches and heartbeats fail (broker down or unreachable)`);
+    const dlqAge = deadLetters.oldestPendingAgeMs(now());
+    if (dlqAge > DLQ_STALL_MS) reasons.push(`the dead-letter path is stalled: ${deadLetters.pending} dead letters pending, the oldest for ${(dlqAge / 1000).toFixed(0)} s (checkpoints and offset commits wait for it)`);
+    const checkpointAge = checkpointer.ageSeconds();
+    if (checkpointAge * 1000 > checkpointOverdueMs(config)) {
+      const why = checkpointer.lastFailure === undefined ? '' : `; the last attempt failed: ${checkpointer.lastFailure}`;
+      reasons.push(`no checkpoint for ${checkpointAge.toFixed(0)} s (interval ${(config.checkpointIntervalMs / 1000).toFixed(0)} s), so no offsets committed${why}`);
+    }
     if (serving instanceof ServingThread && !serving.alive) reasons.push('the serving thread exited (HTTP recommendations are down)');
     if (model && !model.stats().healthy) reasons.push('the trainer thread died 3 times within 10 minutes (rebalancer_trainer_worker_restarts_total)');
     return { ready: reasons.length === 0, reasons };
@@ -286,11 +333,12 @@ export async function startService(config: ServiceConfig, options: ServiceOption
 
   const state = (): ServiceState => serviceState(config, balance, model, ledger, source, checkpointer, deadLetters, serving, readiness().ready, restored?.manifest.seq ?? null, restoredCounts);
 
-  serving = await startServing(config, { balance: () => balance, model, metrics, producer, registry, state, readiness, now, log });
-  const httpPort = serving.port;
-
-  // 6. Go.
+  // 7. Go.
+  phase = 'joining the consumer group';
+  undo.push(() => source.disconnect());
   await source.start();
+  answers.state = state;
+  answers.readiness = readiness;
   metrics.consumerUp.set(1);
   checkpointer.start(config.checkpointIntervalMs);
 
@@ -328,7 +376,7 @@ interface ServingDeps {
   metrics: ServiceMetrics;
   producer: Producer;
   registry: Registry;
-  state: () => ServiceState;
+  state: () => unknown;
   readiness: () => Readiness;
   now: () => number;
   log: (msg: string) => void;
@@ -371,7 +419,7 @@ async function startServing(config: ServiceConfig, d: ServingDeps): Promise<Serv
       },
       log,
     });
-    trainer.onSnapshots((snapshot) => thread.publish(snapshot));
+    trainer.forwardSnapshots((snapshot) => thread.publish(snapshot));
     return thread;
   }
   return MainThreadServing.start({
@@ -405,7 +453,7 @@ async function startServing(config: ServiceConfig, d: ServingDeps): Promise<Serv
 }
 
 async function ensureTopics(admin: Admin, config: ServiceConfig): Promise<void> {
-  const existing = new Set(await withTimeout(admin.listTopics(), ADMIN_TIMEOUT_MS, 'listing topics'));
+  const existing = new Set(await withTimeout(admin.listTopics(), config.kafkaTimeoutMs, 'listing topics'));
   const missing = [config.topic, config.dlqTopic, config.recommendationsTopic].filter((t) => !existing.has(t));
   if (missing.length === 0) return;
   await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: topic === config.topic ? 3 : 1 })), waitForLeaders: true }).catch((err: unknown) => {

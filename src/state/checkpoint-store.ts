@@ -73,9 +73,29 @@ export class CheckpointStore<M> {
     }
   }
 
-  /** The newest checkpoint that verifies, or undefined when there is none. */
+  /**
+   * Fails fast (REB_CONFIG_INVALID naming --checkpoint-dir) when the directory cannot be
+   * created or written: found at start, not at the first checkpoint an interval later
+   * (after which nothing would ever be committed).
+   */
+  async assertWritable(): Promise<void> {
+    const probe = join(this.opts.dir, `.tmp-probe-${process.pid}`);
+    try {
+      await mkdir(this.opts.dir, { recursive: true });
+      await writeDurably(probe, Buffer.from('probe'));
+      await rm(probe, { force: true });
+    } catch (err) {
+      throw new RebalancerError('REB_CONFIG_INVALID', `--checkpoint-dir ${this.opts.dir} is not writable (${(err as Error).message}); checkpoints, and with them offset commits, would fail`, { dir: this.opts.dir }, { cause: err });
+    }
+  }
+
+  /**
+   * The newest checkpoint that verifies, or undefined when there is none. Says so in one
+   * line when checkpoints exist but none verifies (the service then starts from empty state).
+   */
   async loadLatest(): Promise<LoadedCheckpoint<M> | undefined> {
-    for (const name of (await this.names()).reverse()) {
+    const names = (await this.names()).reverse();
+    for (const name of names) {
       const dir = join(this.opts.dir, name);
       try {
         return await this.verify(dir);
@@ -83,6 +103,7 @@ export class CheckpointStore<M> {
         this.opts.log(`skipping checkpoint ${dir}: ${(err as Error).message}`);
       }
     }
+    if (names.length > 0) this.opts.log(`WARNING: none of the ${names.length} checkpoints in ${this.opts.dir} verifies: starting from EMPTY state (counts, reservoirs, model); consumption resumes from the group's committed offsets (or per --from-beginning when it has none)`);
     return undefined;
   }
 

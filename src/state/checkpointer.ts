@@ -41,6 +41,7 @@ export class Checkpointer {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private lastAt: number | undefined;
+  private failure: string | undefined;
   private lastSeq = 0;
   private committed: Record<string, number> = {};
 
@@ -70,13 +71,26 @@ export class Checkpointer {
     this.committed = { ...positions };
   }
 
+  /** Why the latest timed checkpoint failed (undefined once one succeeds). */
+  get lastFailure(): string | undefined {
+    return this.failure;
+  }
+
   ageSeconds(): number {
     return Math.max(0, (this.opts.now() - (this.lastAt ?? this.startedAt)) / 1000);
   }
 
   start(intervalMs: number): void {
     this.timer ??= setInterval(() => {
-      if (this.running === undefined) void this.checkpoint().catch((err: unknown) => this.opts.log(`checkpoint failed: ${(err as Error).message}`));
+      if (this.running === undefined) {
+        void this.checkpoint().then(
+          () => (this.failure = undefined),
+          (err: unknown) => {
+            this.failure = (err as Error).message;
+            this.opts.log(`checkpoint failed: ${this.failure}`);
+          },
+        );
+      }
     }, intervalMs);
   }
 

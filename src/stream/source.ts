@@ -148,6 +148,8 @@ export class KafkaSource {
   private dead: RebalancerError | undefined;
   private up = false;
   private crashes = 0;
+  /** When the cluster last answered (fetch or heartbeat), ms; undefined before the first. */
+  private contactAt: number | undefined;
   private readonly recentRestarts: number[] = [];
   private assigned: number[] = [];
   private readonly lag = new Map<number, number>();
@@ -176,6 +178,11 @@ export class KafkaSource {
 
   get isUp(): boolean {
     return this.up;
+  }
+
+  /** Milliseconds since the cluster last answered a fetch or a heartbeat (0 before the consumer started). */
+  silenceMs(): number {
+    return this.contactAt === undefined ? 0 : Math.max(0, this.opts.now() - this.contactAt);
   }
 
   get deadReason(): RebalancerError | undefined {
@@ -343,7 +350,14 @@ export class KafkaSource {
    * reports it on /readyz and the rebalancer_consumer_up metric, and exits non-zero.
    */
   private watchHealth(): void {
-    const { CRASH, STOP, GROUP_JOIN } = this.consumer.events;
+    const { CRASH, STOP, GROUP_JOIN, HEARTBEAT, FETCH } = this.consumer.events;
+    // Any answer from the cluster: a fetch (also an empty one) or a group heartbeat (sent
+    // while paused too). A long silence is a broker outage or a partition from it.
+    const contact = (): void => {
+      this.contactAt = this.opts.now();
+    };
+    this.consumer.on(HEARTBEAT, contact);
+    this.consumer.on(FETCH, contact);
     const windowMs = this.opts.restartLoopWindowMs ?? 60_000;
     const limit = this.opts.restartLoopLimit ?? 5;
     this.consumer.on(GROUP_JOIN, (e) => {

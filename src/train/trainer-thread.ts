@@ -111,8 +111,10 @@ export class TrainerThread implements ModelPort<EventBatch> {
   private handed = 0;
   private lock: Promise<unknown> = Promise.resolve();
   /** What `recommend` scores with (used when this thread serves; a serving thread has its own, fed by `onPublish`). */
-  private readonly serving = new SnapshotServing('neumf-g0');
-  private readonly listeners: Array<(snapshot: ModelSnapshot) => void> = [];
+  private serving = new SnapshotServing('neumf-g0');
+  /** Where snapshots go instead of `serving` (forwardSnapshots), and the last one's identity. */
+  private forward: ((snapshot: ModelSnapshot) => void) | null = null;
+  private servedMeta: { seq: number; steps: number } | null = null;
   private nextSeq = 0;
   private summary: EvaluationView | null = null;
   private labelWeights: Readonly<Record<EventType, number>> = { view: 0, click: 0, add_to_cart: 0, purchase: 0 };
@@ -264,11 +266,16 @@ export class TrainerThread implements ModelPort<EventBatch> {
     return this.serving.snapshot;
   }
 
-  /** Calls `listener` with the snapshot served now (if any) and with every one published after (the serving thread's feed). */
-  onSnapshots(listener: (snapshot: ModelSnapshot) => void): void {
-    this.listeners.push(listener);
+  /**
+   * Hands every snapshot from now on (the current one first) to `sink` instead of serving it
+   * here: the serving thread's feed. The sink may transfer the snapshot's buffers (this side
+   * keeps no reference), so `recommend` and `servedSnapshot` stop working on this thread.
+   */
+  forwardSnapshots(sink: (snapshot: ModelSnapshot) => void): void {
     const current = this.serving.snapshot;
-    if (current !== null) listener(current);
+    this.forward = sink;
+    this.serving = new SnapshotServing(this.version);
+    if (current !== null) sink(current);
   }
 
   /** The evaluation as of the latest reply (computed by the worker as ModelAdapter.evaluation computes it). */
@@ -312,7 +319,7 @@ export class TrainerThread implements ModelPort<EventBatch> {
 
   stats(): TrainerThreadStats {
     const now = this.o.now();
-    const served = this.serving.snapshot;
+    const served = this.servedMeta;
     const oldest = this.unpublished[0];
     return {
       snapshotSeq: served?.seq ?? -1,
@@ -457,11 +464,19 @@ export class TrainerThread implements ModelPort<EventBatch> {
     if (!link.alive) return;
     this.nextSeq = Math.max(this.nextSeq, snapshot.seq + 1);
     const cause = first ? link.purpose : 'step';
-    this.serving.offer(snapshot, () => {
+    const served = (): void => {
+      this.servedMeta = { seq: snapshot.seq, steps: snapshot.steps };
       while (this.unpublished.length > 0 && this.unpublished[0]!.steps <= snapshot.steps) this.unpublished.shift();
       this.o.onPublish?.(snapshot, cause, publishMs);
-      for (const listener of this.listeners) listener(snapshot);
-    });
+    };
+    if (this.forward === null) {
+      this.serving.offer(snapshot, served);
+      return;
+    }
+    const last = this.servedMeta;
+    if (last !== null && (snapshot.seq <= last.seq || snapshot.steps < last.steps)) return;
+    served();
+    this.forward(snapshot);
   }
 
   private onDeath(link: WorkerLink, reason: string): void {

@@ -9,6 +9,12 @@ import type { ModelSnapshot } from '../model/snapshot.js';
 import { startModuleWorker } from '../start-worker.js';
 import { fromWorkerSchema, type FromWorker, type HandOverState, type InitMessage, type ReadyMessage, type ToWorker, type TrainMessage, type TrainedMessage } from './protocol.js';
 
+/**
+ * The trainer thread's nice value: training takes whatever CPU the ingest and serving
+ * threads leave (it is the bulk of the work and tolerates delay; a request does not).
+ */
+const TRAINER_NICENESS = 10;
+
 /** What a link reports to its owner. */
 export interface LinkEvents {
   /** `first`: the worker's first snapshot (published when it started). */
@@ -55,7 +61,7 @@ export class WorkerLink {
   constructor(init: InitMessage, private readonly events: LinkEvents, readonly purpose: 'start' | 'recycle' | 'restart') {
     this.ready = this.readyWait.promise;
     this.firstSnapshot = this.snapshotWait.promise;
-    this.worker = startModuleWorker(import.meta.url, 'worker');
+    this.worker = startModuleWorker(import.meta.url, 'worker', { niceness: TRAINER_NICENESS });
     this.worker.on('message', (raw: unknown) => this.onMessage(raw));
     this.worker.on('error', (err) => {
       this.lastError = err.stack ?? err.message;

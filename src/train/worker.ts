@@ -158,9 +158,8 @@ class Session {
   publish(): void {
     if (!this.publishing) return;
     const start = performance.now();
-    // In shared memory: the main thread receives views, not copies, and forwards them to the
-    // serving thread the same way. The copy is the cost; posting is O(arrays), not O(values).
-    const snapshot = takeSnapshot(this.trainer.model, { seq: this.seq++, steps: this.trainer.steps }, { shared: true });
+    const snapshot = takeSnapshot(this.trainer.model, { seq: this.seq++, steps: this.trainer.steps });
+    // The copy is the cost; posting with the buffers transferred is O(arrays), not O(values).
     send({ type: 'snapshot', snapshot, publishMs: performance.now() - start }, snapshotTransferList(snapshot));
     this.lastPublish = performance.now();
     this.publishedSteps = this.trainer.steps;
