@@ -5,7 +5,8 @@ import { Rng } from '../balance/index.js';
 import type { InteractionEvent } from '../codec/types.js';
 import { SETTINGS, type RawSettings } from '../config/index.js';
 import { RebalancerError } from '../errors.js';
-import { DEFAULT_BACKTEST, runBacktest, settingsLine, type EventStream } from '../tools/backtest.js';
+import type { EventStream } from '../tools/backtest.js';
+import { DEFAULT_BACKTEST } from '../tools/backtest-defaults.js';
 import { formatTables, toJson } from '../tools/backtest-report.js';
 import { renderChart } from '../tools/chart.js';
 import { EVENT_FILE_HELP } from '../tools/event-file.js';
@@ -14,7 +15,7 @@ import { GENERATOR_PROFILES, GENERATOR_PROFILE_HELP, createGenerator, type Gener
 import { createProgress } from '../tools/progress.js';
 import { kafkaClient } from '../tools/sink.js';
 import { fileSource, topicSource, type EventSource, type Range } from '../tools/sources.js';
-import { STRATEGIES, parseStrategies, readStrategyFile, type Strategy } from '../tools/strategies.js';
+import { STRATEGIES, parseStrategies, readStrategyFile, settingsLine, type Strategy } from '../tools/strategies.js';
 
 interface BacktestFlags {
   file?: string;
@@ -161,6 +162,9 @@ async function runBacktestCli(flags: BacktestFlags): Promise<void> {
   const progress = createProgress({ label: `backtest (${strategies.length} strategies)`, total: stream.total, quiet: flags.quiet });
   let result;
   try {
+    // Loaded here, not at start: it loads TensorFlow, which `rebalancer run` must not load on
+    // its main thread (the trainer thread creates TensorFlow's thread pools, niced).
+    const { runBacktest } = await import('../tools/backtest.js');
     result = await runBacktest(stream, strategies, {
       seed, k, evalCandidates, tailShare, workers, harnessSettings,
       onProgress: (done, total) => {

@@ -2,6 +2,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import type { RecommendationMessage } from '../codec/index.js';
 import { MAX_ID_LENGTH } from '../codec/limits.js';
 import { RebalancerError, isRebalancerError } from '../errors.js';
+import { DEFAULT_SHEDDING, registerLoadShedding } from './load-shedding.js';
 
 export interface Readiness {
   ready: boolean;
@@ -29,6 +30,8 @@ export interface HttpDeps {
   defaultK: number;
   maxK: number;
   log(msg: string): void;
+  /** Called for every /recommendations request shed with 503 `REB_HTTP_OVERLOADED` (see load-shedding.ts). */
+  onShed?(): void;
 }
 
 /** Longest raw (percent-encoded) path parameter the router accepts. */
@@ -38,6 +41,9 @@ const MAX_PARAM_LENGTH = MAX_ID_LENGTH * 9;
  * The service's HTTP face: recommendations for personalization systems, /metrics for
  * Prometheus, liveness and readiness for orchestrators, /state for operators.
  * Bad parameters answer 400 with `{ error, code }`; codes are the error catalogue's.
+ * Past the thread's capacity /recommendations answers 503 `REB_HTTP_OVERLOADED` at once, with
+ * `Retry-After` (load-shedding.ts); the cheap routes are never shed: they are how operators
+ * see the overload.
  */
 export function createHttpServer(deps: HttpDeps): FastifyInstance {
   // A userId of MAX_ID_LENGTH characters is up to 9 URL characters each (3 UTF-8 bytes, each
@@ -57,18 +63,27 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
       void reply.code(400).send({ error: err.message, code: err.code });
       return;
     }
+    if (isRebalancerError(err, 'REB_HTTP_OVERLOADED')) {
+      deps.onShed?.();
+      void reply.code(503).header('retry-after', String(DEFAULT_SHEDDING.retryAfterSeconds)).send({ error: err.message, code: err.code });
+      return;
+    }
     const status = typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500;
     if (status >= 500) deps.log(`HTTP ${status}: ${err instanceof Error ? err.message : String(err)}`);
     const code = isRebalancerError(err) ? err.code : undefined;
     void reply.code(status).send({ error: err instanceof Error ? err.message : String(err), ...(code ? { code } : {}) });
   });
 
-  app.get<{ Params: { userId: string }; Querystring: { k?: string } }>('/recommendations/:userId', async (req) => {
-    const k = parseK(req.query.k, deps.defaultK, deps.maxK);
-    const userId = req.params.userId;
-    if (userId.length === 0 || userId.length > MAX_ID_LENGTH) throw new RebalancerError('REB_HTTP_BAD_REQUEST', `userId must be 1 to ${MAX_ID_LENGTH} characters (the event contract's bound), got ${userId.length}`, { length: userId.length });
-    const rec = await deps.recommend(userId, k);
-    return { userId: rec.userId, k, modelVersion: rec.modelVersion, generatedAt: rec.generatedAt, items: rec.items };
+  // The only expensive route, in a context of its own so that load shedding reaches it alone.
+  void app.register(async (scope) => {
+    await registerLoadShedding(scope, DEFAULT_SHEDDING);
+    scope.get<{ Params: { userId: string }; Querystring: { k?: string } }>('/recommendations/:userId', async (req) => {
+      const k = parseK(req.query.k, deps.defaultK, deps.maxK);
+      const userId = req.params.userId;
+      if (userId.length === 0 || userId.length > MAX_ID_LENGTH) throw new RebalancerError('REB_HTTP_BAD_REQUEST', `userId must be 1 to ${MAX_ID_LENGTH} characters (the event contract's bound), got ${userId.length}`, { length: userId.length });
+      const rec = await deps.recommend(userId, k);
+      return { userId: rec.userId, k, modelVersion: rec.modelVersion, generatedAt: rec.generatedAt, items: rec.items };
+    });
   });
 
   app.get('/metrics', async (_req, reply) => {

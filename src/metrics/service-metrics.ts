@@ -43,6 +43,8 @@ export interface ServiceMetrics {
   prequentialNdcgAverage: { macro: Gauge.Internal<string>; micro: Gauge.Internal<string> };
   recommendationDuration: Histogram;
   recommendations: { http: Counter.Internal; event: Counter.Internal };
+  /** /recommendations requests shed with 503 REB_HTTP_OVERLOADED (src/http/load-shedding.ts). */
+  httpShed: Counter;
   recommendationTailShare: Gauge;
   recommendationTriggersDropped: { backlog: Counter.Internal; rateLimit: Counter.Internal };
   interactionTailShare: Gauge;
@@ -162,6 +164,7 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
     prequentialNdcgAverage: { macro: ndcgAvg.labels({ average: 'macro' }), micro: ndcgAvg.labels({ average: 'micro' }) },
     recommendationDuration: histogram('rebalancer_recommendation_duration_seconds', 'Time to score candidates and pick the top K for one user.', [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]),
     recommendations: { http: recs.labels({ trigger: 'http' }), event: recs.labels({ trigger: 'event' }) },
+    httpShed: counter('rebalancer_http_requests_shed_total', '/recommendations requests shed with 503 REB_HTTP_OVERLOADED and Retry-After because the serving thread was saturated (event-loop turn budget or sustained event-loop delay).'),
     recommendationTriggersDropped: { backlog: dropped.labels({ reason: 'backlog' }), rateLimit: dropped.labels({ reason: 'rate_limit' }) },
     recommendationTailShare: gauge('rebalancer_recommendation_tail_share', 'Share of recently recommended items in tail categories (outside the head set holding 80% of window events).'),
     interactionTailShare: gauge('rebalancer_interaction_tail_share', 'Share of window events in tail categories (outside the head set holding 80% of window events).'),

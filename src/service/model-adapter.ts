@@ -10,6 +10,7 @@ import { evaluationOf } from '../train/evaluation.js';
 import type { TrainerStats } from '../train/index.js';
 import { tensorIdHighWater } from '../train/tensor-ids.js';
 import { freshFirst, type EventBatch } from './balance-adapter.js';
+import { MODEL_DIR } from '../state/checkpoint-layout.js';
 
 /** The model settings of the service configuration, in the model's terms. */
 export function modelConfigOf(c: ServiceConfig): Partial<ModelConfig> {
@@ -33,8 +34,7 @@ export function tfBackendIsNative(): boolean {
   return tf.getBackend() === 'tensorflow';
 }
 
-/** Directory of the model inside a checkpoint. */
-export const MODEL_DIR = 'model';
+export { MODEL_DIR } from '../state/checkpoint-layout.js';
 
 /**
  * The tfjs-node model and its incremental trainer seen through the pipeline's ModelPort.

@@ -23,7 +23,7 @@ import { REJECT_REASONS } from '../stream/reasons.js';
 import { createKafkaClient } from '../kafka/client.js';
 import { BalanceAdapter, type BalanceAdapterSnapshot } from './balance-adapter.js';
 import { startTrainer, type Trainer, type TrainerStats } from '../train/index.js';
-import { MODEL_DIR, tfBackendIsNative } from './model-adapter.js';
+import { MODEL_DIR } from '../state/checkpoint-layout.js';
 import { MainThreadServing, ServingThread, TriggerGate, type Serving } from '../serve/index.js';
 import { TrainerThread } from '../train/trainer-thread.js';
 
@@ -176,8 +176,11 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
     const m = model;
     undo.push(() => m.stop());
   }
-  if (!tfBackendIsNative()) log('WARNING: TensorFlow is NOT running on the native backend; training will be very slow (see README, native TensorFlow)');
-  metrics.tfNativeBackend.set(tfBackendIsNative() ? 1 : 0);
+  // Asked of the trainer, so TensorFlow loads where it trains (the trainer thread creates its
+  // thread pools, with the thread's priority); with training off it is loaded here to report.
+  const native = model ? model.nativeBackend : (await import('./model-adapter.js')).tfBackendIsNative();
+  if (!native) log('WARNING: TensorFlow is NOT running on the native backend; training will be very slow (see README, native TensorFlow)');
+  metrics.tfNativeBackend.set(native ? 1 : 0);
 
   // 2. HTTP and recommendations, up while Kafka connects (/healthz answers, /readyz says why not yet).
   phase = 'connecting to Kafka';

@@ -31,7 +31,8 @@ import { BacktestFeed } from './backtest-feed.js';
 import type { HarnessSettings, RunnerResult, StrategySpec } from './backtest-protocol.js';
 import type { SeriesPoint, TallyData } from './backtest-tally.js';
 import { BacktestWorkers } from './backtest-workers.js';
-import { describeSettings, resolveStrategy, strategyLayers, type Strategy } from './strategies.js';
+import { resolveStrategy, strategyLayers, type Strategy } from './strategies.js';
+import { DEFAULT_BACKTEST } from './backtest-defaults.js';
 
 export type { SeriesPoint } from './backtest-tally.js';
 
@@ -58,20 +59,7 @@ export interface BacktestOptions {
   onProgress?(done: number, total: number): void;
 }
 
-export const DEFAULT_BACKTEST: Readonly<Omit<BacktestOptions, 'onProgress'>> = Object.freeze({
-  seed: 42,
-  k: 10,
-  evalCandidates: 100,
-  tailShare: 0.2,
-  seriesPoints: 50,
-  probes: 20,
-  probeUsers: 32,
-  probeItems: 1_000,
-  workers: 0,
-  chunkSize: 4_096,
-  queueDepth: 4,
-  harnessSettings: {},
-});
+export { DEFAULT_BACKTEST } from './backtest-defaults.js';
 
 /** Events to backtest, read once, in order; `total` is the expected count (0 when unknown). */
 export interface EventStream {
@@ -271,7 +259,4 @@ function rowFigures(name: string, description: string, t: TallyData, categories:
   };
 }
 
-/** `weight-policy=none target-mix-rho=1`, or `run defaults`. */
-export function settingsLine(settings: RawSettings): string {
-  return describeSettings(settings) || 'run defaults';
-}
+export { settingsLine } from './strategies.js';

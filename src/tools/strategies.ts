@@ -102,3 +102,8 @@ export function strategyLayers(strategy: Strategy, harness: Readonly<RawSettings
 export function resolveStrategy(strategy: Strategy, harness: Readonly<RawSettings> = {}): ServiceConfig {
   return loadConfig({ layers: strategyLayers(strategy, harness) });
 }
+
+/** A strategy's settings in one line (`run defaults` when it changes none). */
+export function settingsLine(settings: RawSettings): string {
+  return describeSettings(settings) || 'run defaults';
+}

@@ -5,7 +5,6 @@
 import type { Rng } from '../balance/index.js';
 import type { ServiceConfig } from '../config/index.js';
 import type { EventBatch } from '../service/balance-adapter.js';
-import { ModelAdapter } from '../service/model-adapter.js';
 import type { ModelPort } from '../stream/ports.js';
 import { TrainerThread } from './trainer-thread.js';
 
@@ -42,6 +41,8 @@ export interface StartTrainerOptions {
 export async function startTrainer(o: StartTrainerOptions): Promise<Trainer> {
   const { config, rng, prior, restoreDir, log } = o;
   if (!config.trainerThread) {
+    // Loaded only for inline training: TensorFlow then runs on this thread.
+    const { ModelAdapter } = await import('../service/model-adapter.js');
     return restoreDir === undefined ? ModelAdapter.create(config, rng, prior) : ModelAdapter.restoreOrCreate(restoreDir, config, rng, prior, log);
   }
   return TrainerThread.create({
