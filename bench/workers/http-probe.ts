@@ -3,7 +3,8 @@
  * must not share the service's main thread, or its own callbacks would wait behind ingestion
  * and count as serving latency. Open loop: one request every `intervalMs` whether or not the
  * previous one has answered (no coordinated omission); latency counts from when a request
- * was due. Runs until told to stop, then posts the sorted latencies (ms).
+ * was due. Runs until told to stop, then posts the sorted latencies (ms) of the requests
+ * answered 200 and how many were shed (503 REB_HTTP_OVERLOADED) or failed otherwise.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
@@ -15,6 +16,8 @@ port.on('message', () => {
 });
 
 const latencies: number[] = [];
+let shed = 0;
+let failed = 0;
 const inFlight = new Set<Promise<void>>();
 let user = 0;
 let next = performance.now();
@@ -22,9 +25,11 @@ while (!stopping) {
   for (const now = performance.now(); next <= now; next += intervalMs) {
     const due = next;
     const p: Promise<void> = fetch(`${url}/recommendations/user-${user++ % users}?k=20`)
-      .then((res) => res.arrayBuffer())
-      .then(() => {
-        latencies.push(performance.now() - due);
+      .then(async (res) => {
+        await res.arrayBuffer();
+        if (res.status === 200) latencies.push(performance.now() - due);
+        else if (res.status === 503) shed++;
+        else failed++;
       })
       .finally(() => inFlight.delete(p));
     inFlight.add(p);
@@ -32,4 +37,4 @@ while (!stopping) {
   await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
 }
 await Promise.all(inFlight);
-port.postMessage(Float64Array.from(latencies.sort((a, b) => a - b)));
+port.postMessage({ latencies: Float64Array.from(latencies.sort((a, b) => a - b)), shed, failed });

@@ -63,11 +63,6 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
       void reply.code(400).send({ error: err.message, code: err.code });
       return;
     }
-    if (isRebalancerError(err, 'REB_HTTP_OVERLOADED')) {
-      deps.onShed?.();
-      void reply.code(503).header('retry-after', String(DEFAULT_SHEDDING.retryAfterSeconds)).send({ error: err.message, code: err.code });
-      return;
-    }
     const status = typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500;
     if (status >= 500) deps.log(`HTTP ${status}: ${err instanceof Error ? err.message : String(err)}`);
     const code = isRebalancerError(err) ? err.code : undefined;
@@ -76,7 +71,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
 
   // The only expensive route, in a context of its own so that load shedding reaches it alone.
   void app.register(async (scope) => {
-    await registerLoadShedding(scope, DEFAULT_SHEDDING);
+    await registerLoadShedding(scope, DEFAULT_SHEDDING, () => deps.onShed?.());
     scope.get<{ Params: { userId: string }; Querystring: { k?: string } }>('/recommendations/:userId', async (req) => {
       const k = parseK(req.query.k, deps.defaultK, deps.maxK);
       const userId = req.params.userId;

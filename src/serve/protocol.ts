@@ -60,6 +60,8 @@ export interface ServingTally {
   event: Float64Array;
   /** Triggers dropped because the serving thread's queue was full. */
   droppedBacklog: number;
+  /** /recommendations requests shed (503 REB_HTTP_OVERLOADED). */
+  shed: number;
   /** Share of recently recommended items in tail categories. */
   tailShare: number;
   /** Sequence number of the snapshot being served (−1 before the first). */
@@ -80,7 +82,7 @@ export const fromServingSchema: z.ZodType<FromServing> = z.discriminatedUnion('t
   z.object({ type: z.literal('failed'), code: z.string().nullable(), message: z.string(), stack: z.string() }),
   z.object({ type: z.literal('ask'), id: z.number().int(), question: z.enum(['state', 'readiness', 'metrics']) }),
   z.object({ type: z.literal('produce'), messages: z.array(z.object({ key: z.string(), value: z.instanceof(Uint8Array) })) }),
-  z.object({ type: z.literal('stats'), http: z.instanceof(Float64Array), event: z.instanceof(Float64Array), droppedBacklog: z.number().int().min(0), tailShare: z.number().min(0).max(1), servedSeq: z.number().int().min(-1) }),
+  z.object({ type: z.literal('stats'), http: z.instanceof(Float64Array), event: z.instanceof(Float64Array), droppedBacklog: z.number().int().min(0), shed: z.number().int().min(0), tailShare: z.number().min(0).max(1), servedSeq: z.number().int().min(-1) }),
   z.object({ type: z.literal('log'), message: z.string() }),
   z.object({ type: z.literal('stopped') }),
 ]);

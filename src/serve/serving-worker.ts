@@ -43,7 +43,7 @@ function ask(question: Question): Promise<unknown> {
 let candidates: CandidateItem[] = [];
 let head: ReadonlySet<string> = new Set();
 const serving = new SnapshotServing('none');
-let tally = { http: [] as number[], event: [] as number[], droppedBacklog: 0 };
+let tally = { http: [] as number[], event: [] as number[], droppedBacklog: 0, shed: 0 };
 const codec = createRecommendationCodec();
 const recommender = new Recommender({
   k: init.recK,
@@ -63,8 +63,8 @@ const recommender = new Recommender({
 
 function flushStats(): void {
   const t = tally;
-  tally = { http: [], event: [], droppedBacklog: 0 };
-  send({ type: 'stats', http: Float64Array.from(t.http), event: Float64Array.from(t.event), droppedBacklog: t.droppedBacklog, tailShare: recommender.tailShare(), servedSeq: serving.snapshot?.seq ?? -1 });
+  tally = { http: [], event: [], droppedBacklog: 0, shed: 0 };
+  send({ type: 'stats', http: Float64Array.from(t.http), event: Float64Array.from(t.event), droppedBacklog: t.droppedBacklog, shed: t.shed, tailShare: recommender.tailShare(), servedSeq: serving.snapshot?.seq ?? -1 });
 }
 
 const http = createHttpServer({
@@ -75,6 +75,7 @@ const http = createHttpServer({
   defaultK: init.defaultK,
   maxK: init.maxK,
   log,
+  onShed: () => tally.shed++,
 });
 
 const statsTimer = setInterval(flushStats, STATS_INTERVAL_MS);

@@ -419,6 +419,7 @@ async function startServing(config: ServiceConfig, d: ServingDeps): Promise<Serv
         metrics.recommendations.http.inc(t.http.length);
         metrics.recommendations.event.inc(t.event.length);
         if (t.droppedBacklog > 0) metrics.recommendationTriggersDropped.backlog.inc(t.droppedBacklog);
+        if (t.shed > 0) metrics.httpShed.inc(t.shed);
       },
       log,
     });
@@ -451,7 +452,7 @@ async function startServing(config: ServiceConfig, d: ServingDeps): Promise<Serv
     off: () => {
       throw new RebalancerError('REB_HTTP_BAD_REQUEST', 'recommendations are off: the service runs with --train false');
     },
-    http: { metrics: metricsText, state: d.state, readiness: d.readiness, defaultK: config.recK, maxK: MAX_K, log },
+    http: { metrics: metricsText, state: d.state, readiness: d.readiness, defaultK: config.recK, maxK: MAX_K, log, onShed: () => metrics.httpShed.inc() },
   });
 }
 
