@@ -15,7 +15,7 @@ export const ERROR_CODES = {
   REB_BALANCE_INVALID: { retriable: false, doc: 'A balance-core component was constructed or called with invalid arguments.' },
   REB_MODEL_INVALID: { retriable: false, doc: 'A model operation was called with invalid arguments (empty candidate set, K <= 0, shape mismatch).' },
   REB_MODEL_BACKEND: { retriable: false, doc: 'The native TensorFlow backend is required but not loaded.' },
-  REB_CHECKPOINT_CORRUPT: { retriable: false, doc: 'A checkpoint on disk is incomplete or fails its checksum; it is skipped.' },
+  REB_CHECKPOINT_CORRUPT: { retriable: false, doc: 'A checkpoint on disk is incomplete or fails its checksum; it is skipped. When checkpoints exist and none verifies, the service refuses to start (naming each and why) unless --allow-empty-restore.' },
   REB_TRAINER_DIED: { retriable: true, doc: 'The trainer worker thread died (or failed to start); it is restarted from its last state, and a batch that kills two workers in a row is dropped.' },
   REB_KAFKA_UNAVAILABLE: { retriable: true, doc: 'The Kafka cluster could not be reached or did not become ready in time.' },
   REB_PIPELINE_FAILED: { retriable: false, doc: 'An unexpected error stopped the streaming pipeline; /readyz fails and the service exits non-zero without a final checkpoint (a restart resumes from the last one).' },

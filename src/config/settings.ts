@@ -51,7 +51,7 @@ export const SETTINGS = {
   recommendationsTopic: setting('--recommendations-topic', 'REBALANCER_RECOMMENDATIONS_TOPIC', 'output topic for recommendations (Avro Recommendation)', 'recommendations', 'a Kafka topic name ([A-Za-z0-9._-], 1-249 chars)', topicName),
   groupId: setting('--group-id', 'REBALANCER_GROUP_ID', 'Kafka consumer group id', 'rebalancer', 'a non-empty string', z.string().min(1)),
   sessionTimeoutMs: setting('--session-timeout-ms', 'REBALANCER_SESSION_TIMEOUT_MS', 'consumer group session timeout (a dead member is replaced after this)', '30000', 'an integer in [6000, 300000]', positiveInt(300_000).pipe(z.number().min(6_000))),
-  kafkaTimeoutMs: setting('--kafka-timeout-ms', 'REBALANCER_KAFKA_TIMEOUT_MS', 'at start: longest wait for the Kafka cluster (connect, topics, producer) before the service gives up with REB_KAFKA_UNAVAILABLE and exits', '30000', 'an integer in [1000, 600000]', positiveInt(600_000).pipe(z.number().min(1_000))),
+  connectTimeoutMs: setting('--connect-timeout-ms', 'REBALANCER_CONNECT_TIMEOUT_MS', 'at start: longest wait for the Kafka cluster (connect, topics, producer) before the service gives up with REB_KAFKA_UNAVAILABLE and exits', '30000', 'an integer in [1000, 600000]', positiveInt(600_000).pipe(z.number().min(1_000))),
   fromBeginning: setting('--from-beginning', 'REBALANCER_FROM_BEGINNING', 'start at the earliest offset when the group has no committed offset', 'true', 'true or false', bool),
 
   windowBuckets: setting('--window-buckets', 'REBALANCER_WINDOW_BUCKETS', 'sliding window: number of event-time buckets', '60', 'an integer in [1, 100000]', positiveInt(100_000)),
@@ -99,6 +99,10 @@ export const SETTINGS = {
   checkpointDir: setting('--checkpoint-dir', 'REBALANCER_CHECKPOINT_DIR', 'checkpoint directory', '.rebalancer/checkpoints', 'a directory path', z.string().min(1)),
   checkpointIntervalMs: setting('--checkpoint-interval-ms', 'REBALANCER_CHECKPOINT_INTERVAL_MS', 'time between checkpoints (offsets are committed after each)', '10000', 'an integer in [100, 86400000]', positiveInt(86_400_000).pipe(z.number().min(100))),
   checkpointsKept: setting('--checkpoints-kept', 'REBALANCER_CHECKPOINTS_KEPT', 'checkpoints kept on disk', '3', 'an integer in [1, 100]', positiveInt(100)),
+  allowEmptyRestore: setting('--allow-empty-restore', 'REBALANCER_ALLOW_EMPTY_RESTORE', 'when checkpoints exist but none verifies, start from empty state (false: refuse to start, naming each checkpoint and why it failed)', 'false', 'true or false', bool),
+  checkpointStallMs: setting('--checkpoint-stall-ms', 'REBALANCER_CHECKPOINT_STALL_MS', '/readyz fails when the last checkpoint (and so the last offset commit) is older than this', '60000', 'an integer in [1000, 86400000]', positiveInt(86_400_000).pipe(z.number().min(1_000))),
+  dlqStallMs: setting('--dlq-stall-ms', 'REBALANCER_DLQ_STALL_MS', '/readyz fails while a dead letter has been pending (not acknowledged by the DLQ topic) longer than this', '30000', 'an integer in [1000, 86400000]', positiveInt(86_400_000).pipe(z.number().min(1_000))),
+  brokerSilenceMs: setting('--broker-silence-ms', 'REBALANCER_BROKER_SILENCE_MS', '/readyz fails when the Kafka cluster has answered no fetch and no heartbeat for this long', '10000', 'an integer in [1000, 600000]', positiveInt(600_000).pipe(z.number().min(1_000))),
 
   metricsTopCategories: setting('--metrics-top-categories', 'REBALANCER_METRICS_TOP_CATEGORIES', 'categories exported by name in metrics; the rest are folded into "other"', '20', 'an integer in [1, 1000]', positiveInt(1000)),
   dedupHorizon: setting('--dedup-horizon', 'REBALANCER_DEDUP_HORIZON', 'recent eventIds remembered to drop duplicates', '200000', 'an integer in [1, 10000000]', positiveInt(10_000_000)),

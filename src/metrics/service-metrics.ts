@@ -51,6 +51,12 @@ export interface ServiceMetrics {
   consumerLag(topic: string, partition: number): Gauge.Internal<string>;
   consumerPaused: Gauge;
   consumerUp: Gauge;
+  /** 1 per readiness reason failing now (labels: service/readiness.ts NOT_READY_REASONS), and 1/0 overall. */
+  notReady(reason: string): Gauge.Internal<string>;
+  ready: Gauge;
+  kafkaSilence: Gauge;
+  dlqPending: Gauge;
+  dlqOldestPending: Gauge;
   consumerCrashes: Counter;
   checkpointAge: Gauge;
   checkpoints: Counter;
@@ -73,9 +79,11 @@ export interface ServiceMetricsOptions {
   rejectReasons?: readonly string[];
   /** Every refusal label of the dead-letter sink (stream/dlq.ts DLQ_REFUSAL_LABELS): those series exist at 0 from the start. */
   dlqRefusals?: readonly string[];
+  /** Every readiness reason label: those series exist at 0 from the start. */
+  notReadyReasons?: readonly string[];
 }
 
-export function createServiceMetrics({ registry, beforeCollect, collectDefault = true, rejectReasons = [], dlqRefusals = [] }: ServiceMetricsOptions): ServiceMetrics {
+export function createServiceMetrics({ registry, beforeCollect, collectDefault = true, rejectReasons = [], dlqRefusals = [], notReadyReasons = [] }: ServiceMetricsOptions): ServiceMetrics {
   if (collectDefault) collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> =>
@@ -136,6 +144,9 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
   // Scrape-time refresh of state-derived gauges: one collect hook on a gauge that is
   // always registered, so every family is refreshed once per scrape.
   const windowEvents = gauge('rebalancer_window_events', 'Events in the sliding window (N).', [], beforeCollect);
+  // Registered after the gauge whose collect refreshes the state-derived gauges: collected after it, so never a scrape behind.
+  const notReady = gauge('rebalancer_not_ready', '1 while /readyz fails for this reason (see the readiness contract in docs/operations.md), else 0.', ['reason']);
+  for (const reason of notReadyReasons) notReady.labels({ reason }).set(0);
 
   return {
     registry,
@@ -170,6 +181,11 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
     interactionTailShare: gauge('rebalancer_interaction_tail_share', 'Share of window events in tail categories (outside the head set holding 80% of window events).'),
     consumerLag: (topic, partition) => lag.labels({ topic, partition: String(partition) }),
     consumerPaused: gauge('rebalancer_consumer_paused', '1 while the consumer is paused for backpressure.'),
+    notReady: cached((reason) => notReady.labels({ reason })),
+    ready: gauge('rebalancer_ready', '1 while /readyz answers 200, else 0 (rebalancer_not_ready says why).'),
+    kafkaSilence: gauge('rebalancer_kafka_silence_seconds', 'Seconds since the Kafka cluster last answered a fetch or a heartbeat of the consumer (/readyz fails past --broker-silence-ms).'),
+    dlqPending: gauge('rebalancer_dlq_pending', 'Dead letters handed to the sink and not yet acknowledged by the dead-letter topic.'),
+    dlqOldestPending: gauge('rebalancer_dlq_oldest_pending_seconds', 'Age of the oldest dead letter not yet acknowledged (/readyz fails past --dlq-stall-ms; checkpoints wait for it).'),
     consumerUp: gauge('rebalancer_consumer_up', '1 while the Kafka consumer is running; 0 when crashed, restarting or stopped.'),
     consumerCrashes: counter('rebalancer_consumer_crashes_total', 'Kafka consumer crashes (kafkajs CRASH events).'),
     checkpointAge: gauge('rebalancer_checkpoint_age_seconds', 'Seconds since the last successful checkpoint (since start or restore while none was written).'),

@@ -24,6 +24,7 @@ import { createKafkaClient } from '../kafka/client.js';
 import { BalanceAdapter, type BalanceAdapterSnapshot } from './balance-adapter.js';
 import { startTrainer, type Trainer, type TrainerStats } from '../train/index.js';
 import { MODEL_DIR } from '../state/checkpoint-layout.js';
+import { NOT_READY_REASONS, type NotReady } from './readiness.js';
 import { MainThreadServing, ServingThread, TriggerGate, type Serving } from '../serve/index.js';
 import { TrainerThread } from '../train/trainer-thread.js';
 
@@ -87,16 +88,6 @@ interface SavedState {
 }
 
 const STATE_FILE = 'state.bin';
-/**
- * Readiness fails (with the reason) on: no answer from the cluster (fetch or heartbeat) for
- * this long (3 heartbeat intervals plus slack); a dead letter pending this long; no
- * checkpoint for checkpointOverdueMs.
- */
-const BROKER_SILENCE_MS = 10_000;
-const DLQ_STALL_MS = 30_000;
-function checkpointOverdueMs(config: ServiceConfig): number {
-  return 3 * config.checkpointIntervalMs + 30_000;
-}
 /** Largest k a /recommendations request may ask for. */
 const MAX_K = 1_000;
 /**
@@ -139,12 +130,13 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
     readiness: (): Readiness => ({ ready: false, reasons: [`starting: ${phase}`] }),
   };
   let refreshGauges = (): void => {};
-  const metrics = createServiceMetrics({ registry, beforeCollect: () => refreshGauges(), rejectReasons: REJECT_REASONS, dlqRefusals: DLQ_REFUSAL_LABELS });
+  const metrics = createServiceMetrics({ registry, beforeCollect: () => refreshGauges(), rejectReasons: REJECT_REASONS, dlqRefusals: DLQ_REFUSAL_LABELS, notReadyReasons: NOT_READY_REASONS });
+  metrics.notReady('starting').set(1);
 
   // 1. Restore (or start fresh).
   const store = new CheckpointStore<CheckpointMeta>({ dir: config.checkpointDir, keep: config.checkpointsKept, now, log });
   await store.assertWritable();
-  const restored = await store.loadLatest();
+  const restored = await store.loadLatest({ allowEmpty: config.allowEmptyRestore });
   let balance: BalanceAdapter;
   let dedup: DedupSet;
   let ledger: IngestLedger;
@@ -192,11 +184,11 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
   // 3. Kafka clients and topics.
   const admin = kafka.admin();
   undo.push(() => admin.disconnect());
-  await withTimeout(admin.connect(), config.kafkaTimeoutMs, `connecting to Kafka at ${config.brokers.join(',')}`);
+  await withTimeout(admin.connect(), config.connectTimeoutMs, `connecting to Kafka at ${config.brokers.join(',')}`);
   await ensureTopics(admin, config);
   await admin.disconnect();
   undo.push(() => producer.disconnect());
-  await withTimeout(producer.connect(), config.kafkaTimeoutMs, 'connecting the producer');
+  await withTimeout(producer.connect(), config.connectTimeoutMs, 'connecting the producer');
 
   // 4. Sinks, source.
   const deadLetters = new DeadLetterSink({ producer, topic: config.dlqTopic, log, metrics, now });
@@ -312,26 +304,41 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
   });
 
   // 6. Gauges derived from state, refreshed per scrape (and by the live view).
-  refreshGauges = () => updateGauges(metrics, config, balance, model, source, checkpointer, serving);
+  refreshGauges = () => {
+    updateGauges(metrics, config, balance, model, source, checkpointer, serving);
+    const failing = new Set(notReady().map((f) => f.reason));
+    for (const reason of NOT_READY_REASONS) metrics.notReady(reason).set(failing.has(reason) ? 1 : 0);
+    metrics.ready.set(failing.size === 0 ? 1 : 0);
+    metrics.kafkaSilence.set(source.silenceMs() / 1000);
+    metrics.dlqPending.set(deadLetters.pending);
+    metrics.dlqOldestPending.set(deadLetters.oldestPendingAgeMs(now()) / 1000);
+  };
 
-  const readiness = (): Readiness => {
-    const reasons: string[] = [];
-    if (deadError) reasons.push(deadError.code === 'REB_PIPELINE_FAILED' ? deadError.message : `consumer dead: ${deadError.message}`);
-    else if (!source.isUp) reasons.push('Kafka consumer is not running');
-    if (source.assignedPartitions.length === 0) reasons.push('no partition assigned yet');
-    if (stopping) reasons.push('shutting down');
+  const notReady = (): NotReady[] => {
+    const out: NotReady[] = [];
+    const fail = (reason: NotReady['reason'], text: string): void => {
+      out.push({ reason, text });
+    };
+    if (deadError) fail(deadError.code === 'REB_PIPELINE_FAILED' ? 'pipeline_failed' : 'consumer_dead', deadError.code === 'REB_PIPELINE_FAILED' ? deadError.message : `consumer dead: ${deadError.message}`);
+    else if (!source.isUp) fail('consumer_down', 'Kafka consumer is not running');
+    if (source.assignedPartitions.length === 0) fail('not_assigned', 'no partition assigned yet');
+    if (stopping) fail('stopping', 'shutting down');
     const silence = source.silenceMs();
-    if (!deadError && silence > BROKER_SILENCE_MS) reasons.push(`no answer from Kafka for ${(silence / 1000).toFixed(0)} s: fetches and heartbeats fail (broker down or unreachable)`);
+    if (!deadError && silence > config.brokerSilenceMs) fail('kafka_silent', `no answer from Kafka for ${(silence / 1000).toFixed(0)} s: fetches and heartbeats fail (broker down or unreachable)`);
     const dlqAge = deadLetters.oldestPendingAgeMs(now());
-    if (dlqAge > DLQ_STALL_MS) reasons.push(`the dead-letter path is stalled: ${deadLetters.pending} dead letters pending, the oldest for ${(dlqAge / 1000).toFixed(0)} s (checkpoints and offset commits wait for it)`);
+    if (dlqAge > config.dlqStallMs) fail('dlq_stalled', `the dead-letter path is stalled: ${deadLetters.pending} dead letters pending, the oldest for ${(dlqAge / 1000).toFixed(0)} s (checkpoints and offset commits wait for it)`);
     const checkpointAge = checkpointer.ageSeconds();
-    if (checkpointAge * 1000 > checkpointOverdueMs(config)) {
+    if (checkpointAge * 1000 > config.checkpointStallMs) {
       const why = checkpointer.lastFailure === undefined ? '' : `; the last attempt failed: ${checkpointer.lastFailure}`;
-      reasons.push(`no checkpoint for ${checkpointAge.toFixed(0)} s (interval ${(config.checkpointIntervalMs / 1000).toFixed(0)} s), so no offsets committed${why}`);
+      fail('checkpoint_stalled', `no checkpoint for ${checkpointAge.toFixed(0)} s (--checkpoint-stall-ms ${config.checkpointStallMs}), so no offsets committed${why}`);
     }
-    if (serving instanceof ServingThread && !serving.alive) reasons.push('the serving thread exited (HTTP recommendations are down)');
-    if (model && !model.stats().healthy) reasons.push('the trainer thread died 3 times within 10 minutes (rebalancer_trainer_worker_restarts_total)');
-    return { ready: reasons.length === 0, reasons };
+    if (serving instanceof ServingThread && !serving.alive) fail('serving_down', 'the serving thread exited (HTTP recommendations are down)');
+    if (model && !model.stats().healthy) fail('trainer_unhealthy', 'the trainer thread died 3 times within 10 minutes (rebalancer_trainer_worker_restarts_total)');
+    return out;
+  };
+  const readiness = (): Readiness => {
+    const failing = notReady();
+    return { ready: failing.length === 0, reasons: failing.map((f) => f.text) };
   };
 
   const state = (): ServiceState => serviceState(config, balance, model, ledger, source, checkpointer, deadLetters, serving, readiness().ready, restored?.manifest.seq ?? null, restoredCounts);
@@ -457,7 +464,7 @@ async function startServing(config: ServiceConfig, d: ServingDeps): Promise<Serv
 }
 
 async function ensureTopics(admin: Admin, config: ServiceConfig): Promise<void> {
-  const existing = new Set(await withTimeout(admin.listTopics(), config.kafkaTimeoutMs, 'listing topics'));
+  const existing = new Set(await withTimeout(admin.listTopics(), config.connectTimeoutMs, 'listing topics'));
   const missing = [config.topic, config.dlqTopic, config.recommendationsTopic].filter((t) => !existing.has(t));
   if (missing.length === 0) return;
   await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: topic === config.topic ? 3 : 1 })), waitForLeaders: true }).catch((err: unknown) => {

@@ -90,20 +90,28 @@ export class CheckpointStore<M> {
   }
 
   /**
-   * The newest checkpoint that verifies, or undefined when there is none. Says so in one
-   * line when checkpoints exist but none verifies (the service then starts from empty state).
+   * The newest checkpoint that verifies, or undefined when there is none. When checkpoints
+   * exist but none verifies, starting from empty state would silently forget every count:
+   * that throws REB_CHECKPOINT_CORRUPT naming each checkpoint and why it failed, unless
+   * `allowEmpty` (--allow-empty-restore), which says so in one WARNING line instead.
    */
-  async loadLatest(): Promise<LoadedCheckpoint<M> | undefined> {
+  async loadLatest(options: { allowEmpty?: boolean } = {}): Promise<LoadedCheckpoint<M> | undefined> {
     const names = (await this.names()).reverse();
+    const failures: string[] = [];
     for (const name of names) {
       const dir = join(this.opts.dir, name);
       try {
         return await this.verify(dir);
       } catch (err) {
+        failures.push(`${name}: ${(err as Error).message}`);
         this.opts.log(`skipping checkpoint ${dir}: ${(err as Error).message}`);
       }
     }
-    if (names.length > 0) this.opts.log(`WARNING: none of the ${names.length} checkpoints in ${this.opts.dir} verifies: starting from EMPTY state (counts, reservoirs, model); consumption resumes from the group's committed offsets (or per --from-beginning when it has none)`);
+    if (names.length === 0) return undefined;
+    if (options.allowEmpty !== true) {
+      throw new RebalancerError('REB_CHECKPOINT_CORRUPT', `none of the ${names.length} checkpoints in ${this.opts.dir} verifies (${failures.join('; ')}); refusing to start from empty state: fix or remove them, or pass --allow-empty-restore`, { dir: this.opts.dir, failures });
+    }
+    this.opts.log(`WARNING: none of the ${names.length} checkpoints in ${this.opts.dir} verifies (--allow-empty-restore): starting from EMPTY state (counts, reservoirs, model); consumption resumes from the group's committed offsets (or per --from-beginning when it has none)`);
     return undefined;
   }
 

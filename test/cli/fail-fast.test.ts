@@ -45,10 +45,10 @@ describe('fail-fast starts', () => {
     assert.ok(r.seconds < 30, `took ${r.seconds} s`);
   });
 
-  it('no broker: HTTP answers meanwhile (/healthz 200, /readyz 503 "connecting to Kafka"), then REB_KAFKA_UNAVAILABLE at --kafka-timeout-ms and exit 2', async () => {
+  it('no broker: HTTP answers meanwhile (/healthz 200, /readyz 503 "connecting to Kafka"), then REB_KAFKA_UNAVAILABLE at --connect-timeout-ms and exit 2', async () => {
     const httpPort = await deadPort();
     let probed: Promise<{ health: number; ready: number; reasons: string[] }> | undefined;
-    const r = await run(['--brokers', `127.0.0.1:${await deadPort()}`, '--checkpoint-dir', mkdtempSync(join(tmpdir(), 'rebalancer-ff-')), '--kafka-timeout-ms', '8000', '--http-port', String(httpPort)], (stderr) => {
+    const r = await run(['--brokers', `127.0.0.1:${await deadPort()}`, '--checkpoint-dir', mkdtempSync(join(tmpdir(), 'rebalancer-ff-')), '--connect-timeout-ms', '8000', '--http-port', String(httpPort)], (stderr) => {
       // Ask as soon as the HTTP server is up (while the service waits for Kafka).
       void stderr;
       if (probed === undefined) {

@@ -40,11 +40,17 @@ describe('readiness through a broker outage', () => {
       }, 40_000, 500);
       ctx.diagnostic(`while down: ${down.reasons.join('; ')}`);
       assert.ok(down.reasons.some((r) => /no answer from Kafka for \d+ s/.test(r)), down.reasons.join('; '));
+      const metricsDown = await (await fetch(`${url}/metrics`)).text();
+      assert.match(metricsDown, /rebalancer_not_ready\{reason="kafka_silent"\} 1\n/);
+      assert.match(metricsDown, /rebalancer_ready 0\n/);
 
       broker = await startLocalKafka({ dataDir, port });
       await produceSkewed(broker.brokers, topics.topic, 1_000, { seed: 4 });
       await waitFor('ready again with 3,000 events applied', async () => ((await readyz(url)).status === 200 && service!.state().totals.applied === 3_000 ? true : undefined), 90_000, 500);
       assert.equal(service.state().totals.duplicates, 0);
+      const metricsUp = await (await fetch(`${url}/metrics`)).text();
+      assert.match(metricsUp, /rebalancer_not_ready\{reason="kafka_silent"\} 0\n/);
+      assert.match(metricsUp, /rebalancer_ready 1\n/);
     } finally {
       await service?.stop().catch(() => {});
       await broker?.stop();
