@@ -9,7 +9,7 @@ export * from './types.js';
 export { EVENT_TYPES, SCHEMA_FILES } from './schemas.js';
 export { SingleObjectCodec, HEADER_BYTES } from './single-object.js';
 export { BoundedSingleObjectCodec } from './bounded-codec.js';
-export { MAX_EVENT_PAYLOAD_BYTES, MAX_EXTRA_ENTRIES, MAX_EXTRA_KEY_LENGTH, MAX_EXTRA_VALUE_LENGTH, MAX_ID_LENGTH } from './limits.js';
+export { MAX_EVENT_PAYLOAD_BYTES, MAX_EXTRA_ENTRIES, MAX_EXTRA_KEY_LENGTH, MAX_EXTRA_VALUE_LENGTH, MAX_ID_LENGTH, MAX_ID_LENGTH_CEILING } from './limits.js';
 
 /** The event codec; it refuses payloads over MAX_EVENT_PAYLOAD_BYTES unread (REB_DECODE_TOO_LARGE). */
 export function createEventCodec(): SingleObjectCodec<InteractionEvent> {
@@ -35,18 +35,20 @@ export const MAX_EVENT_TIME = 4_102_444_800_000;
 /**
  * Semantic checks that Avro types cannot express. Returns the reason for the first
  * failure, or undefined when the event is valid; no allocation on the valid path.
- * Reasons never quote an over-long value, only its length (see limits.ts).
+ * Reasons never quote an over-long value, only its length (see limits.ts). `maxIdLength`:
+ * the id bound (--max-id-length; at most MAX_ID_LENGTH_CEILING, so every valid event fits
+ * the payload bound).
  */
-export function validateEvent(e: InteractionEvent): string | undefined {
+export function validateEvent(e: InteractionEvent, maxIdLength: number = MAX_ID_LENGTH): string | undefined {
   if (e.eventId.length === 0) return 'empty eventId';
   if (e.userId.length === 0) return 'empty userId';
   if (e.itemId.length === 0) return 'empty itemId';
   if (e.categoryId.length === 0) return 'empty categoryId';
-  if (e.eventId.length > MAX_ID_LENGTH) return tooLong('eventId', e.eventId.length, MAX_ID_LENGTH);
-  if (e.userId.length > MAX_ID_LENGTH) return tooLong('userId', e.userId.length, MAX_ID_LENGTH);
-  if (e.itemId.length > MAX_ID_LENGTH) return tooLong('itemId', e.itemId.length, MAX_ID_LENGTH);
-  if (e.categoryId.length > MAX_ID_LENGTH) return tooLong('categoryId', e.categoryId.length, MAX_ID_LENGTH);
-  if (e.sessionId !== null && e.sessionId.length > MAX_ID_LENGTH) return tooLong('sessionId', e.sessionId.length, MAX_ID_LENGTH);
+  if (e.eventId.length > maxIdLength) return tooLong('eventId', e.eventId.length, maxIdLength);
+  if (e.userId.length > maxIdLength) return tooLong('userId', e.userId.length, maxIdLength);
+  if (e.itemId.length > maxIdLength) return tooLong('itemId', e.itemId.length, maxIdLength);
+  if (e.categoryId.length > maxIdLength) return tooLong('categoryId', e.categoryId.length, maxIdLength);
+  if (e.sessionId !== null && e.sessionId.length > maxIdLength) return tooLong('sessionId', e.sessionId.length, maxIdLength);
   const extra = validateExtra(e.extra);
   if (extra !== undefined) return extra;
   if (!EVENT_TYPE_SET.has(e.type)) return `unknown event type ${String(e.type)}`;

@@ -11,8 +11,14 @@
  * 3 UTF-8 bytes, so an id at the limit is at most 768 bytes on the wire.
  */
 
-/** eventId, userId, itemId, categoryId and sessionId: UUIDs (36), ULIDs (26), SKUs and slugs fit with room to spare. */
+/** eventId, userId, itemId, categoryId and sessionId: UUIDs (36), ULIDs (26), SKUs and slugs fit with room to spare. The default of --max-id-length. */
 export const MAX_ID_LENGTH = 256;
+
+/**
+ * The largest --max-id-length: 5 ids × 1,024 × 3 bytes plus the largest extras still encode
+ * to about 46 KB, under MAX_EVENT_PAYLOAD_BYTES.
+ */
+export const MAX_ID_LENGTH_CEILING = 1_024;
 
 /** Entries of the free-form `extra` map (schema v2). */
 export const MAX_EXTRA_ENTRIES = 32;

@@ -29,13 +29,12 @@ export interface HttpDeps {
   readiness(): Readiness | Promise<Readiness>;
   defaultK: number;
   maxK: number;
+  /** Longest userId accepted (--max-id-length; default MAX_ID_LENGTH). */
+  maxIdLength?: number;
   log(msg: string): void;
   /** Called for every /recommendations request shed with 503 `REB_HTTP_OVERLOADED` (see load-shedding.ts). */
   onShed?(): void;
 }
-
-/** Longest raw (percent-encoded) path parameter the router accepts. */
-const MAX_PARAM_LENGTH = MAX_ID_LENGTH * 9;
 
 /**
  * The service's HTTP face: recommendations for personalization systems, /metrics for
@@ -48,13 +47,16 @@ const MAX_PARAM_LENGTH = MAX_ID_LENGTH * 9;
 export function createHttpServer(deps: HttpDeps): FastifyInstance {
   // A userId of MAX_ID_LENGTH characters is up to 9 URL characters each (3 UTF-8 bytes, each
   // %XX): the router must pass that much to the handler, which answers 400 with a code.
+  // Longest raw (percent-encoded) path parameter the router accepts.
+  const maxIdLength = deps.maxIdLength ?? MAX_ID_LENGTH;
+  const maxParamLength = maxIdLength * 9;
   const app = Fastify({
     logger: false,
-    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    routerOptions: { maxParamLength },
     // Errors raised before a route runs (a longer path parameter, a malformed URL) answer with the catalogue's code too.
     frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
       const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
-      void reply.code(tooLong ? 414 : 400).send({ error: tooLong ? `the path parameter is longer than ${MAX_PARAM_LENGTH} characters (a userId is at most ${MAX_ID_LENGTH})` : err.message, code: 'REB_HTTP_BAD_REQUEST' });
+      void reply.code(tooLong ? 414 : 400).send({ error: tooLong ? `the path parameter is longer than ${maxParamLength} characters (a userId is at most ${maxIdLength})` : err.message, code: 'REB_HTTP_BAD_REQUEST' });
     },
   });
 
@@ -75,7 +77,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     scope.get<{ Params: { userId: string }; Querystring: { k?: string } }>('/recommendations/:userId', async (req) => {
       const k = parseK(req.query.k, deps.defaultK, deps.maxK);
       const userId = req.params.userId;
-      if (userId.length === 0 || userId.length > MAX_ID_LENGTH) throw new RebalancerError('REB_HTTP_BAD_REQUEST', `userId must be 1 to ${MAX_ID_LENGTH} characters (the event contract's bound), got ${userId.length}`, { length: userId.length });
+      if (userId.length === 0 || userId.length > maxIdLength) throw new RebalancerError('REB_HTTP_BAD_REQUEST', `userId must be 1 to ${maxIdLength} characters (--max-id-length, the event contract's bound), got ${userId.length}`, { length: userId.length });
       const rec = await deps.recommend(userId, k);
       return { userId: rec.userId, k, modelVersion: rec.modelVersion, generatedAt: rec.generatedAt, items: rec.items };
     });

@@ -46,6 +46,7 @@ export interface ServiceMetrics {
   /** /recommendations requests shed with 503 REB_HTTP_OVERLOADED (src/http/load-shedding.ts). */
   httpShed: Counter;
   recommendationTailShare: Gauge;
+  recommendationsDropped: Counter;
   recommendationTriggersDropped: { backlog: Counter.Internal; rateLimit: Counter.Internal };
   interactionTailShare: Gauge;
   consumerLag(topic: string, partition: number): Gauge.Internal<string>;
@@ -121,7 +122,7 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
   const samples = counter('rebalancer_batch_samples_total', 'Samples in composed training batches, by source.', ['source']);
   const hitAvg = gauge('rebalancer_prequential_hit_rate_average', 'Prequential hit-rate@K averaged over categories (macro) or over evaluations (micro).', ['average']);
   const ndcgAvg = gauge('rebalancer_prequential_ndcg_average', 'Prequential NDCG@K averaged over categories (macro) or over evaluations (micro).', ['average']);
-  const dropped = counter('rebalancer_recommendation_triggers_dropped_total', 'Event triggers that produced no recommendation: the global --rec-max-per-second cap (rate_limit), or the queue full because event-triggered recommendations may take only 30% of the main thread (backlog).', ['reason']);
+  const dropped = counter('rebalancer_recommendation_triggers_dropped_total', 'Event triggers that produced no recommendation: the global --rec-max-per-second cap (rate_limit), or the queue full because event-triggered recommendations may take only 30% of the serving thread, or of the main thread when training inline (backlog).', ['reason']);
   const recs = counter('rebalancer_recommendations_total', 'Recommendation lists served, by trigger (http request or event-triggered to the output topic).', ['trigger']);
   // prom-client only exports a child once it has a value.
   for (const reason of rejectReasons) {
@@ -177,6 +178,7 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
     recommendations: { http: recs.labels({ trigger: 'http' }), event: recs.labels({ trigger: 'event' }) },
     httpShed: counter('rebalancer_http_requests_shed_total', '/recommendations requests shed with 503 REB_HTTP_OVERLOADED and Retry-After because the serving thread was saturated (event-loop turn budget or sustained event-loop delay).'),
     recommendationTriggersDropped: { backlog: dropped.labels({ reason: 'backlog' }), rateLimit: dropped.labels({ reason: 'rate_limit' }) },
+    recommendationsDropped: counter('rebalancer_recommendations_dropped_total', 'Event-triggered recommendations scored but not produced: the produce failed or was not acknowledged within --produce-timeout-ms (they are not retried; the next trigger recomputes).'),
     recommendationTailShare: gauge('rebalancer_recommendation_tail_share', 'Share of recently recommended items in tail categories (outside the head set holding 80% of window events).'),
     interactionTailShare: gauge('rebalancer_interaction_tail_share', 'Share of window events in tail categories (outside the head set holding 80% of window events).'),
     consumerLag: (topic, partition) => lag.labels({ topic, partition: String(partition) }),

@@ -17,6 +17,8 @@ export interface ServingInit {
   /** k when a request does not say, and the largest it may ask for. */
   defaultK: number;
   maxK: number;
+  /** Longest userId accepted (--max-id-length). */
+  maxIdLength: number;
   /** Items per event-triggered recommendation. */
   recK: number;
   /** Share of the serving thread's time event-triggered recommendations may take. */
@@ -30,6 +32,7 @@ export const servingInitSchema: z.ZodType<ServingInit> = z.object({
   port: z.number().int().min(0).max(65_535),
   defaultK: z.number().int().min(1),
   maxK: z.number().int().min(1),
+  maxIdLength: z.number().int().min(1),
   recK: z.number().int().min(1),
   cpuShare: z.number().gt(0).max(1),
   sliceMs: z.number().gt(0),

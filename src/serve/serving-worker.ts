@@ -73,6 +73,7 @@ const http = createHttpServer({
   state: () => ask('state'),
   readiness: async (): Promise<Readiness> => readinessSchema.parse(await ask('readiness')),
   defaultK: init.defaultK,
+  maxIdLength: init.maxIdLength,
   maxK: init.maxK,
   log,
   onShed: () => tally.shed++,

@@ -191,7 +191,7 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
   await withTimeout(producer.connect(), config.connectTimeoutMs, 'connecting the producer');
 
   // 4. Sinks, source.
-  const deadLetters = new DeadLetterSink({ producer, topic: config.dlqTopic, log, metrics, now });
+  const deadLetters = new DeadLetterSink({ producer, topic: config.dlqTopic, log, metrics, now, timeoutMs: config.produceTimeoutMs });
   let deadError: RebalancerError | undefined;
   let stopping = false;
   let rejectDone: (err: Error) => void = () => {};
@@ -278,6 +278,7 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
       batchSize: config.batchSize,
       batchMaxWaitMs: config.batchMaxWaitMs,
       maxFutureSkewMs: config.maxFutureSkewMs,
+      maxIdLength: config.maxIdLength,
       trainDelayMs: config.trainDelayMs,
       backlog,
       restoredBacklog,
@@ -403,15 +404,22 @@ async function startServing(config: ServiceConfig, d: ServingDeps): Promise<Serv
     const balance = d.balance();
     return { items: balance.candidates(config.recCandidatesPerCategory, config.recHeadItems), head: headCategories(balance.view().windowCounts) };
   };
+  // Recommendations are ephemeral: a batch not acknowledged within --produce-timeout-ms is
+  // dropped (logged by the caller) and counted, never waited on longer.
   const produce = async (messages: Array<{ key: string; value: Buffer }>): Promise<void> => {
-    await producer.send({ topic: config.recommendationsTopic, messages });
+    try {
+      await withTimeout(producer.send({ topic: config.recommendationsTopic, messages, timeout: config.produceTimeoutMs }), config.produceTimeoutMs, `producing ${messages.length} recommendations`);
+    } catch (err) {
+      metrics.recommendationsDropped.inc(messages.length);
+      throw err;
+    }
   };
   const metricsText = async (): Promise<MetricsText> => ({ contentType: d.registry.contentType, body: await d.registry.metrics() });
   const codec = createRecommendationCodec();
   if (model instanceof TrainerThread) {
     const trainer = model;
     const thread = await ServingThread.start({
-      init: { host: config.httpHost, port: config.httpPort, defaultK: config.recK, maxK: MAX_K, recK: config.recK, cpuShare: SERVING_THREAD_EVENT_SHARE, sliceMs: SERVING_THREAD_SLICE_MS },
+      init: { host: config.httpHost, port: config.httpPort, defaultK: config.recK, maxK: MAX_K, maxIdLength: config.maxIdLength, recK: config.recK, cpuShare: SERVING_THREAD_EVENT_SHARE, sliceMs: SERVING_THREAD_SLICE_MS },
       gate,
       candidates: () => {
         const c = candidates();
@@ -459,7 +467,7 @@ async function startServing(config: ServiceConfig, d: ServingDeps): Promise<Serv
     off: () => {
       throw new RebalancerError('REB_HTTP_BAD_REQUEST', 'recommendations are off: the service runs with --train false');
     },
-    http: { metrics: metricsText, state: d.state, readiness: d.readiness, defaultK: config.recK, maxK: MAX_K, log, onShed: () => metrics.httpShed.inc() },
+    http: { metrics: metricsText, state: d.state, readiness: d.readiness, defaultK: config.recK, maxK: MAX_K, maxIdLength: config.maxIdLength, log, onShed: () => metrics.httpShed.inc() },
   });
 }
 

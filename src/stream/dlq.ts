@@ -80,6 +80,8 @@ export interface DeadLetterSinkOptions {
   /** Bytes of a refused payload kept in its truncated copy (default DLQ_EXCERPT_BYTES). */
   excerptBytes?: number;
   metrics?: DeadLetterMetrics;
+  /** The broker's acknowledgement timeout of one send, ms (kafkajs default 30 s); a timed-out send is retried. */
+  timeoutMs?: number;
   /** Clock for the pending age (default Date.now). */
   now?: () => number;
   /** Wait before the next attempt after a retriable failure (default 100 ms doubling to 10 s). */
@@ -229,7 +231,7 @@ export class DeadLetterSink {
   private async sendRetrying(messages: Message[]): Promise<DlqRefusal | undefined> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.opts.producer.send({ topic: this.opts.topic, messages, acks: -1 });
+        await this.opts.producer.send({ topic: this.opts.topic, messages, acks: -1, ...(this.opts.timeoutMs === undefined ? {} : { timeout: this.opts.timeoutMs }) });
         return undefined;
       } catch (err) {
         this.failures++;

@@ -56,6 +56,8 @@ export interface PipelineDeps<B> {
   batchMaxWaitMs: number;
   /** Events more than this ahead of the watermark are rejected as `future_timestamp` (0 = no check); see event-time.ts. */
   maxFutureSkewMs: number;
+  /** Longest id of a valid event (--max-id-length; validateEvent's default when absent). */
+  maxIdLength?: number;
   /** Test hook: extra wait per training step (simulates a slow trainer). */
   trainDelayMs: number;
   /** Events bound for training and not handed to the model yet (what a checkpoint's model has not seen). */
@@ -81,7 +83,7 @@ export interface TrainReport {
 /** Builds the pipeline; subscribe to run it. Completes after the source completes and training drains. */
 export function buildPipeline<B>(chunks$: Observable<RecordChunk>, deps: PipelineDeps<B>): Observable<TrainReport> {
   const timeGuard = new FutureSkewGuard(deps.maxFutureSkewMs);
-  const applied$ = chunks$.pipe(decode(deps.codec), clean(deps.dedup, deps.metrics, deps.ledger, timeGuard, () => deps.balance.watermark()), deadLetter(deps), applyToBalance(deps));
+  const applied$ = chunks$.pipe(decode(deps.codec), clean(deps.dedup, deps.metrics, deps.ledger, timeGuard, () => deps.balance.watermark(), deps.maxIdLength), deadLetter(deps), applyToBalance(deps));
   if (deps.model === undefined) {
     return applied$.pipe(filter((_events): _events is never => false));
   }
@@ -122,14 +124,14 @@ export function decode(codec: SingleObjectCodec<InteractionEvent>): OperatorFunc
  * state's at the start of the chunk, moved along by the chunk's kept events: the state
  * applies them right after this step, in this order.
  */
-export function clean(dedup: DedupSet, metrics: ServiceMetrics, ledger: IngestLedger, timeGuard: FutureSkewGuard, watermarkAtStart: () => number): OperatorFunction<DecodedChunk, CleanChunk> {
+export function clean(dedup: DedupSet, metrics: ServiceMetrics, ledger: IngestLedger, timeGuard: FutureSkewGuard, watermarkAtStart: () => number, maxIdLength?: number): OperatorFunction<DecodedChunk, CleanChunk> {
   return map(function cleanChunk({ chunk, events, messages, rejects }: DecodedChunk): CleanChunk {
     const kept: InteractionEvent[] = [];
     let duplicates = 0;
     let watermark = watermarkAtStart();
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
-      const invalid = validateEvent(e);
+      const invalid = validateEvent(e, maxIdLength);
       if (invalid !== undefined) {
         rejects.push({ message: messages[i]!, reason: reasonOfValidation(invalid), code: 'REB_EVENT_INVALID', detail: `event ${e.eventId}: ${invalid}` });
         continue;

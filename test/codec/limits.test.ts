@@ -12,6 +12,7 @@ import {
   MAX_EXTRA_KEY_LENGTH,
   MAX_EXTRA_VALUE_LENGTH,
   MAX_ID_LENGTH,
+  MAX_ID_LENGTH_CEILING,
   createEventCodec,
   createRecommendationCodec,
   makeEvent,
@@ -120,5 +121,25 @@ describe('event payload bound', () => {
     const buf = rc.encode(msg);
     assert.ok(buf.length > MAX_EVENT_PAYLOAD_BYTES);
     assert.equal(rc.decode(buf).items.length, 2_000);
+  });
+});
+
+describe('--max-id-length', () => {
+  it('validateEvent takes the configured id bound (at it accepted, one past it refused); the default is MAX_ID_LENGTH', () => {
+    assert.equal(validateEvent(base({ userId: 'u'.repeat(32) }), 32), undefined);
+    assert.match(validateEvent(base({ userId: 'u'.repeat(33) }), 32) ?? '', /userId has 33 characters \(limit 32\)/);
+    assert.match(validateEvent(base({ itemId: 'i'.repeat(33) }), 32) ?? '', /itemId has 33 characters \(limit 32\)/);
+    assert.equal(validateEvent(base({ userId: 'u'.repeat(MAX_ID_LENGTH) })), undefined);
+    assert.notEqual(validateEvent(base({ userId: 'u'.repeat(MAX_ID_LENGTH + 1) })), undefined);
+  });
+
+  it('the largest allowed bound still fits the payload bound: an event with every id at MAX_ID_LENGTH_CEILING in 3-byte characters encodes under MAX_EVENT_PAYLOAD_BYTES', () => {
+    const id = '€'.repeat(MAX_ID_LENGTH_CEILING);
+    const extra: Record<string, string> = {};
+    for (let i = 0; i < MAX_EXTRA_ENTRIES; i++) extra[`${i}`.padEnd(MAX_EXTRA_KEY_LENGTH, '€')] = '€'.repeat(MAX_EXTRA_VALUE_LENGTH);
+    const e = base({ eventId: id, userId: id, itemId: id, categoryId: id, sessionId: id, extra });
+    assert.equal(validateEvent(e, MAX_ID_LENGTH_CEILING), undefined);
+    const bytes = createEventCodec().encode(e).length;
+    assert.ok(bytes < MAX_EVENT_PAYLOAD_BYTES, `${bytes} bytes`);
   });
 });

@@ -3,8 +3,9 @@ import { describe, it } from 'node:test';
 import { MAX_ID_LENGTH } from '../../src/codec/limits.js';
 import { createHttpServer } from '../../src/http/server.js';
 
-function app() {
+function app(maxIdLength?: number) {
   return createHttpServer({
+    ...(maxIdLength === undefined ? {} : { maxIdLength }),
     metrics: async () => ({ contentType: 'text/plain', body: 'm 1\n' }),
     recommend: async (userId) => ({ userId, items: [], modelVersion: 'v', generatedAt: 0 }),
     state: async () => ({ ok: true }),
@@ -26,6 +27,14 @@ describe('HTTP face', () => {
     const over = await a.inject({ method: 'GET', url: `/recommendations/${'a'.repeat(MAX_ID_LENGTH + 1)}` });
     assert.equal(over.statusCode, 400);
     assert.equal(over.json().code, 'REB_HTTP_BAD_REQUEST');
+  });
+
+  it('takes --max-id-length as the userId bound', async () => {
+    const a = app(16);
+    assert.equal((await a.inject({ method: 'GET', url: `/recommendations/${'a'.repeat(16)}` })).statusCode, 200);
+    const over = await a.inject({ method: 'GET', url: `/recommendations/${'a'.repeat(17)}` });
+    assert.equal(over.statusCode, 400);
+    assert.match(over.json().error, /userId must be 1 to 16 characters/);
   });
 
   it('answers a path parameter beyond the router limit with 414 and the catalogue code, not a bare framework error', async () => {
