@@ -8,11 +8,16 @@
  *   recommend.p99_training  ms per HTTP top-20 over ~5,000 candidates while training runs at its
  *                           maximum rate (open-loop requests every 20 ms: >= 250 in quick mode),
  *                           against the same probe on an idle service (training done)
+ *   recommend.max_rate_p99_under_10ms
+ *                           requests/s: the idle service under an open-loop ramp (RAMP_RATES), the
+ *                           highest step rate whose answered p99 is under 10 ms with under 1% of
+ *                           its requests shed (503) or failed (issue #18)
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompressionTypes, type Kafka } from 'kafkajs';
+import { z } from 'zod';
 import { createKafkaClient } from '../src/kafka/client.js';
 import { createEventCodec } from '../src/codec/index.js';
 import { loadConfig, type ServiceConfig } from '../src/config/index.js';
@@ -120,23 +125,83 @@ const REQUEST_INTERVAL_MS = 20;
 /** The probe's candidate set: head items + per-category reservoir samples (~5,000 items). */
 const PROBE_CANDIDATES: Partial<ServiceConfig> = { recHeadItems: 4_000, recCandidatesPerCategory: 50 };
 
+/** What one probe run measured: answered latencies (sorted, ms), 503s, other failures, dispatch lags (sorted, ms). */
+interface ProbeResult {
+  latencies: Float64Array;
+  shed: number;
+  failed: number;
+  lags: Float64Array;
+}
+
+const probeMessageSchema = z.object({ latencies: z.instanceof(Float64Array), shed: z.number().int().min(0), failed: z.number().int().min(0), lags: z.instanceof(Float64Array) });
+
 /**
  * Open-loop HTTP probe (bench/workers/http-probe.ts) on its own thread, so the client does not wait
- * behind the service's main thread: one request every REQUEST_INTERVAL_MS whether or not the
- * previous one has answered, latency counted from when a request was due. Runs until
- * `until()` (checked every 50 ms).
+ * behind the service's main thread: one request every `intervalMs` (default REQUEST_INTERVAL_MS)
+ * whether or not the previous one has answered, latency counted from when a request was due;
+ * requests due in the first `warmupMs` are not counted. Runs until `until()` (checked every
+ * 50 ms) or, with `durationMs`, for that long from the probe thread's first request.
  */
-async function probe(url: string, until: () => boolean): Promise<{ latencies: number[]; shed: number; failed: number }> {
-  const worker = startModuleWorker(import.meta.url, 'workers/http-probe', { workerData: { url, intervalMs: REQUEST_INTERVAL_MS, users: 2000 } });
-  const result = new Promise<{ latencies: number[]; shed: number; failed: number }>((resolve, reject) => {
-    worker.once('message', (m: { latencies: Float64Array; shed: number; failed: number }) => resolve({ latencies: [...m.latencies], shed: m.shed, failed: m.failed }));
-    worker.once('error', reject);
+async function probe(url: string, until: () => boolean, o: { intervalMs?: number; warmupMs?: number; durationMs?: number } = {}): Promise<ProbeResult> {
+  const worker = startModuleWorker(import.meta.url, 'workers/http-probe', {
+    workerData: { url, intervalMs: o.intervalMs ?? REQUEST_INTERVAL_MS, users: 2000, warmupMs: o.warmupMs ?? 0, ...(o.durationMs === undefined ? {} : { durationMs: o.durationMs }) },
   });
-  while (!until()) await new Promise((r) => setTimeout(r, 50));
+  let posted = false;
+  const result = new Promise<ProbeResult>((resolve, reject) => {
+    worker.once('message', (m: unknown) => resolve(probeMessageSchema.parse(m)));
+    worker.once('error', reject);
+  }).finally(() => {
+    posted = true;
+  });
+  while (!posted && !until()) await new Promise((r) => setTimeout(r, 50));
   worker.postMessage('stop');
   const answered = await result;
   await worker.terminate();
   return answered;
+}
+
+/** Open-loop request rates of the idle service's ramp, requests/s. */
+const RAMP_RATES = [50, 100, 200, 400, 800, 1600];
+/** A step passes when its answered p99 is under this, ms... */
+const RAMP_P99_LIMIT_MS = 10;
+/** ...and under this share of its requests was shed (503) or failed. */
+const RAMP_MAX_UNSERVED = 0.01;
+
+interface RampStep {
+  rate: number;
+  p50: number;
+  p99: number;
+  answered: number;
+  shed: number;
+  failed: number;
+  /** p99 of how late the probe sent its requests, ms (the client's own lag: large = the probe, not the service, fell behind). */
+  lagP99: number;
+  passed: boolean;
+}
+
+/** Length of one ramp step (its first RAMP_WARMUP_MS not counted), ms. */
+function rampStepMs(quick: boolean): number {
+  return quick ? 2_500 : 6_000;
+}
+const RAMP_WARMUP_MS = 500;
+
+/**
+ * Steps the open-loop rate through RAMP_RATES against a running service, one probe per step,
+ * with a pause between steps so that neither the previous step's connections nor the shedding
+ * plugin's delay sample (one second) carry over.
+ */
+async function rampRates(ctx: BenchContext, url: string): Promise<RampStep[]> {
+  const steps: RampStep[] = [];
+  for (const rate of RAMP_RATES) {
+    const m = await probe(url, () => false, { intervalMs: 1000 / rate, warmupMs: RAMP_WARMUP_MS, durationMs: rampStepMs(ctx.quick) });
+    const total = m.latencies.length + m.shed + m.failed;
+    const p99 = percentile(m.latencies, 99);
+    const step: RampStep = { rate, p50: percentile(m.latencies, 50), p99, answered: m.latencies.length, shed: m.shed, failed: m.failed, lagP99: percentile(m.lags, 99), passed: total > 0 && p99 < RAMP_P99_LIMIT_MS && (m.shed + m.failed) / total < RAMP_MAX_UNSERVED };
+    steps.push(step);
+    ctx.log(`  ramp ${rate} req/s: p50 ${step.p50.toFixed(2)} ms p99 ${step.p99.toFixed(2)} ms, ${step.answered} answered, ${step.shed} shed, ${step.failed} failed, probe lag p99 ${step.lagP99.toFixed(2)} ms${step.passed ? '' : ' (over the limits)'}`);
+    await new Promise((r) => setTimeout(r, 1_500));
+  }
+  return steps;
 }
 
 /** CPU seconds (user + system) a process has used, from /proc (Linux); 0 where unreadable. */
@@ -205,8 +270,19 @@ async function endToEnd(ctx: BenchContext, topic: string, count: number, trainer
   }
 }
 
-/** The same probe against the same service configuration once it has trained everything it read (nothing trains meanwhile). */
-async function idleLatency(ctx: BenchContext, topic: string, count: number): Promise<{ p50: number; p99: number; requests: number; shed: number }> {
+interface IdleLatency {
+  p50: number;
+  p99: number;
+  requests: number;
+  shed: number;
+  ramp: RampStep[];
+}
+
+/**
+ * The same probe against the same service configuration once it has trained everything it read
+ * (nothing trains meanwhile), then the rate ramp against the same instance.
+ */
+async function idleLatency(ctx: BenchContext, topic: string, count: number): Promise<IdleLatency> {
   const service = await startService(serviceConfig(ctx.brokers, topic, { ...PROBE_CANDIDATES, batchSize: 1_024 }), { log: () => {} });
   try {
     for (;;) {
@@ -217,10 +293,25 @@ async function idleLatency(ctx: BenchContext, topic: string, count: number): Pro
     for (let i = 0; i < 10; i++) await (await fetch(`${service.url}/recommendations/user-${i}?k=20`)).arrayBuffer();
     const t0 = performance.now();
     const { latencies, shed } = await probe(service.url, () => performance.now() - t0 >= (ctx.quick ? 5_000 : 20_000));
-    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), requests: latencies.length, shed };
+    const fixed = { p50: percentile(latencies, 50), p99: percentile(latencies, 99), requests: latencies.length, shed };
+    ctx.log(`  idle: recommend p50 ${fixed.p50.toFixed(2)} ms p99 ${fixed.p99.toFixed(2)} ms over ${fixed.requests} requests`);
+    return { ...fixed, ramp: await rampRates(ctx, service.url) };
   } finally {
     await service.stop();
   }
+}
+
+/** recommend.max_rate_p99_under_10ms from the idle service's ramp. */
+function maxRateResult(ramp: RampStep[], quick: boolean): BenchResult {
+  const best = ramp.filter((s) => s.passed).reduce((m, s) => Math.max(m, s.rate), 0);
+  const steps = ramp.map((s) => `${s.rate}/s: p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} ms, ${s.shed} shed${s.failed > 0 ? `, ${s.failed} failed` : ''} of ${s.answered + s.shed + s.failed}${s.passed ? '' : ' (over)'}`).join('; ');
+  return result(
+    'recommend.max_rate_p99_under_10ms',
+    best,
+    'requests/s',
+    undefined,
+    `idle service (trained, nothing training), HTTP top-20 of ~5,000 candidates, open-loop rate ramp of ${rampStepMs(quick) / 1000} s per step (first ${RAMP_WARMUP_MS / 1000} s not counted); the highest step with p99 of 200-answered requests < ${RAMP_P99_LIMIT_MS} ms and shed + failed < ${RAMP_MAX_UNSERVED * 100}% (0 = none). Steps: ${steps}`,
+  );
 }
 
 async function serving(ctx: BenchContext): Promise<BenchResult[]> {
@@ -232,7 +323,6 @@ async function serving(ctx: BenchContext): Promise<BenchResult[]> {
   const idleTopic = `bench-idle-${Date.now()}`;
   await produceTopic(ctx.brokers, idleTopic, idleCount, 1_000, ctx.log);
   const idle = await idleLatency(ctx, idleTopic, idleCount);
-  ctx.log(`  idle: recommend p50 ${idle.p50.toFixed(2)} ms p99 ${idle.p99.toFixed(2)} ms over ${idle.requests} requests`);
   const thread = await endToEnd(ctx, topic, count, true);
   const inline = await endToEnd(ctx, topic, count, false);
   const mib = (b: number): string => (b / 1048576).toFixed(0);
@@ -241,6 +331,7 @@ async function serving(ctx: BenchContext): Promise<BenchResult[]> {
     result('e2e.rss_growth', thread.rssEnd / thread.rssWarm - 1, 'fraction', undefined, `RSS at 20% of the run ${mib(thread.rssWarm)} MiB -> end ${mib(thread.rssEnd)} MiB (run start ${mib(thread.rssAtStart)} MiB); target < 0.10`),
     result('recommend.p99_training', thread.p99, 'ms', { name: 'recommend.p99_idle', value: idle.p99 }, `HTTP GET top-20 over head 4,000 + 50 per category candidates while the service trains at its maximum rate (trainer thread), open loop every ${REQUEST_INTERVAL_MS} ms, ${thread.requests} requests answered, ${thread.shed} shed (p50 ${thread.p50.toFixed(2)} ms); baseline: the same probe on the same configuration after training is done (p50 ${idle.p50.toFixed(2)} ms); targets < 10 ms and ratio <= 2`),
     result('recommend.p99_training_inline', inline.p99, 'ms', { name: 'recommend.p99_idle', value: idle.p99 }, `the same while training inline (--trainer-thread false): requests wait for steps; p50 ${inline.p50.toFixed(2)} ms`),
+    maxRateResult(idle.ramp, ctx.quick),
   ];
 }
 

@@ -78,7 +78,7 @@ export class ServingThread {
     });
     this.worker.on('error', (err) => {
       this.exitReason = err.stack ?? err.message;
-      onFailed(new RebalancerError('REB_SERVING_FAILED', `the serving thread failed: ${err.message}`, {}, { cause: err }));
+      onFailed(new RebalancerError('REB_SERVING_FAILED', `the serving thread failed: ${err.message || err.stack?.split('\n')[0] || String(err)}`, {}, { cause: err }));
     });
     this.worker.on('exit', (code) => {
       this.exited = true;

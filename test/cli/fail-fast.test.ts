@@ -45,6 +45,21 @@ describe('fail-fast starts', () => {
     assert.ok(r.seconds < 30, `took ${r.seconds} s`);
   });
 
+  it('an HTTP port already in use fails with REB_SERVING_FAILED and exit 2', async () => {
+    const occupant = createServer();
+    await new Promise<void>((r) => occupant.listen(0, '127.0.0.1', r));
+    try {
+      const address = occupant.address();
+      assert.ok(typeof address === 'object' && address !== null);
+      const r = await run(['--brokers', `127.0.0.1:${await deadPort()}`, '--checkpoint-dir', mkdtempSync(join(tmpdir(), 'rebalancer-ff-')), '--http-host', '127.0.0.1', '--http-port', String(address.port)]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`could not listen on 127\\.0\\.0\\.1:${address.port}\\b.*EADDRINUSE.*\\[REB_SERVING_FAILED\\]`));
+      assert.ok(r.seconds < 30, `took ${r.seconds} s`);
+    } finally {
+      await new Promise<void>((r) => occupant.close(() => r()));
+    }
+  });
+
   it('no broker: HTTP answers meanwhile (/healthz 200, /readyz 503 "connecting to Kafka"), then REB_KAFKA_UNAVAILABLE at --connect-timeout-ms and exit 2', async () => {
     const httpPort = await deadPort();
     let probed: Promise<{ health: number; ready: number; reasons: string[] }> | undefined;
