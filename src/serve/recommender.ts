@@ -179,10 +179,7 @@ export class Recommender {
     if (now - this.candidatesAt >= CANDIDATE_TTL_MS || this.candidateList.length === 0) {
       const { items: fresh, head } = this.opts.candidates();
       this.head = head;
-      // Same length: update the array in place, so the scorer's cache (keyed by the array)
-      // recomputes only the entries that changed, not the whole set, once a second.
-      if (fresh.length === this.candidateList.length) for (let i = 0; i < fresh.length; i++) this.candidateList[i] = fresh[i]!;
-      else this.candidateList = fresh;
+      this.candidateList = stableMerge(this.candidateList, fresh);
       this.candidatesAt = now;
     }
     return this.candidateList;
@@ -196,4 +193,32 @@ export class Recommender {
     this.tailCount += v;
     this.tailPos = (this.tailPos + 1) % TAIL_RING;
   }
+}
+
+/**
+ * The fresh candidate set laid out like the current one: an item still a candidate keeps its
+ * slot, arrivals take the slots of departures. Order does not matter to top-K, but the
+ * scorer's cache is keyed by the array and compares slot by slot: as popularity shifts, the
+ * head items' ranking moves by a few places every second, which in rank order would change
+ * thousands of slots (one item rising past 3,000 shifts them all) and make the next request
+ * recompute the whole item side (about 3 µs per candidate). Same size: updated in place
+ * (only changed slots recompute); a new size makes a new array.
+ */
+export function stableMerge(current: CandidateItem[], fresh: readonly CandidateItem[]): CandidateItem[] {
+  const freshIds = new Map<string, string>();
+  for (const c of fresh) freshIds.set(c.itemId, c.categoryId);
+  const kept = new Set<string>();
+  const vacant: number[] = [];
+  for (let i = 0; i < current.length; i++) {
+    const c = current[i]!;
+    if (freshIds.get(c.itemId) === c.categoryId && !kept.has(c.itemId)) kept.add(c.itemId);
+    else vacant.push(i);
+  }
+  const arrivals = fresh.filter((c) => !kept.has(c.itemId));
+  if (fresh.length !== current.length) {
+    const vacated = new Set(vacant);
+    return current.filter((_, i) => !vacated.has(i)).concat(arrivals);
+  }
+  for (let j = 0; j < vacant.length; j++) current[vacant[j]!] = arrivals[j]!;
+  return current;
 }
