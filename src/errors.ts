@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   REB_INPUT_INVALID: { retriable: false, doc: 'A command-line input (file, flag, row) could not be used; the message says which and why.' },
   REB_HTTP_BAD_REQUEST: { retriable: false, doc: 'An HTTP request has a bad parameter; answered with 400 and this code.' },
   REB_HTTP_OVERLOADED: { retriable: true, doc: 'The thread answering HTTP (the serving thread, or the main thread inline) is saturated: /recommendations is shed at once with 503, this code and a Retry-After header (the other routes are never shed); retry after that many seconds.' },
+  REB_HTTP_NOT_FOUND: { retriable: false, doc: 'An HTTP request for a route the service does not have; answered with 404 and this code.' },
   REB_SERVING_FAILED: { retriable: false, doc: 'The serving thread (HTTP and recommendations) could not start, e.g. the HTTP host does not resolve or the port is taken, or it exited; the service does not start, or stops being ready.' },
 } as const;
 

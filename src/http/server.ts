@@ -60,6 +60,10 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     },
   });
 
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}`, code: 'REB_HTTP_NOT_FOUND' });
+  });
+
   app.setErrorHandler((err, _req, reply) => {
     if (isRebalancerError(err, 'REB_HTTP_BAD_REQUEST')) {
       void reply.code(400).send({ error: err.message, code: err.code });

@@ -258,6 +258,7 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
     },
     flushDeadLetters: () => deadLetters.flush(),
     commit: (positions) => source.commit(positions),
+    fingerprint: () => `${[...ledger.positions].join(";")}|${ledger.applied}|${model?.trainedEvents ?? 0}|${backlog.size}|${deadLetters.sent}`,
     metrics,
     now,
     log,

@@ -23,6 +23,12 @@ export interface CheckpointerOptions {
   flushDeadLetters(): Promise<void>;
   /** Commits the captured positions to Kafka. */
   commit(positions: ReadonlyMap<number, number>): Promise<void>;
+  /**
+   * What a checkpoint would hold, in a cheap comparable form (positions, events handed to the
+   * model, backlog): a checkpoint whose fingerprint equals the last written one is skipped
+   * (an idle service would otherwise rewrite the whole model every interval). Optional.
+   */
+  fingerprint?(): string;
   metrics: ServiceMetrics;
   now(): number;
   log(msg: string): void;
@@ -43,6 +49,7 @@ export class Checkpointer {
   private lastAt: number | undefined;
   private failure: string | undefined;
   private lastSeq = 0;
+  private lastFingerprint: string | undefined;
   private committed: Record<string, number> = {};
 
   /** Age is counted from here until the first checkpoint, so a service that never manages one looks stale, not fresh. */
@@ -113,11 +120,18 @@ export class Checkpointer {
 
   private async write(): Promise<void> {
     const started = this.opts.now();
+    const fingerprint = this.opts.fingerprint?.();
+    if (fingerprint !== undefined && fingerprint === this.lastFingerprint) {
+      // Nothing new since the last checkpoint: it is current (its age restarts; nothing to commit).
+      this.lastAt = started;
+      return;
+    }
     const content = this.opts.capture();
     await this.opts.flushDeadLetters();
     const { seq } = await this.opts.store.write(content.meta, content.files, content.writeModel);
     this.lastSeq = seq;
     this.lastAt = this.opts.now();
+    this.lastFingerprint = fingerprint;
     this.opts.metrics.checkpoints.inc();
     this.opts.metrics.checkpointDuration.observe((this.opts.now() - started) / 1000);
     const positions = new Map(Object.entries(content.meta.positions).map(([p, o]) => [Number(p), o]));

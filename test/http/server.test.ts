@@ -43,6 +43,12 @@ describe('HTTP face', () => {
     assert.equal(r.json().code, 'REB_HTTP_BAD_REQUEST');
   });
 
+  it('answers an unknown route with 404 and the catalogue code', async () => {
+    const r = await app().inject({ method: 'GET', url: '/nope?x=1' });
+    assert.equal(r.statusCode, 404);
+    assert.deepEqual(r.json(), { error: 'no route GET /nope', code: 'REB_HTTP_NOT_FOUND' });
+  });
+
   it('answers readiness, state and metrics from async providers', async () => {
     const a = app();
     const ready = await a.inject({ method: 'GET', url: '/readyz' });
