@@ -36,8 +36,10 @@ function slowApp(): { app: FastifyInstance; shed: () => number; served: () => nu
 }
 
 interface LoadResult {
-  /** Latencies of the requests answered 200, ms. */
+  /** Latencies of the requests answered 200, ms (each client's first, which opened its connection, left out). */
   ok: number[];
+  /** First requests of a client answered 200 (their latency includes connection set-up). */
+  firstOk: number;
   /** Requests answered 503 with code REB_HTTP_OVERLOADED and Retry-After: 1. */
   shed: number;
   /** Anything else: other statuses, a 503 without the code or header, network errors. */
@@ -67,7 +69,7 @@ function load(url: string, clients: number, durationMs: number, intervalMs: numb
          res.on('error', reject);
        }).on('error', reject);
      });
-     const out = { ok: [], shed: 0, other: [], health: [] };
+     const out = { ok: [], firstOk: 0, shed: 0, other: [], health: [] };
      const end = performance.now() + durationMs;
      const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
      async function client(i) {
@@ -76,7 +78,11 @@ function load(url: string, clients: number, durationMs: number, intervalMs: numb
          try {
            const r = await get('/recommendations/user-' + i + '-' + n + '?k=10');
            const ms = performance.now() - t0;
-           if (r.status === 200) out.ok.push(ms);
+           // A client's first request also opens its connection: 200 at once can overflow the
+           // listen queue, and a dropped SYN is retried by the kernel after 1 s and 3 s, which
+           // would measure TCP, not the server. Its status still counts; its latency does not.
+           if (r.status === 200 && n > 0) out.ok.push(ms);
+           else if (r.status === 200) out.firstOk++;
            else if (r.status === 503 && JSON.parse(r.body).code === 'REB_HTTP_OVERLOADED' && r.retryAfter === '1') out.shed++;
            else out.other.push(r.status + ' ' + r.retryAfter + ' ' + r.body.slice(0, 200));
          } catch (e) {
@@ -138,7 +144,7 @@ describe('HTTP load shedding', () => {
       assert.ok(p99 < 500, `p99 of answered requests ${p99.toFixed(0)} ms`);
       assert.ok(r.shed > 0, `${r.shed} requests were shed`);
       assert.equal(shed(), r.shed, 'onShed counts every shed request');
-      assert.equal(served(), ok.length, 'a shed request never reaches recommend');
+      assert.equal(served(), ok.length + r.firstOk, 'a shed request never reaches recommend');
       assert.ok(r.health.length >= 10, `${r.health.length} /healthz probes`);
       assert.ok(r.health.every((h) => h.status === 200), '/healthz is never shed');
       assert.ok(healthSlowest < 500, `slowest /healthz ${healthSlowest.toFixed(0)} ms`);

@@ -55,25 +55,26 @@ function startClient(url: string, intervalMs: number): { stop(): Promise<Answer[
  * (Shed requests, 503 REB_HTTP_OVERLOADED, are answers too: a request that waited out the
  * stall and was then shed still waited.)
  *
- * Runs a service whose main thread stalls for `stallMs` (a busy wait in the pipeline, after
- * `stallAfter` events) while a client on another thread asks for recommendations; returns
+ * Runs a service whose main thread stalls for `stallMs` (a busy wait in the pipeline, on the
+ * first event applied once serving is warm and the client runs) while a client on another thread asks for recommendations; returns
  * the latencies of the requests issued during the stall, and how long the stall was.
  */
 async function latencyDuringStall(brokers: string[], trainerThread: boolean, stallMs: number): Promise<{ during: Answer[]; stalledMs: number }> {
   const topics = await freshTopics(brokers, `serve-stall-${trainerThread ? 'thread' : 'inline'}`);
   await produceSkewed(brokers, topics.topic, 3_000, { seed: 5 });
-  let applied = 0;
+  // Armed once serving is warm and the client runs: the next applied event (of a batch
+  // produced then) stalls the main thread.
+  let armed = false;
   let stall: { from: number; to: number } | undefined;
   let release: () => void = () => {};
   const go = new Promise<void>((r) => (release = r));
   let service: ServiceHandle | undefined;
-  const stallAfter = 2_000;
   try {
     service = await startService(testConfig(brokers, topics, { trainerThread }), {
       log: () => {},
       testHooks: {
         afterApply: () => {
-          if (++applied !== stallAfter) return;
+          if (!armed || stall !== undefined) return;
           const from = performance.timeOrigin + performance.now();
           const until = performance.now() + stallMs;
           while (performance.now() < until) {
@@ -88,6 +89,9 @@ async function latencyDuringStall(brokers: string[], trainerThread: boolean, sta
     // Serving must be warm (a snapshot and candidates) before the stall: wait until a request succeeds.
     await waitFor('a first recommendation', async () => ((await fetch(`${url}/recommendations/user-1?k=10`)).ok ? true : undefined), 60_000, 50);
     const client = startClient(url, 10);
+    await new Promise((r) => setTimeout(r, 300));
+    armed = true;
+    await produceSkewed(brokers, topics.topic, 200, { seed: 6 });
     await go;
     await new Promise((r) => setTimeout(r, 200));
     const results = await client.stop();

@@ -114,9 +114,15 @@ export async function getJson<T>(url: string): Promise<{ status: number; body: T
 }
 
 /** Reads every message currently in a topic (from the beginning) with a throwaway group. */
-export async function readTopic(brokers: string[], topic: string, expectAtLeast: number, timeoutMs = 30_000): Promise<Array<{ value: Buffer | null; headers: Record<string, string> }>> {
+export interface TopicRecord {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+}
+
+export async function readTopic(brokers: string[], topic: string, expectAtLeast: number, timeoutMs = 30_000): Promise<TopicRecord[]> {
   const consumer = testKafka(brokers, 'test-reader').consumer({ groupId: uniqueTopic('reader') });
-  const out: Array<{ value: Buffer | null; headers: Record<string, string> }> = [];
+  const out: TopicRecord[] = [];
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -124,7 +130,7 @@ export async function readTopic(brokers: string[], topic: string, expectAtLeast:
       eachMessage: async ({ message }) => {
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
-        out.push({ value: message.value, headers });
+        out.push({ key: message.key, value: message.value, headers });
       },
     });
     await waitFor(`${expectAtLeast} messages on ${topic}`, async () => (out.length >= expectAtLeast ? true : undefined), timeoutMs);

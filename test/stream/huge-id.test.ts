@@ -24,7 +24,7 @@ import { startService, type ServiceHandle, type ServiceState } from '../../src/s
 import { DLQ_HEADERS, DLQ_MAX_KEY_BYTES } from '../../src/stream/dlq.js';
 import { DEFAULT_SYNTHETIC, SyntheticStream } from '../../src/tools/synthetic.js';
 import { testBrokers, testKafka, uniqueTopic } from '../helpers/kafka.js';
-import { getJson, testConfig, waitFor, type StreamTopics } from './helpers.js';
+import { getJson, readTopic, testConfig, waitFor, type StreamTopics } from './helpers.js';
 
 /** Normal events before the service starts (warm-up) and after the bad ones. */
 const WARMUP_EVENTS = 2_000;
@@ -39,12 +39,6 @@ const SETTLE_MS = 3_000;
 const MAX_STALL_MS = 200;
 /** The source topic must take a 1.8 MB record (900 KB key + 900 KB value); the broker's default is 1 MB. */
 const SOURCE_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
-
-interface Letter {
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: Record<string, string>;
-}
 
 interface Probe {
   path: string;
@@ -85,29 +79,6 @@ async function produceNormal(producer: Producer, topic: string, stream: Syntheti
   }
   assert.ok(last);
   return last;
-}
-
-/** Every record of `topic` (from the beginning) with its key, once at least `expectAtLeast` are there. */
-async function readLetters(brokers: string[], topic: string, expectAtLeast: number): Promise<Letter[]> {
-  const consumer = testKafka(brokers, 'test-reader').consumer({ groupId: uniqueTopic('reader') });
-  const out: Letter[] = [];
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
-        out.push({ key: message.key, value: message.value, headers });
-      },
-    });
-    await waitFor(`${expectAtLeast} records on ${topic}`, async () => (out.length >= expectAtLeast ? true : undefined), 30_000);
-    // A moment more, so unexpected extra records would show up too.
-    await new Promise((r) => setTimeout(r, 500));
-  } finally {
-    await consumer.disconnect();
-  }
-  return out;
 }
 
 /** GETs each of `paths` every `intervalMs` while `running()`; every answer with its status (0: none) and latency. */
@@ -237,7 +208,7 @@ describe('a 900 KB userId on the real broker (issue #18 item 2)', { timeout: 180
   });
 
   it('dead-letters the huge event as payload_too_large with its key cut to 1 KiB, and the long itemId as field_too_long', async () => {
-    const letters = await readLetters(brokers, topics.dlqTopic, 2);
+    const letters = await readTopic(brokers, topics.dlqTopic, 2);
     assert.equal(letters.length, 2);
     const byReason = new Map(letters.map((l) => [l.headers[DLQ_HEADERS.reason], l]));
     const huge = byReason.get('payload_too_large');
