@@ -1,5 +1,6 @@
 import type { RecommendationMessage, RecommendedItem } from '../codec/index.js';
 import type { CandidateItem } from '../stream/ports.js';
+import { OutputQueue } from './output-queue.js';
 
 /** What the recommender scores with: the live model (inline) or the latest snapshot. */
 export interface ScoringPort {
@@ -74,13 +75,14 @@ export class Recommender {
   /** True while a drain is running in slices (the interval does not start another). */
   private draining = false;
   private drainDone: Promise<void> = Promise.resolve();
-  private sending: Promise<void> = Promise.resolve();
-  private produced = 0;
+  private readonly output: OutputQueue;
 
-  constructor(private readonly opts: RecommenderOptions) {}
+  constructor(private readonly opts: RecommenderOptions) {
+    this.output = new OutputQueue(opts.send, opts.log);
+  }
 
   get producedCount(): number {
-    return this.produced;
+    return this.output.produced;
   }
 
   tailShare(): number {
@@ -96,7 +98,7 @@ export class Recommender {
     if (this.pump) clearInterval(this.pump);
     this.pump = undefined;
     await this.drainDone;
-    await this.sending;
+    await this.output.drained();
   }
 
   /** Forgets the candidate list, so the next recommendation fetches a fresh one. */
@@ -149,7 +151,7 @@ export class Recommender {
           }
           if (performance.now() >= deadline) break;
         }
-        if (messages.length > 0) this.send(messages);
+        if (messages.length > 0) this.output.push(messages);
         if (this.pending.size > 0 && this.pump !== undefined) {
           const spent = performance.now() - started;
           setTimeout(slice, (spent * (1 - cpuShare)) / cpuShare);
@@ -159,18 +161,6 @@ export class Recommender {
         resolve();
       };
       slice();
-    });
-  }
-
-  private send(messages: OutputMessage[]): void {
-    this.sending = this.sending.then(async () => {
-      try {
-        await this.opts.send(messages);
-        this.produced += messages.length;
-      } catch (err) {
-        // Recommendations are ephemeral: a lost batch is logged, not retried (the next trigger recomputes).
-        this.opts.log(`producing ${messages.length} recommendations failed: ${(err as Error).message}`);
-      }
     });
   }
 

@@ -18,6 +18,7 @@ import { snapshotTransferList, type ModelSnapshot } from '../model/snapshot.js';
 import { startModuleWorker } from '../start-worker.js';
 import type { CandidateItem } from '../stream/ports.js';
 import { fromServingSchema, type FromServing, type Question, type ServingInit, type ServingTally } from './protocol.js';
+import { OutputQueue } from './output-queue.js';
 import { CANDIDATE_TTL_MS } from './recommender.js';
 import type { TriggerGate } from './trigger-gate.js';
 
@@ -43,8 +44,7 @@ export class ServingThread {
   private readonly worker: Worker;
   private triggered: string[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
-  private producing: Promise<void> = Promise.resolve();
-  private produced = 0;
+  private readonly output: OutputQueue;
   private tailShareValue = 0;
   private servedSeq = -1;
   private exited = false;
@@ -56,6 +56,7 @@ export class ServingThread {
   private candidatesEmpty = true;
 
   private constructor(private readonly o: ServingThreadOptions, onListening: (port: number) => void, onFailed: (err: Error) => void) {
+    this.output = new OutputQueue(o.produce, o.log);
     this.worker = startModuleWorker(import.meta.url, 'serving-worker', { workerData: o.init });
     let resolveStopped!: () => void;
     this.stopped = new Promise((r) => (resolveStopped = r));
@@ -111,7 +112,7 @@ export class ServingThread {
   }
 
   get producedCount(): number {
-    return this.produced;
+    return this.output.produced;
   }
 
   tailShare(): number {
@@ -147,7 +148,7 @@ export class ServingThread {
     for (const t of this.timers) clearInterval(t);
     if (!this.exited) this.worker.postMessage({ type: 'stop' });
     await this.stopped;
-    await this.producing;
+    await this.output.drained();
     await this.worker.terminate();
   }
 
@@ -178,15 +179,7 @@ export class ServingThread {
         break;
       case 'produce': {
         const messages = m.messages.map((x) => ({ key: x.key, value: Buffer.from(x.value.buffer, x.value.byteOffset, x.value.byteLength) }));
-        this.producing = this.producing.then(async () => {
-          try {
-            await this.o.produce(messages);
-            this.produced += messages.length;
-          } catch (err) {
-            // Recommendations are ephemeral: a lost batch is logged, not retried (the next trigger recomputes).
-            this.o.log(`producing ${messages.length} recommendations failed: ${(err as Error).message}`);
-          }
-        });
+        this.output.push(messages);
         break;
       }
       case 'stats':
