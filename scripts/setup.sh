@@ -2,7 +2,7 @@
 # One idempotent set-up for a fresh clone, run by `npm start`, `npm test` and
 # `npm run bench`: node modules, native TensorFlow (from PyPI), the Kafka broker jars
 # (from Maven Central), the TypeScript build, and with --test the Prometheus server
-# (from Debian's packages). Each step is skipped when already done.
+# and Chromium for the browser tests (from Debian's packages). Each step is skipped when already done.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -15,6 +15,10 @@ command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++ make)
+# The browser tests (live page, backtest report) drive Debian's headless Chromium.
+if [ "$MODE" = "--test" ] && ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM_PATH:-}" ]; then
+  need_apt+=(chromium)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing system packages: ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then
