@@ -65,14 +65,25 @@ describe('Grafana provisioning and dashboards', () => {
         assert.equal(new Set(ids).size, ids.length, `duplicate panel ids: ${ids.join(',')}`);
       });
 
-      it('every datasource reference resolves to the provisioned uid', () => {
+      it('has a Prometheus data-source variable (default: the provisioned uid) and every panel, target and variable reads from it', () => {
+        const variables = dashboard.templating?.list ?? [];
+        const ds = variables.find((v) => v.name === 'datasource');
+        assert.ok(ds, 'a datasource variable');
+        assert.equal(ds.type, 'datasource');
+        assert.equal(ds.query, 'prometheus');
+        assert.equal(ds.current?.value, DS_UID, 'defaults to the data source the compose stack provisions');
         const refs: Array<{ path: string; ref: unknown }> = [];
         datasourceRefs(dashboard.panels, 'panels', refs);
         datasourceRefs(dashboard.templating, 'templating', refs);
-        assert.ok(refs.length > 0);
+        assert.ok(refs.length > allPanels(dashboard).length, `only ${refs.length} datasource references`);
         for (const { path, ref } of refs) {
-          assert.deepEqual(ref, { type: 'prometheus', uid: DS_UID }, `${path} does not point at the provisioned datasource`);
+          assert.deepEqual(ref, { type: 'prometheus', uid: '${datasource}' }, `${path} does not read from the datasource variable`);
         }
+        // Every panel that queries says where from (a panel without one would use Grafana's default data source).
+        for (const p of allPanels(dashboard)) if (p.type !== 'row') assert.ok(p.datasource, `panel ${p.id} (${p.title}) has no datasource`);
+        // The provisioned uid appears only as that default: the dashboard works with any data source.
+        const rest = { ...dashboard, templating: { list: variables.filter((v) => v !== ds) } };
+        assert.ok(!JSON.stringify(rest).includes(DS_UID), `the dashboard names the provisioned uid ${DS_UID} outside the variable's default`);
       });
 
       it('every panel has a title, a unit, a description and (except rows) a query', () => {
@@ -88,19 +99,45 @@ describe('Grafana provisioning and dashboards', () => {
         }
       });
 
-      it('has the instance variable (and category where categories are shown), used by the queries', () => {
-        const vars = (dashboard.templating?.list ?? []).map((v) => v.name);
+      it('has the job and instance variables (and category where categories are shown), used by every query; no job name is hard-coded', () => {
+        const variables = dashboard.templating?.list ?? [];
+        const vars = variables.map((v) => v.name);
         assert.ok(vars.includes('instance'), 'instance variable');
+        const job = variables.find((v) => v.name === 'job');
+        assert.ok(job, 'job variable');
+        assert.equal(job.type, 'query');
+        assert.match(job.definition ?? '', /^label_values\(rebalancer_[a-z_]+, job\)$/, 'the jobs that export rebalancer metrics');
+        assert.equal(job.includeAll, true, 'all jobs selectable at once');
+        assert.ok(vars.indexOf('job') < vars.indexOf('instance'), 'job comes before instance (instance depends on it)');
         const exprs = panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? ''));
-        assert.ok(exprs.every((e) => e.includes('instance=~"$instance"')), 'every query filters on $instance');
+        assert.ok(exprs.length > 0);
+        for (const e of exprs) {
+          assert.ok(e.includes('instance=~"$instance"'), `query does not filter on $instance: ${e}`);
+          // Every selector of the query, not just one of them.
+          const selectors = [...e.matchAll(/\b([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}/g)];
+          assert.ok(selectors.length > 0, e);
+          for (const s of selectors) assert.ok(s[2]!.includes('job=~"$job"'), `selector ${s[0]} does not filter on $job`);
+        }
+        for (const v of variables.filter((x) => x.name !== 'job' && x.type === 'query')) {
+          assert.ok((v.definition ?? '').includes('job=~"$job"'), `variable ${v.name} does not filter on $job: ${v.definition}`);
+        }
+        assert.doesNotMatch(JSON.stringify(dashboard), /job=\\"/, 'a selector names a job (job="...")');
         if (exprs.some((e) => e.includes('$category'))) assert.ok(vars.includes('category'), 'category variable');
         if (dashboard.uid !== 'rebalancer-pipeline') assert.ok(vars.includes('category'), 'category variable');
+      });
+
+      it('heatmaps draw cells whose value is exactly 0 (Grafana hides values <= 1e-9 unless told otherwise)', () => {
+        for (const p of panels.filter((x) => x.type === 'heatmap')) {
+          const le = p.options?.filterValues?.le;
+          assert.ok(typeof le === 'number' && le < 0, `panel ${p.id} (${p.title}): options.filterValues.le is ${le}; it must be below 0 or zero cells are hidden`);
+          assert.equal(p.options?.filterValues?.ge, undefined, `panel ${p.id}: no upper cut either`);
+        }
       });
 
       it('queries use only known template variables', () => {
         for (const p of panels) {
           for (const t of p.targets ?? []) {
-            assert.doesNotThrow(() => substitute(t.expr ?? '', { instance: '.*', category: '.*', rateInterval: '30s', interval: '5s' }), `${p.title}: ${t.expr}`);
+            assert.doesNotThrow(() => substitute(t.expr ?? '', { job: '.*', instance: '.*', category: '.*', rateInterval: '30s', interval: '5s' }), `${p.title}: ${t.expr}`);
           }
         }
       });

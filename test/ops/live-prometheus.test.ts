@@ -26,6 +26,11 @@ const DATA_DEADLINE_MS = 100_000;
 const RATE = 2_000;
 const CORRUPT_EVERY = 500;
 const RATE_INTERVAL = '15s';
+/**
+ * Not the compose stack's `rebalancer`: the dashboards must work under any job name (and
+ * RebalancerTargetDown, the one rule that selects on a job name, matches any containing it).
+ */
+const JOB = 'shop-rebalancer-ops-test';
 
 interface Proc { child: ChildProcess; output: string[] }
 
@@ -115,7 +120,7 @@ describe('dashboards and alerts against a live Prometheus scraping the service',
     const config = {
       global: { scrape_interval: '1s', scrape_timeout: '900ms', evaluation_interval: '1s' },
       rule_files: [RULES_FILE],
-      scrape_configs: [{ job_name: 'rebalancer', metrics_path: new URL(metricsUrl).pathname, static_configs: [{ targets: [instance] }] }],
+      scrape_configs: [{ job_name: JOB, metrics_path: new URL(metricsUrl).pathname, static_configs: [{ targets: [instance] }] }],
     };
     writeFileSync(join(temp, 'prometheus.yml'), YAML.stringify(config));
     prometheus = start(promBin, [
@@ -132,7 +137,7 @@ describe('dashboards and alerts against a live Prometheus scraping the service',
       }
     }, logs);
     await waitFor('a few successful scrapes of the service', 30_000, async () => {
-      const r = await query(`count_over_time(up{job="rebalancer", instance="${instance}"}[1m]) >= 3 and up{job="rebalancer", instance="${instance}"} == 1`);
+      const r = await query(`count_over_time(up{job="${JOB}", instance="${instance}"}[1m]) >= 3 and up{job="${JOB}", instance="${instance}"} == 1`);
       return r.data && r.data.result.length > 0 ? true : undefined;
     }, logs);
   });
@@ -148,7 +153,8 @@ describe('dashboards and alerts against a live Prometheus scraping the service',
   });
 
   it('every dashboard panel query parses and returns numbers; every variable finds values', async () => {
-    const subs = { instance, category: '.*', rateInterval: RATE_INTERVAL, interval: '5s' };
+    // $job as Grafana expands a multi-value variable: a regex alternation of the selected jobs.
+    const subs = { job: `(${JOB})`, instance, category: '.*', rateInterval: RATE_INTERVAL, interval: '5s' };
     const checks = [
       ...panelQueries().map((q) => ({ where: `${q.dashboard} / ${q.panel} [${q.refId}]`, expr: substitute(q.expr, subs) })),
       ...loadDashboards().flatMap(({ dashboard }) => (dashboard.templating?.list ?? []).flatMap((v) => {
@@ -174,6 +180,15 @@ describe('dashboards and alerts against a live Prometheus scraping the service',
       }
       if (empty.length === 0 || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 2_000));
+    }
+    // The job variable offers the job the service is scraped under.
+    for (const { dashboard } of loadDashboards()) {
+      const job = (dashboard.templating?.list ?? []).find((v) => v.name === 'job');
+      const sel = job && variableSelector(job);
+      assert.ok(sel, `${dashboard.title}: no job variable`);
+      const r = await query(`count by (job) (${sel})`);
+      const jobs = (r.data?.result ?? []).map((x) => (x as { metric: { job?: string } }).metric.job);
+      assert.ok(jobs.includes(JOB), `${dashboard.title}: the job variable offers ${JSON.stringify(jobs)}, not ${JOB}`);
     }
     assert.deepEqual(empty, [], `${empty.length} of ${checks.length} dashboard queries returned no data after ${DATA_DEADLINE_MS / 1000} s:\n${empty.join('\n')}\n--- service log ---\n${logs()}`);
   });

@@ -22,10 +22,19 @@ export interface Panel {
   description?: string;
   datasource?: unknown;
   fieldConfig?: { defaults?: { unit?: string; thresholds?: { steps?: unknown[] } } };
+  options?: { filterValues?: { le?: number; ge?: number } };
   targets?: Target[];
   panels?: Panel[];
 }
-export interface TemplateVar { name: string; type: string; query?: unknown; datasource?: unknown; definition?: string }
+export interface TemplateVar {
+  name: string;
+  type: string;
+  query?: unknown;
+  datasource?: unknown;
+  definition?: string;
+  current?: { value?: unknown };
+  includeAll?: boolean;
+}
 export interface Dashboard {
   uid: string;
   title: string;
@@ -74,11 +83,12 @@ export function loadAlertRules(): AlertRule[] {
   return doc.groups.flatMap((g) => g.rules).filter((r) => typeof r.alert === 'string');
 }
 
-export interface Substitutions { instance: string; category: string; rateInterval: string; interval: string }
+export interface Substitutions { job: string; instance: string; category: string; rateInterval: string; interval: string }
 
 /** Replaces Grafana's template variables in a query with concrete values. */
 export function substitute(expr: string, s: Substitutions): string {
   const vars: Record<string, string> = {
+    job: s.job,
     instance: s.instance,
     category: s.category,
     __rate_interval: s.rateInterval,

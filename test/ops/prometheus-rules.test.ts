@@ -6,6 +6,22 @@ import { describe, it } from 'node:test';
 import YAML from 'yaml';
 import { MISSING_PROMETHEUS, PROMETHEUS_CONFIG, ROOT, RULES_FILE, RULES_TEST_FILE, loadAlertRules, which } from './ops-files.js';
 
+/** The anchors GitHub gives the headings of a Markdown file (lower case, punctuation dropped, spaces → -, repeats numbered). */
+function headingAnchors(markdown: string): Set<string> {
+  const anchors = new Set<string>();
+  let fenced = false;
+  for (const line of markdown.split('\n')) {
+    if (/^(```|~~~)/.test(line)) fenced = !fenced;
+    const m = fenced ? null : /^#{1,6}\s+(.+?)\s*#*\s*$/.exec(line);
+    if (!m) continue;
+    const base = m[1]!.toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+    let anchor = base;
+    for (let i = 1; anchors.has(anchor); i++) anchor = `${base}-${i}`;
+    anchors.add(anchor);
+  }
+  return anchors;
+}
+
 function promtool(args: string[], cwd = ROOT): { status: number | null; output: string } {
   const bin = which('promtool');
   assert.ok(bin, MISSING_PROMETHEUS);
@@ -32,18 +48,33 @@ describe('Prometheus configuration and alert rules', () => {
     assert.match(r.output, /SUCCESS/);
   });
 
-  it('every alert has a severity and runbook-style annotations', () => {
+  it('every alert has a severity and its annotations: summary, description, runbook_url, dashboard', () => {
     const rules = loadAlertRules();
     assert.ok(rules.length >= 7, `expected at least 7 alerts, found ${rules.length}`);
     for (const r of rules) {
       assert.match(r.alert, /^Rebalancer[A-Z]\w+$/, `alert name ${r.alert}`);
       assert.ok(['warning', 'critical'].includes(r.labels?.severity ?? ''), `${r.alert}: severity label warning|critical`);
-      for (const key of ['summary', 'description', 'runbook', 'dashboard']) {
+      for (const key of ['summary', 'description', 'runbook_url', 'dashboard']) {
         assert.ok((r.annotations?.[key] ?? '').trim().length > 0, `${r.alert}: annotation ${key} is missing`);
       }
-      assert.match(r.annotations!.runbook!, /^1\. .+\n2\. /, `${r.alert}: the runbook is a numbered list of steps`);
       assert.match(r.annotations!.dashboard!, /^rebalancer-(imbalance|model|pipeline)$/, `${r.alert}: dashboard uid`);
     }
+  });
+
+  it('every alert links its section of docs/operations.md by runbook_url (one base, documented in the rules file); no free-text runbook', () => {
+    const anchors = headingAnchors(readFileSync(`${ROOT}/docs/operations.md`, 'utf8'));
+    const header = readFileSync(RULES_FILE, 'utf8').split('\ngroups:')[0]!;
+    const bases = new Set<string>();
+    for (const r of loadAlertRules()) {
+      assert.equal(r.annotations?.runbook, undefined, `${r.alert}: the steps belong in docs/operations.md, linked by runbook_url`);
+      const m = /^(https:\/\/[^\s#]+\/)docs\/operations\.md#([a-z0-9-]+)$/.exec(r.annotations?.runbook_url ?? '');
+      assert.ok(m, `${r.alert}: runbook_url ${r.annotations?.runbook_url} is not <https base>/docs/operations.md#<anchor>`);
+      bases.add(m[1]!);
+      assert.equal(m[2], r.alert.toLowerCase(), `${r.alert}: the anchor is the alert's own section`);
+      assert.ok(anchors.has(m[2]!), `${r.alert}: docs/operations.md has no heading with anchor #${m[2]}`);
+    }
+    assert.equal(bases.size, 1, `one base for every runbook_url, got ${[...bases].join(', ')}`);
+    assert.ok(header.includes([...bases][0]!), 'the header comment of the rules file names the base, so that it can be replaced');
   });
 
   it('the alerts the operations guide promises exist', () => {
