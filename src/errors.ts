@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   REB_KAFKA_CONSUMER_DEAD: { retriable: false, doc: 'The Kafka consumer stopped (crash or restart loop); the service exits non-zero.' },
   REB_LOCAL_KAFKA: { retriable: false, doc: 'The local Kafka broker could not be installed, formatted or started.' },
   REB_INPUT_INVALID: { retriable: false, doc: 'A command-line input (file, flag, row) could not be used; the message says which and why.' },
+  REB_SOURCE_RETENTION: { retriable: false, doc: 'A source topic no longer holds the requested records: its log start offset moved past them (deleted by time retention or a delete-records request); the message names the topic, the partitions and log start vs requested offsets.' },
   REB_HTTP_BAD_REQUEST: { retriable: false, doc: 'An HTTP request has a bad parameter; answered with 400 and this code.' },
   REB_HTTP_OVERLOADED: { retriable: true, doc: 'The thread answering HTTP (the serving thread, or the main thread inline) is saturated: /recommendations is shed at once with 503, this code and a Retry-After header (the other routes are never shed); retry after that many seconds.' },
   REB_HTTP_NOT_FOUND: { retriable: false, doc: 'An HTTP request for a route the service does not have; answered with 404 and this code.' },

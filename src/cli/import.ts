@@ -51,7 +51,7 @@ export function registerImport(program: Command): void {
     .option('--max-errors <n>', 'rejected rows tolerated before the import stops', '100')
     .option('--out <file>', 'write an event file')
     .option('--brokers <list>', 'Kafka brokers, host:port,... (with --topic)', process.env.REBALANCER_BROKERS)
-    .option('--topic <name>', 'produce to this topic (created if missing), keyed by userId, timestamp = event time')
+    .option('--topic <name>', 'produce to this topic (created if missing, with retention.ms=-1), keyed by userId, timestamp = event time')
     .option('--partitions <n>', 'partitions when the topic is created', '3')
     .option('--quiet', 'no progress output')
     .addHelpText('after', `
@@ -96,7 +96,7 @@ async function runImport(log: string, flags: ImportFlags): Promise<void> {
   const partial = flags.out === undefined ? undefined : `${flags.out}.partial`;
   const sink: EventSink = partial !== undefined
     ? fileSink(partial, `import ${log}`)
-    : await topicSink(brokerList('brokers', flags.brokers), flags.topic!, intFlag('partitions', flags.partitions, 1, 10_000));
+    : await topicSink(brokerList('brokers', flags.brokers), flags.topic!, intFlag('partitions', flags.partitions, 1, 10_000), { log: (line) => console.error(`import: ${line}`) });
   const progress = createProgress({ label: 'import', total: size, unit: 'bytes', quiet: flags.quiet });
   let ok = false;
   try {

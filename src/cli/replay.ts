@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { RebalancerError } from '../errors.js';
 import { EVENT_FILE_HELP } from '../tools/event-file.js';
 import { brokerList, intFlag, numberFlag, oneOf, timeFlag } from '../tools/flags.js';
-import { createProgress } from '../tools/progress.js';
-import { readProgressFile, replay, type SourceId } from '../tools/replay.js';
+import { createProgress, type Progress } from '../tools/progress.js';
+import { REPLAY_TIMESTAMPS, readProgressFile, replay, type SourceId } from '../tools/replay.js';
 import { connectProducer, ensureTopic, kafkaClient } from '../tools/sink.js';
 import { fileSource, topicSource, type EventSource, type Range } from '../tools/sources.js';
 import { fileSize } from '../tools/import-log.js';
@@ -20,6 +20,7 @@ interface ReplayFlags {
   toTime?: string;
   speed?: string;
   partitioning: string;
+  timestamps: string;
   partitions: string;
   batchSize: string;
   resume?: boolean;
@@ -34,13 +35,14 @@ export function registerReplay(program: Command): void {
     .option('--file <path>', 'read events from this event file')
     .option('--source-topic <name>', 'read events from this topic (merged across partitions by event time)')
     .option('--brokers <list>', 'Kafka brokers, host:port,...', process.env.REBALANCER_BROKERS)
-    .requiredOption('--topic <name>', 'target topic (created if missing)')
+    .requiredOption('--topic <name>', 'target topic (created if missing, with retention.ms=-1)')
     .option('--from-offset <n>', 'first offset in every source partition (file: first record number, 0-based)')
     .option('--to-offset <n>', 'end offset, exclusive (file: record number)')
     .option('--from-time <t>', 'only events with eventTime >= t (ISO-8601 or ms)')
     .option('--to-time <t>', 'only events with eventTime < t (ISO-8601 or ms)')
     .option('--speed <factor>', 'pace at factor × the original event-time gaps (2 = twice as fast); default: as fast as possible')
     .option('--partitioning <key|source>', 'key: target partition by key (as the original producer); source: keep the source partition number', 'key')
+    .option('--timestamps <original|now>', 'original: keep each event\'s event time (history\'s pace); now: re-stamp it with its send time', 'original')
     .option('--partitions <n>', 'partitions when the target topic is created', '3')
     .option('--batch-size <n>', 'messages per produce request', '500')
     .option('--resume', 'continue after the last acknowledged event recorded in the progress file')
@@ -48,7 +50,19 @@ export function registerReplay(program: Command): void {
     .option('--quiet', 'no progress output')
     .addHelpText('after', `
 Keys are kept (the source key, or the userId for a file); the message timestamp is the event time.
+Timestamps: with --timestamps original (the default) events keep their event time (payload and
+message timestamp), so event-time windows see history's pace and a backtest of the target
+sees the original timeline; but a topic that deletes by time removes events older than its
+retention.ms at its next retention check. A target topic replay creates gets retention.ms=-1
+(kept until deleted); an existing target that deletes by time gets a warning when the events
+are older than its retention.ms. With --timestamps now every event is re-encoded with
+eventTime = the moment it is sent (and that message timestamp; event ids, keys and order kept):
+time retention then counts from the replay, but event-time windows see the replay's pace, not
+history's (as fast as possible: the whole log lands in a few seconds of event time; with
+--speed x: the original gaps divided by x), and a backtest of the target sees that timeline.
 Without --resume a replay starts from the range start and overwrites the progress file.
+A replay that sends no event (empty source or range) fails with exit code 2; a source topic
+whose requested records were deleted by retention fails with REB_SOURCE_RETENTION.
 Pacing: events are sent when their event-time offset from the first event, divided by --speed,
 has elapsed; sends are batched up to 20 ms, so single events may be up to ~20 ms late.
 ${EVENT_FILE_HELP}`)
@@ -69,6 +83,7 @@ async function runReplay(flags: ReplayFlags): Promise<void> {
   if (flags.toTime !== undefined) range.toTime = timeFlag('to-time', flags.toTime);
   const speed = flags.speed === undefined ? 0 : numberFlag('speed', flags.speed, 1e-6);
   const partitioning = oneOf('partitioning', flags.partitioning, ['key', 'source'] as const);
+  const timestamps = oneOf('timestamps', flags.timestamps, REPLAY_TIMESTAMPS);
   const batchSize = intFlag('batch-size', flags.batchSize, 1, 100_000);
   const partitions = intFlag('partitions', flags.partitions, 1, 10_000);
   if (partitioning === 'source' && flags.file !== undefined) throw new RebalancerError('REB_INPUT_INVALID', '--partitioning source needs --source-topic (a file has no partitions)');
@@ -90,21 +105,57 @@ async function runReplay(flags: ReplayFlags): Promise<void> {
     ? fileSource(flags.file, range, resumed?.file, onSkip)
     : await topicSource(kafka, flags.sourceTopic!, range, resumed?.partitions, onSkip);
   const before = resumed?.replayed ?? 0;
-  const progress = createProgress({ label: 'replay', total: before + source.total, quiet: flags.quiet });
-  progress.update(before);
+  const what = `${flags.file !== undefined ? `file ${flags.file}` : `topic ${flags.sourceTopic!}`}${describeRange(flags)}`;
   try {
-    await ensureTopic(kafka, flags.topic, partitions);
+    if (source.total === 0) {
+      // Nothing to send: say so (the target is created only once there is an event to send).
+      if (before > 0) {
+        console.error(`replay: nothing left to replay: all ${before} events of ${what} were sent to ${flags.topic} before (${progressFile})`);
+        return;
+      }
+      throw noEvents(what, flags.topic);
+    }
+    // Drawn from the first acknowledged batch on, below the target's log lines (created topic, retention warning).
+    let progress: Progress | undefined;
     const producer = await connectProducer(kafka);
     try {
-      const s = await replay(source, producer, { target: flags.topic, speed, partitioning, batchSize, progressFile, sourceId, resumed, onProgress: (n) => progress.update(n) });
-      progress.stop();
+      const s = await replay(source, producer, {
+        target: flags.topic, speed, partitioning, timestamps, batchSize, progressFile, sourceId, resumed,
+        prepareTarget: async () => {
+          const target = await ensureTopic(kafka, flags.topic, partitions);
+          if (target.note !== undefined) console.error(`replay: ${target.note}`);
+          return target.retentionMs;
+        },
+        onWarning: (line) => console.error(`replay: ${line}`),
+        onProgress: (n) => {
+          progress ??= createProgress({ label: 'replay', total: before + source.total, initial: before, quiet: flags.quiet });
+          progress.update(n);
+        },
+      });
+      progress?.stop();
+      const skipped = source.skipped > 0 ? `; ${source.skipped} undecodable skipped` : '';
+      if (s.replayed === 0) throw noEvents(`${what}${skipped}`, flags.topic);
       const span = s.firstEventTime === undefined ? 0 : s.lastEventTime! - s.firstEventTime;
-      console.error(`replayed ${s.thisRun} events to ${flags.topic} in ${(s.wallMs / 1000).toFixed(1)} s (event-time span ${(span / 1000).toFixed(1)} s; ${s.replayed} in total${source.skipped > 0 ? `; ${source.skipped} undecodable skipped` : ''})`);
+      console.error(`replayed ${s.thisRun} events to ${flags.topic} in ${(s.wallMs / 1000).toFixed(1)} s (event-time span ${(span / 1000).toFixed(1)} s; ${s.replayed} in total${skipped}${timestamps === 'now' ? '; event times re-stamped with the send time' : ''})`);
     } finally {
+      progress?.stop();
       await producer.disconnect();
     }
   } finally {
-    progress.stop();
     await source.close();
   }
+}
+
+function noEvents(what: string, target: string): RebalancerError {
+  return new RebalancerError('REB_INPUT_INVALID', `replay sent no events: ${what} holds no event to replay; nothing was written to ${target}`, { target });
+}
+
+function describeRange(flags: ReplayFlags): string {
+  const parts = [
+    flags.fromOffset !== undefined ? `--from-offset ${flags.fromOffset}` : '',
+    flags.toOffset !== undefined ? `--to-offset ${flags.toOffset}` : '',
+    flags.fromTime !== undefined ? `--from-time ${flags.fromTime}` : '',
+    flags.toTime !== undefined ? `--to-time ${flags.toTime}` : '',
+  ].filter((p) => p !== '');
+  return parts.length > 0 ? ` in the range ${parts.join(' ')}` : '';
 }

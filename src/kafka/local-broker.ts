@@ -82,6 +82,8 @@ export interface LocalKafkaOptions {
   ownProcessGroup?: boolean;
   readyTimeoutMs?: number;
   log?: (msg: string) => void;
+  /** Extra server.properties settings, after (so overriding) the defaults: e.g. a short log.retention.check.interval.ms in tests. */
+  extraProperties?: Record<string, string>;
 }
 
 export interface LocalKafka {
@@ -140,7 +142,7 @@ export async function startLocalKafka(options: LocalKafkaOptions = {}): Promise<
   const port = options.port ?? identity?.port ?? (await freePort());
   const controllerPort = identity?.controllerPort ?? (await freePort());
   const props = join(dataDir, 'server.properties');
-  writeFileSync(props, serverProperties(port, controllerPort, join(dataDir, 'log'), options.defaultPartitions ?? 3));
+  writeFileSync(props, serverProperties(port, controllerPort, join(dataDir, 'log'), options.defaultPartitions ?? 3, options.extraProperties ?? {}));
 
   const classpath = join(libs, '*');
   // Format only a directory that was never formatted; a formatted one keeps its cluster id
@@ -198,7 +200,7 @@ function newClusterId(): string {
   return id;
 }
 
-function serverProperties(port: number, controllerPort: number, logDir: string, partitions: number): string {
+function serverProperties(port: number, controllerPort: number, logDir: string, partitions: number, extra: Record<string, string>): string {
   return [
     'process.roles=broker,controller',
     'node.id=1',
@@ -220,8 +222,12 @@ function serverProperties(port: number, controllerPort: number, logDir: string, 
     'group.initial.rebalance.delay.ms=0',
     `num.partitions=${partitions}`,
     'auto.create.topics.enable=true',
-    'log.retention.hours=24',
+    // Topics keep history (replays and imports carry old event times, which time-based
+    // retention would delete at the next check); disk is bounded by size instead.
+    'log.retention.ms=-1',
+    'log.retention.bytes=1073741824',
     'log.segment.bytes=67108864',
+    ...Object.entries(extra).map(([k, v]) => `${k}=${v}`),
     '',
   ].join('\n');
 }

@@ -1,7 +1,8 @@
 /**
  * Replays recorded events into a topic: as fast as possible, or paced at `speed` times
  * the original event-time gaps (event i is sent at wall start + (t_i − t_0) / speed).
- * Keys and event timestamps are kept (message timestamp = eventTime). After every
+ * Keys are kept; event times too (message timestamp = eventTime), or, with timestamps
+ * 'now', each event is re-encoded with eventTime = its send time. After every
  * acknowledged send the position is written to a small progress file, so a rerun with
  * resume continues after the last acknowledged event (at-least-once: a crash between a
  * send and its progress write replays that batch again; the service drops duplicates
@@ -9,8 +10,13 @@
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { CompressionTypes, type Message, type Producer } from 'kafkajs';
+import { createEventCodec } from '../codec/index.js';
 import { RebalancerError } from '../errors.js';
+import { retentionWarning } from './sink.js';
 import type { EventSource, FileResume, SourceItem } from './sources.js';
+
+export const REPLAY_TIMESTAMPS = ['original', 'now'] as const;
+export type ReplayTimestamps = (typeof REPLAY_TIMESTAMPS)[number];
 
 export type SourceId = { kind: 'file'; path: string; size: number } | { kind: 'topic'; topic: string };
 
@@ -53,6 +59,16 @@ export interface ReplayOptions {
   speed: number;
   /** 'key': the producer's partitioner picks by key; 'source': keep the source partition. */
   partitioning: 'key' | 'source';
+  /** 'original' (default): keep event times; 'now': re-stamp each event (payload and message) with its send time. */
+  timestamps?: ReplayTimestamps;
+  /**
+   * Called once, when the first event is read and before it is sent (so a replay with nothing
+   * to send creates no topic): prepares the target and returns its time retention in ms
+   * (undefined when it keeps messages). Events older than that are warned about, once.
+   */
+  prepareTarget?(): Promise<number | undefined>;
+  /** One-line warnings (retention). */
+  onWarning?(line: string): void;
   batchSize: number;
   progressFile: string;
   sourceId: SourceId;
@@ -88,6 +104,9 @@ export async function replay(source: EventSource, producer: Producer, opts: Repl
   let thisRun = 0;
   let first: number | undefined;
   let last: number | undefined;
+  const codec = opts.timestamps === 'now' ? createEventCodec() : undefined;
+  let retentionMs: number | undefined;
+  let warned = opts.timestamps === 'now';
 
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
@@ -108,6 +127,7 @@ export async function replay(source: EventSource, producer: Producer, opts: Repl
   let wallStart = 0;
   for await (const item of source.items()) {
     if (first === undefined) {
+      retentionMs = await opts.prepareTarget?.();
       first = item.timestamp;
       wallStart = now();
     }
@@ -121,8 +141,21 @@ export async function replay(source: EventSource, producer: Producer, opts: Repl
         if (rest > 0) await sleep(rest);
       }
     }
+    if (!warned && retentionMs !== undefined) {
+      const warning = retentionWarning(opts.target, retentionMs, item.timestamp, now());
+      if (warning !== undefined) {
+        warned = true;
+        opts.onWarning?.(warning);
+      }
+    }
     if (batch.length === 0) batchOpenedAt = now();
-    const message: Message = { key: item.key, value: item.value, timestamp: String(item.timestamp) };
+    let message: Message;
+    if (codec !== undefined) {
+      const sentAt = now();
+      message = { key: item.key, value: codec.encode({ ...item.event, eventTime: sentAt }), timestamp: String(sentAt) };
+    } else {
+      message = { key: item.key, value: item.value, timestamp: String(item.timestamp) };
+    }
     if (item.headers !== undefined) message.headers = item.headers;
     if (opts.partitioning === 'source') {
       if (item.partition < 0) throw new RebalancerError('REB_INPUT_INVALID', '--partitioning source needs a topic as the source (a file has no partitions)');

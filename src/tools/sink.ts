@@ -2,8 +2,13 @@
  * Where `generate` and `import` put events: an event file or a Kafka topic. Both take
  * already-encoded values so the caller encodes once; the topic sink keys messages by
  * userId and stamps them with the event time, as the service expects.
+ *
+ * Topics the tools create keep their messages until deleted (retention.ms=-1): message
+ * timestamps are event times, often months or years old, and a broker deleting by time
+ * (log.retention.hours, 7 days by default, 24 h on the local broker) would remove such
+ * history at its next retention check, minutes after it was written.
  */
-import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
+import kafkajs, { CompressionTypes, type Admin, type Kafka, type Message, type Producer } from 'kafkajs';
 import { createKafkaClient } from '../kafka/client.js';
 import { createEventCodec } from '../codec/index.js';
 import { RebalancerError } from '../errors.js';
@@ -36,21 +41,71 @@ export function kafkaClient(brokers: string[], clientId: string): Kafka {
   return createKafkaClient({ clientId, brokers, logLevel: 'error', retry: { retries: 5 } });
 }
 
-/** Creates the topic when it does not exist (with `partitions` partitions). */
-export async function ensureTopic(kafka: Kafka, topic: string, partitions: number): Promise<void> {
+/** The topic configuration the tools create topics with: no deletion by time. */
+export const KEEP_HISTORY_CONFIG: ReadonlyArray<{ name: string; value: string }> = [{ name: 'retention.ms', value: '-1' }];
+
+export interface TopicInfo {
+  /** True when this call created the topic (with KEEP_HISTORY_CONFIG). */
+  created: boolean;
+  /** How long the topic keeps messages by time (ms); undefined when it never deletes by time. */
+  retentionMs: number | undefined;
+  /** One line saying what was done, for the tool's log (undefined when the topic existed). */
+  note: string | undefined;
+}
+
+/**
+ * Creates the topic when it does not exist (with `partitions` partitions and retention.ms=-1);
+ * for an existing topic, reads its time retention (describeConfigs).
+ */
+export async function ensureTopic(kafka: Kafka, topic: string, partitions: number): Promise<TopicInfo> {
   const admin = kafka.admin();
   try {
     await admin.connect();
     const existing = await admin.listTopics();
     if (!existing.includes(topic)) {
-      await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+      const created = await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1, configEntries: [...KEEP_HISTORY_CONFIG] }], waitForLeaders: true });
+      // false: another client created it in the meantime; its settings are then whatever it chose.
+      if (created) {
+        return { created: true, retentionMs: undefined, note: `created topic ${topic} (${partitions} partitions) with retention.ms=-1: messages are kept until deleted, since their timestamps are event times that may be long past any time retention` };
+      }
     }
+    return { created: false, retentionMs: await timeRetention(admin, topic), note: undefined };
   } catch (err) {
     if (err instanceof RebalancerError) throw err;
     throw new RebalancerError('REB_KAFKA_UNAVAILABLE', `cannot reach Kafka to prepare topic ${topic}: ${(err as Error).message}`, { topic }, { cause: err });
   } finally {
     await admin.disconnect().catch(() => {});
   }
+}
+
+/** The topic's time retention in ms, or undefined when it does not delete by time (retention.ms=-1 or a compact-only cleanup.policy). */
+export async function timeRetention(admin: Admin, topic: string): Promise<number | undefined> {
+  const { resources } = await admin.describeConfigs({
+    resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic, configNames: ['retention.ms', 'cleanup.policy'] }],
+    includeSynonyms: false,
+  });
+  const entries = resources.find((r) => r.resourceName === topic)?.configEntries ?? [];
+  const value = (name: string): string | undefined => entries.find((e) => e.configName === name)?.configValue;
+  const policy = value('cleanup.policy');
+  if (policy !== undefined && !policy.split(',').map((p) => p.trim()).includes('delete')) return undefined;
+  const ms = Number(value('retention.ms'));
+  return Number.isSafeInteger(ms) && ms >= 0 ? ms : undefined;
+}
+
+/**
+ * The warning when events as old as `eventTime` go to a topic that deletes by time after
+ * `retentionMs`: the broker would delete them at its next retention check.
+ */
+export function retentionWarning(topic: string, retentionMs: number | undefined, eventTime: number, now: number): string | undefined {
+  if (retentionMs === undefined || now - eventTime <= retentionMs) return undefined;
+  return `warning: topic ${topic} deletes messages by time (retention.ms=${retentionMs}, ${duration(retentionMs)}) and these events are from ${new Date(eventTime).toISOString()} (${duration(now - eventTime)} old): the broker will delete them at its next retention check; write to a new topic (the tools create it with retention.ms=-1), raise the topic's retention.ms, or use replay --timestamps now`;
+}
+
+function duration(ms: number): string {
+  const h = ms / 3_600_000;
+  if (h >= 48) return `${(h / 24).toFixed(1)} days`;
+  if (h >= 1) return `${h.toFixed(1)} h`;
+  return `${(ms / 1000).toFixed(1)} s`;
 }
 
 export async function connectProducer(kafka: Kafka): Promise<Producer> {
@@ -64,9 +119,19 @@ export async function connectProducer(kafka: Kafka): Promise<Producer> {
   return producer;
 }
 
-export async function topicSink(brokers: string[], topic: string, partitions: number, batchSize = 1_000): Promise<EventSink> {
+export interface TopicSinkOptions {
+  batchSize?: number;
+  /** Lines for the tool's log: the topic's creation, a retention warning. */
+  log?: (line: string) => void;
+}
+
+export async function topicSink(brokers: string[], topic: string, partitions: number, options: TopicSinkOptions = {}): Promise<EventSink> {
+  const batchSize = options.batchSize ?? 1_000;
+  const log = options.log ?? (() => {});
   const kafka = kafkaClient(brokers, 'rebalancer-tools');
-  await ensureTopic(kafka, topic, partitions);
+  const info = await ensureTopic(kafka, topic, partitions);
+  if (info.note !== undefined) log(info.note);
+  let warned = info.retentionMs === undefined;
   const producer = await connectProducer(kafka);
   let batch: Message[] = [];
   const flush = async (): Promise<void> => {
@@ -78,6 +143,13 @@ export async function topicSink(brokers: string[], topic: string, partitions: nu
   return {
     describe: `topic ${topic}`,
     async add(key, value, timestamp) {
+      if (!warned) {
+        const warning = retentionWarning(topic, info.retentionMs, timestamp, Date.now());
+        if (warning !== undefined) {
+          warned = true;
+          log(warning);
+        }
+      }
       batch.push({ key, value, timestamp: String(timestamp) });
       if (batch.length >= batchSize) await flush();
     },

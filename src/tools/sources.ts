@@ -5,10 +5,11 @@
  * Each item carries its position, so a consumer can remember where it stopped.
  */
 import { randomBytes } from 'node:crypto';
-import type { Consumer, IHeaders, Kafka } from 'kafkajs';
+import type { Admin, Consumer, IHeaders, Kafka } from 'kafkajs';
 import { createEventCodec, type InteractionEvent } from '../codec/index.js';
 import { RebalancerError } from '../errors.js';
 import { openEventFile } from './event-file.js';
+import { timeRetention } from './sink.js';
 
 export interface SourceItem {
   key: Buffer | string;
@@ -95,14 +96,37 @@ interface Queued {
 /** Buffered messages per partition before its fetching is paused. */
 const HIGH_WATER = 5_000;
 const LOW_WATER = 1_000;
+/** A partition waiting this long for its next record has its log start checked (retention may have deleted what is left). */
+const STALL_CHECK_MS = 5_000;
+
+/** A partition whose log start offset has moved past the start of the requested records. */
+interface Deleted {
+  partition: number;
+  logStart: number;
+  requested: number;
+  high: number;
+}
 
 /**
  * A topic slice. `resume` maps partition → next offset to read (overrides the range start).
+ *
+ * Records deleted from the log (time retention, which goes by message timestamp, i.e. event
+ * time, or a delete-records request) are reported, not silently skipped: REB_SOURCE_RETENTION
+ * when an explicitly requested start (--from-offset, --to-offset, a resumed position) lies
+ * below a partition's log start, or when nothing is left to read and some partition was
+ * emptied by deletion (log start = high watermark > 0). Without explicit offsets a partly
+ * deleted topic is read from its log start, as Kafka consumers do. Records deleted while
+ * the slice is read (the consumer would silently jump to the new log start, or wait forever
+ * when nothing is left) fail the same way: a batch that starts past the next expected offset,
+ * or a partition waiting STALL_CHECK_MS for data, has its log start checked.
  */
 export async function topicSource(kafka: Kafka, topic: string, range: Range, resume: Record<string, number> | undefined, onSkip: SkipHandler): Promise<EventSource> {
   const admin = kafka.admin();
   const starts = new Map<number, number>();
   const ends = new Map<number, number>();
+  const deleted: Deleted[] = [];
+  let explicit = range.fromOffset !== undefined || range.toOffset !== undefined;
+  let retention: RebalancerError | undefined;
   try {
     await admin.connect();
     const topics = await admin.listTopics();
@@ -119,8 +143,17 @@ export async function topicSource(kafka: Kafka, topic: string, range: Range, res
       else if (seekByTime !== undefined) start = high;
       const resumed = resume?.[String(o.partition)];
       if (resumed !== undefined) start = Math.max(low, resumed);
+      if (resumed !== undefined) explicit = true;
       starts.set(o.partition, start);
       ends.set(o.partition, Math.min(high, range.toOffset ?? high));
+      // The first record asked for: a resumed position, --from-offset, or the first ever written.
+      const requested = resumed ?? range.fromOffset ?? 0;
+      if (low > requested && requested < (range.toOffset ?? high)) deleted.push({ partition: o.partition, logStart: low, requested, high });
+    }
+    let readable = 0;
+    for (const [p, s] of starts) readable += Math.max(0, ends.get(p)! - s);
+    if (deleted.length > 0 && (explicit || (readable === 0 && deleted.some((d) => d.logStart === d.high)))) {
+      retention = retentionError(topic, deleted, offsets.length, await timeRetention(admin, topic).catch(() => undefined), resume !== undefined);
     }
   } catch (err) {
     if (err instanceof RebalancerError) throw err;
@@ -128,11 +161,13 @@ export async function topicSource(kafka: Kafka, topic: string, range: Range, res
   } finally {
     await admin.disconnect().catch(() => {});
   }
+  if (retention !== undefined) throw retention;
   let total = 0;
   for (const [p, s] of starts) total += Math.max(0, ends.get(p)! - s);
   const codec = createEventCodec();
   let skipped = 0;
   let consumer: Consumer | undefined;
+  let watchdog: Admin | undefined;
 
   return {
     total,
@@ -148,6 +183,23 @@ export async function topicSource(kafka: Kafka, topic: string, range: Range, res
         if (s >= ends.get(p)!) done.add(p);
       }
       if (done.size === starts.size) return;
+      /** Next offset each partition should deliver. */
+      const next = new Map(starts);
+      /** The error when records of `partitions` at or after their next offset were deleted (log start past it). */
+      const deletedWhileReading = async (partitions: number[]): Promise<RebalancerError | undefined> => {
+        if (watchdog === undefined) {
+          watchdog = kafka.admin();
+          await watchdog.connect();
+        }
+        const now = await watchdog.fetchTopicOffsets(topic);
+        const gone: Deleted[] = [];
+        for (const o of now) {
+          const want = next.get(o.partition);
+          if (partitions.includes(o.partition) && want !== undefined && Number(o.low) > want) gone.push({ partition: o.partition, logStart: Number(o.low), requested: want, high: Number(o.high) });
+        }
+        if (gone.length === 0) return undefined;
+        return retentionError(topic, gone, now.length, await timeRetention(watchdog, topic).catch(() => undefined), resume !== undefined, true);
+      };
       let wake: (() => void) | undefined;
       let failure: Error | undefined;
       const notify = (): void => {
@@ -168,11 +220,23 @@ export async function topicSource(kafka: Kafka, topic: string, range: Range, res
         eachBatchAutoResolve: true,
         eachBatch: async ({ batch, pause }) => {
           const p = batch.partition;
-          if (done.has(p)) return;
+          if (done.has(p) || failure !== undefined) return;
           const end = ends.get(p)!;
           const q = queues.get(p)!;
+          // A batch starting past the next offset: compaction or transaction markers, or the
+          // consumer jumped to a log start that retention moved (offset out of range).
+          const firstOffset = batch.messages.length > 0 ? Number(batch.messages[0]!.offset) : next.get(p)!;
+          if (firstOffset > next.get(p)!) {
+            const gone = await deletedWhileReading([p]).catch(() => undefined);
+            if (gone !== undefined) {
+              failure = gone;
+              notify();
+              return;
+            }
+          }
           for (const m of batch.messages) {
             const offset = Number(m.offset);
+            if (offset >= next.get(p)!) next.set(p, offset + 1);
             if (offset < starts.get(p)!) continue;
             if (offset >= end) break;
             if (m.value === null) {
@@ -220,7 +284,17 @@ export async function topicSource(kafka: Kafka, topic: string, range: Range, res
           }
         }
         if (waiting) {
-          await new Promise<void>((r) => { wake = r; });
+          let timer: NodeJS.Timeout | undefined;
+          const woken = await new Promise<boolean>((r) => {
+            wake = () => r(true);
+            timer = setTimeout(() => r(false), STALL_CHECK_MS);
+          });
+          clearTimeout(timer);
+          if (!woken) {
+            const stalled = [...queues.keys()].filter((p) => !done.has(p) && heads.get(p)! >= queues.get(p)!.length);
+            const gone = await deletedWhileReading(stalled).catch(() => undefined);
+            if (gone !== undefined) throw gone;
+          }
           continue;
         }
         if (best < 0) return;
@@ -242,6 +316,21 @@ export async function topicSource(kafka: Kafka, topic: string, range: Range, res
     },
     async close() {
       if (consumer !== undefined) await consumer.disconnect().catch(() => {});
+      if (watchdog !== undefined) await watchdog.disconnect().catch(() => {});
     },
   };
+}
+
+function retentionError(topic: string, deleted: Deleted[], partitions: number, retentionMs: number | undefined, resumed: boolean, whileReading = false): RebalancerError {
+  const empty = deleted.filter((d) => d.logStart === d.high).length;
+  const asked = whileReading ? 'next to read' : 'requested';
+  const where = [...deleted].sort((a, b) => a.partition - b.partition).map((d) => `partition ${d.partition}: log start ${d.logStart} > ${asked} ${d.requested}${d.logStart === d.high ? ' (now empty)' : ''}`).join(', ');
+  const policy = retentionMs !== undefined ? `its retention.ms=${retentionMs} deletes by message timestamp, which is the event time, so events older than that go at the broker's next retention check` : 'the records were deleted by retention or a delete-records request';
+  const again = 'replay or import the original events again into a topic that keeps them (the tools create topics with retention.ms=-1), or raise the topic\'s retention.ms';
+  const fix = resumed
+    ? `records after the resumed position are gone; delete the progress file to replay what is left, or ${again}`
+    : empty === partitions ? again : `${again}; to read what is left, omit --from-offset/--to-offset (reading then starts at the log start) or give offsets at or past the log start`;
+  return new RebalancerError('REB_SOURCE_RETENTION',
+    `source topic ${topic} no longer holds the requested records, deleted by retention${whileReading ? ' while they were being read' : ''}: ${where}${empty === partitions ? '; every partition is empty' : ''}. ${policy[0]!.toUpperCase()}${policy.slice(1)}; ${fix}`,
+    { topic, partitions: deleted.map((d) => ({ partition: d.partition, logStart: d.logStart, requested: d.requested, highWatermark: d.high })), retentionMs });
 }
