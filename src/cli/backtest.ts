@@ -71,7 +71,7 @@ export function registerBacktest(program: Command): void {
     .option('--tail-share <x>', 'tail = least frequent categories holding at most this share of events', String(DEFAULT_BACKTEST.tailShare))
     .option('--workers <n>', 'worker threads running the strategies (default: min(cores, strategies)); results do not depend on it')
     .option('--json <file>', 'write the report as JSON')
-    .option('--chart <file>', 'write an HTML page with micro and macro HR@K over time per strategy and reference row (inline SVG)')
+    .option('--chart <file>', 'write the HTML report (inline SVG, no scripts): micro-vs-macro trade-off per row, cumulative micro and macro HR@K over the stream, HR@K per category with 95% Wilson intervals')
     .option('--quiet', 'no progress output')
     .addHelpText('after', () => `
 Strategies (settings of \`rebalancer run\`; every other setting at its run default):
@@ -91,7 +91,7 @@ Every positive is first ranked among --eval-candidates items drawn uniformly fro
 
 JSON: {"k", "seed", "eval_candidates", "events", "dropped", "source", "categories", "tail_categories",
 "tail_share_interactions", "best_reference", "strategies": [{"name", "description", "settings", "micro_hr<K>", "macro_hr<K>",
-"micro_ndcg<K>", "macro_ndcg<K>", "auc", "evaluated", "tail_share_recs", "tail_share_interactions", "per_category",
+"micro_ndcg<K>", "macro_ndcg<K>", "auc", "evaluated", "hits", "tail_share_recs", "tail_share_interactions", "per_category",
 "series", "vs_best_reference", "trained_samples", "samples_per_s", "timing"}], "references": [{same, without settings,
 vs_best_reference, trained_samples, samples_per_s, timing}], "timing": {"wall_seconds", "workers"}}
 Timing fields (samples_per_s, timing) vary between runs; every other field is reproducible for a seed, with any --workers.

@@ -58,7 +58,7 @@ function rowJson(s: RowResult, r: BacktestResult): { [key: string]: JsonValue } 
   const k = r.k;
   const perCategory: { [key: string]: JsonValue } = {};
   for (const [c, v] of Object.entries(s.perCategory)) {
-    perCategory[c] = { [`hr${k}`]: round(v.hr), [`ndcg${k}`]: round(v.ndcg), auc: round(v.auc), evaluated: v.evaluated, interactions: v.interactions, recommended: v.recommended };
+    perCategory[c] = { [`hr${k}`]: round(v.hr), hits: v.hits, [`ndcg${k}`]: round(v.ndcg), auc: round(v.auc), evaluated: v.evaluated, interactions: v.interactions, recommended: v.recommended };
   }
   return {
     name: s.name,
@@ -69,10 +69,18 @@ function rowJson(s: RowResult, r: BacktestResult): { [key: string]: JsonValue } 
     [`macro_ndcg${k}`]: round(s.macroNdcg),
     auc: round(s.auc),
     evaluated: s.evaluated,
+    hits: s.hits,
     tail_share_recs: round(s.tailShareRecs),
     tail_share_interactions: round(r.tailShareInteractions),
     per_category: perCategory,
-    series: s.series.map((p) => ({ events: p.events, [`micro_hr${k}`]: round(p.micro), [`macro_hr${k}`]: round(p.macro) })),
+    series: s.series.map((p) => ({
+      events: p.events,
+      [`micro_hr${k}`]: round(p.micro),
+      [`macro_hr${k}`]: round(p.macro),
+      evaluated: p.evaluated,
+      [`cumulative_micro_hr${k}`]: round(p.cumulativeMicro),
+      [`cumulative_macro_hr${k}`]: round(p.cumulativeMacro),
+    })),
   };
 }
 

@@ -108,6 +108,12 @@ export class StrategyRunner {
   private evaluations = 0;
   private trainedSamples = 0;
   private trainMs = 0;
+  /**
+   * Stream position of a series point not yet closed (0: none). A point is closed when the
+   * next event arrives, or at the end after the remainder batch is evaluated, so the last
+   * point counts every evaluation and its cumulative figures are the whole-run ones.
+   */
+  private openPoint = 0;
   private readonly started = performance.now();
 
   constructor(spec: StrategySpec, private readonly harness: HarnessSettings, private readonly tables: StreamTables) {
@@ -131,6 +137,10 @@ export class StrategyRunner {
     const every = this.harness.seriesEvery;
     const nCand = this.harness.evalCandidates;
     for (let i = 0; i < events.length; i++) {
+      if (this.openPoint > 0) {
+        this.tally.seriesPoint(this.openPoint);
+        this.openPoint = 0;
+      }
       const e = events[i]!;
       this.balance.observe(e);
       const slot = evalSlot[i]!;
@@ -149,13 +159,17 @@ export class StrategyRunner {
       const probe = view.probes.get(i);
       if (probe !== undefined) this.probe(probe);
       const position = view.start + i + 1;
-      if (position % every === 0) this.tally.seriesPoint(position);
+      if (position % every === 0) this.openPoint = position;
     }
   }
 
-  /** End of the stream: the remainder batch (as the service's rebatch emits on completion), then the last series point. */
+  /**
+   * End of the stream: the remainder batch (as the service's rebatch emits on completion),
+   * then the last series point at `events` (the open one, if the stream ended on a point).
+   */
   finish(events: number): RunnerResult {
     this.flush();
+    this.openPoint = 0;
     if (this.tally.lastSeriesPosition < events) this.tally.seriesPoint(events);
     return {
       name: this.name,

@@ -2,7 +2,8 @@
  * What a backtest row (a strategy or a reference scorer) accumulates while the stream
  * goes by: sums of hit@K, NDCG@K and AUC (from the model package's `rankOutcome`) per
  * category index and overall, the categories of its probe recommendations, and a time
- * series of micro and macro HR@K per interval of the stream. Plain sums only: every
+ * series of micro and macro HR@K per interval of the stream and cumulative up to each
+ * point (the last cumulative point is the whole-run figure). Plain sums only: every
  * per-category figure, the tail and the macro averages are derived at the end (figures.ts
  * of the harness), so nothing needs a first pass over the events.
  */
@@ -15,6 +16,15 @@ export interface SeriesPoint {
   /** HR@K of the evaluations in the interval: all of them (micro), mean over categories (macro). */
   micro: number;
   macro: number;
+  /** Evaluations from the start of the stream to this point. */
+  evaluated: number;
+  /**
+   * HR@K of every evaluation from the start of the stream to this point: micro over all of
+   * them, macro the mean over the categories evaluated so far of each one's HR@K. At the
+   * last point these are the row's whole-run micro and macro HR@K (0 before the first evaluation).
+   */
+  cumulativeMicro: number;
+  cumulativeMacro: number;
 }
 
 /** A tally as plain data (what a worker sends back). */
@@ -45,7 +55,7 @@ export const tallyDataSchema: z.ZodType<TallyData> = z.object({
   catAuc: z.array(z.number()),
   recommended: z.array(z.number()),
   recSlots: z.number(),
-  series: z.array(z.object({ events: z.number(), micro: z.number(), macro: z.number() })),
+  series: z.array(z.object({ events: z.number(), micro: z.number(), macro: z.number(), evaluated: z.number(), cumulativeMicro: z.number(), cumulativeMacro: z.number() })),
 });
 
 function grown(a: Float64Array<ArrayBuffer>, length: number): Float64Array<ArrayBuffer> {
@@ -120,7 +130,23 @@ export class EvalTally {
       this.intHit[c] = 0;
     }
     const cats = this.touched.length;
-    this.series.push({ events, micro: this.intTotal > 0 ? this.intHits / this.intTotal : 0, macro: cats > 0 ? macro / cats : 0 });
+    // Cumulative macro: O(categories) per point, a few dozen points per run.
+    let cumulativeMacro = 0;
+    let evaluatedCategories = 0;
+    for (let c = 0; c < this.categories; c++) {
+      const n = this.catN[c]!;
+      if (n === 0) continue;
+      cumulativeMacro += this.catHit[c]! / n;
+      evaluatedCategories++;
+    }
+    this.series.push({
+      events,
+      micro: this.intTotal > 0 ? this.intHits / this.intTotal : 0,
+      macro: cats > 0 ? macro / cats : 0,
+      evaluated: this.n,
+      cumulativeMicro: this.n > 0 ? this.hit / this.n : 0,
+      cumulativeMacro: evaluatedCategories > 0 ? cumulativeMacro / evaluatedCategories : 0,
+    });
     this.touched = [];
     this.intTotal = 0;
     this.intHits = 0;

@@ -17,7 +17,8 @@
  *    against the tail's share of interactions. Tail = outside the most frequent categories
  *    holding at least 1 − `tailShare` of all events (headCategories), from the final counts.
  * The time series is HR@K per interval of the stream (micro: all evaluations in the
- * interval; macro: mean over the categories evaluated in it).
+ * interval; macro: mean over the categories evaluated in it) and cumulative up to each
+ * point (its last point is the whole-run micro and macro HR@K).
  */
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -69,6 +70,8 @@ export interface EventStream {
 
 export interface CategoryResult {
   hr: number;
+  /** Evaluations that were hits (hr = hits / evaluated): what a confidence interval of hr is computed from. */
+  hits: number;
   ndcg: number;
   auc: number;
   evaluated: number;
@@ -85,6 +88,8 @@ export interface RowResult {
   macroNdcg: number;
   auc: number;
   evaluated: number;
+  /** Evaluations that were hits (microHr = hits / evaluated). */
+  hits: number;
   tailShareRecs: number;
   perCategory: Record<string, CategoryResult>;
   series: SeriesPoint[];
@@ -230,6 +235,7 @@ function rowFigures(name: string, description: string, t: TallyData, categories:
     const recommended = t.recommended[i] ?? 0;
     perCategory[c] = {
       hr: n > 0 ? t.catHit[i]! / n : 0,
+      hits: t.catHit[i] ?? 0,
       ndcg: n > 0 ? t.catNdcg[i]! / n : 0,
       auc: n > 0 ? t.catAuc[i]! / n : 0,
       evaluated: n,
@@ -253,6 +259,7 @@ function rowFigures(name: string, description: string, t: TallyData, categories:
     macroNdcg: evaluatedCategories > 0 ? macroNdcg / evaluatedCategories : 0,
     auc: t.auc / n,
     evaluated: t.n,
+    hits: t.hit,
     tailShareRecs: t.recSlots > 0 ? tailSlots / t.recSlots : 0,
     perCategory,
     series: t.series,

@@ -1,73 +1,94 @@
 /**
- * A self-contained HTML page (inline SVG, no scripts) with two panels: micro and macro
- * hit-rate@K over the stream, one solid line per strategy and one dashed grey line per
- * reference row, from the backtest's series.
+ * The backtest report (`backtest --chart FILE`): one self-contained HTML page, inline SVG,
+ * no scripts and no external assets, laid out for a 1200 px wide window:
+ *
+ *  - a table of the rows' whole-run figures (the legend: each row's line and marker),
+ *    micro HR@K with its 95% Wilson interval;
+ *  - the micro-vs-macro trade-off, one point per row (chart-tradeoff.ts);
+ *  - micro and macro HR@K over the stream, cumulative, each line ending at the table's
+ *    whole-run value (chart-over-time.ts);
+ *  - HR@K per category with 95% Wilson intervals, head to tail (chart-categories.ts).
+ *
+ * Every panel is a pure function of the BacktestResult; so is this page.
  */
-import type { BacktestResult, RowResult } from './backtest.js';
+import type { BacktestResult } from './backtest.js';
+import { categoryPanel } from './chart-categories.js';
+import { overTimeLines, overTimePanel, sharedYMax } from './chart-over-time.js';
+import { escapeXml, percent } from './chart-svg.js';
+import { chartRows, rowLabel, swatch, type ChartRow } from './chart-style.js';
+import { tradeOffPanel } from './chart-tradeoff.js';
+import { wilsonInterval } from './wilson.js';
 
-const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
-const REFERENCE_COLORS = ['#444444', '#888888', '#bbbbbb'];
-const W = 560;
-const H = 340;
-const M = { left: 56, right: 16, top: 28, bottom: 44 };
+/** Widest content of the page: fits a 1200 px window with its margins. */
+export const PAGE_WIDTH = 1140;
 
-function escapeXml(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&#39;' })[c]!);
+function summaryTable(r: BacktestResult, rows: readonly ChartRow[]): string {
+  const k = r.k;
+  const body = rows.map((c, i) => {
+    const s = c.row;
+    const ci = wilsonInterval(s.hits, s.evaluated);
+    return `<tr${c.reference ? ' class="reference"' : ''}><td class="key">${i + 1}</td><td class="swatch">${swatch(c.style)}</td><td class="name" title="${escapeXml(s.description)}">${escapeXml(rowLabel(c))}</td>`
+      + `<td class="num" data-metric="micro">${percent(s.microHr, 1)}</td><td class="num ci">${(100 * ci.lo).toFixed(1)}–${(100 * ci.hi).toFixed(1)}</td>`
+      + `<td class="num" data-metric="macro">${percent(s.macroHr, 1)}</td><td class="num">${percent(s.tailShareRecs, 1)}</td></tr>`;
+  });
+  return `<table class="summary">
+<caption>Whole run: the legend (the over-time lines end at these values)</caption>
+<thead><tr><th class="key" title="the key the trade-off plot uses where a name does not fit">#</th><th></th><th>row</th><th class="num">micro HR@${k}</th><th class="num">95% CI, %</th><th class="num">macro HR@${k}</th><th class="num" title="share of the probes' top-${k} slots in tail categories">tail % of recs</th></tr></thead>
+<tbody>
+${body.join('\n')}
+</tbody>
+</table>`;
 }
 
-function niceMax(v: number): number {
-  if (v <= 0) return 1;
-  const step = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * step >= v) return m * step;
-  return 10 * step;
-}
-
-function panel(r: BacktestResult, metric: 'micro' | 'macro', yMax: number): string {
-  const xMax = Math.max(1, r.events);
-  const pw = W - M.left - M.right;
-  const ph = H - M.top - M.bottom;
-  const x = (v: number): number => M.left + (v / xMax) * pw;
-  const y = (v: number): number => M.top + ph - (v / yMax) * ph;
-  const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${metric} hit-rate over time">`);
-  parts.push(`<text x="${W / 2}" y="18" text-anchor="middle" font-weight="bold">${metric} HR@${r.k}</text>`);
-  for (let i = 0; i <= 5; i++) {
-    const v = (yMax * i) / 5;
-    parts.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#ddd"/>`);
-    parts.push(`<text x="${M.left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="11">${(100 * v).toFixed(0)}%</text>`);
-    const xv = (xMax * i) / 5;
-    parts.push(`<text x="${x(xv).toFixed(1)}" y="${H - M.bottom + 16}" text-anchor="middle" font-size="11">${Math.round(xv).toLocaleString('en-US')}</text>`);
-  }
-  parts.push(`<text x="${M.left + pw / 2}" y="${H - 8}" text-anchor="middle" font-size="12">events</text>`);
-  parts.push(`<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`);
-  const line = (s: RowResult, color: string, dash: string): void => {
-    const pts = s.series.map((p) => `${x(p.events).toFixed(1)},${y(Math.min(yMax, p[metric])).toFixed(1)}`).join(' ');
-    parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.8"${dash} points="${pts}"><title>${escapeXml(s.name)}</title></polyline>`);
-  };
-  r.strategies.forEach((s, i) => line(s, COLORS[i % COLORS.length]!, ''));
-  r.references.forEach((s, i) => line(s, REFERENCE_COLORS[i % REFERENCE_COLORS.length]!, ' stroke-dasharray="6 4"'));
-  parts.push('</svg>');
-  return parts.join('\n');
+/** How many positives each row ranked (the same for every row: one set of positives and candidates). */
+function evaluatedNote(rows: readonly ChartRow[]): string {
+  const counts = [...new Set(rows.map((c) => c.row.evaluated))];
+  const list = counts.map((n) => n.toLocaleString('en-US')).join(', ');
+  return counts.length === 1 ? `${list} positives evaluated by every row.` : `Positives evaluated: ${list} (rows differ).`;
 }
 
 export function renderChart(r: BacktestResult, title: string): string {
-  let top = 0;
-  for (const s of [...r.strategies, ...r.references]) for (const p of s.series) top = Math.max(top, p.micro, p.macro);
-  const yMax = Math.min(1, niceMax(top));
-  const entry = (s: RowResult, color: string, style: string, suffix: string): string =>
-    `<span style="margin-right:16px"><span style="display:inline-block;width:14px;height:0;border-top:3px ${style} ${color};vertical-align:middle"></span> ${escapeXml(s.name)}${suffix} (micro ${(100 * s.microHr).toFixed(1)}%, macro ${(100 * s.macroHr).toFixed(1)}%)</span>`;
-  const legend = [
-    ...r.strategies.map((s, i) => entry(s, COLORS[i % COLORS.length]!, 'solid', '')),
-    ...r.references.map((s, i) => entry(s, REFERENCE_COLORS[i % REFERENCE_COLORS.length]!, 'dashed', ' (reference)')),
-  ].join('\n');
+  const rows = chartRows(r);
+  const micro = overTimeLines(rows, 'micro');
+  const macro = overTimeLines(rows, 'macro');
+  const yMax = sharedYMax([...micro, ...macro]);
+  const half = (PAGE_WIDTH - 20) / 2;
+  const tradeOff = tradeOffPanel(r, rows, half);
+  const microPanel = overTimePanel(r, micro, 'micro', yMax, half);
+  const macroPanel = overTimePanel(r, macro, 'macro', yMax, half);
+  const categories = categoryPanel(r, rows, PAGE_WIDTH);
+  const dropped = r.dropped.invalid + r.dropped.future + r.dropped.duplicates;
+  const k = r.k;
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${escapeXml(title)}</title>
-<style>body{font-family:system-ui,sans-serif;margin:24px;color:#222}svg{font-family:inherit;margin-right:12px}.note{color:#666;font-size:13px}</style>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeXml(title)}</title>
+<style>
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;margin:24px auto;max-width:${PAGE_WIDTH}px;padding:0 12px;color:#222;background:#fff}
+h1{font-size:22px;margin:0 0 6px}
+p.note{color:#444;font-size:14px;line-height:1.45;margin:4px 0 10px;max-width:${PAGE_WIDTH}px}
+.row{display:flex;flex-wrap:wrap;gap:20px;align-items:flex-start;margin:14px 0}
+svg{max-width:100%;height:auto;display:block}
+td svg{display:inline-block;vertical-align:middle;max-width:none;width:40px;height:14px}
+table.summary{border-collapse:collapse;font-size:13px}
+.side{flex:1 1 0;min-width:0}
+table.summary caption{text-align:left;font-weight:bold;font-size:15px;padding:4px 0 8px}
+table.summary th,table.summary td{padding:4px 6px;border-bottom:1px solid #e3e3e3;text-align:left;white-space:nowrap}
+table.summary th{font-size:12px;color:#444;font-weight:600;white-space:normal;vertical-align:bottom}
+table.summary .num{text-align:right;font-variant-numeric:tabular-nums;width:1%}
+table.summary td.name{white-space:normal;overflow-wrap:anywhere}
+table.summary .key{color:#777;font-size:12px;text-align:right;padding-right:0;width:1%}
+table.summary .swatch{width:1%}
+table.summary .ci{color:#555}
+table.summary tr.reference td{color:#444}
+</style>
 </head><body>
-<h2>${escapeXml(title)}</h2>
-<p class="note">Prequential hit-rate@${r.k} over the stream, per interval of ${r.strategies[0]?.series[0]?.events.toLocaleString('en-US') ?? '-'} events, every row on the same positives and the same ${r.evalCandidates} candidates each. Micro keeps the stream's mix; macro averages the categories evaluated in the interval equally. Dashed: reference rows. ${r.events.toLocaleString('en-US')} events, seed ${r.seed}.</p>
-<div>${legend}</div>
-<div>${panel(r, 'micro', yMax)}${panel(r, 'macro', yMax)}</div>
+<h1>${escapeXml(title)}</h1>
+<p class="note">${r.events.toLocaleString('en-US')} events${dropped > 0 ? ` (${dropped.toLocaleString('en-US')} dropped as the service would)` : ''}, seed ${r.seed}. Prequential: each positive is ranked, before any row learns from it, among the same ${r.evalCandidates} sampled candidates by every row; a hit is a rank within the top ${k}. <b>Micro</b> HR@${k}: share of all evaluated positives that were hits (the stream's mix, dominated by the head). <b>Macro</b> HR@${k}: mean over categories of each category's HR@${k} (every category counts equally). Tail: ${r.tailCategories.length} of ${r.categories.length} categories, ${percent(r.tailShareInteractions, 1)} of events. Strategies: solid lines, filled markers; reference rows: dashed grey lines, hollow markers.</p>
+<div class="row">${tradeOff.svg}
+<div class="side">${summaryTable(r, rows)}
+<p class="note">${evaluatedNote(rows)} Intervals: 95% Wilson score interval of hits / evaluations. Every row ranks the same positives against the same candidates (paired), so two rows' difference is more certain than their overlapping intervals suggest. Trade-off plot: up and to the right is better; on the dotted diagonal macro equals micro, above it the categories fare better on average than the stream's mix.</p></div></div>
+<div class="row">${microPanel.svg}
+${macroPanel.svg}</div>
+<div class="row">${categories.svg}</div>
 </body></html>
 `;
 }
