@@ -6,7 +6,8 @@
 export const ERROR_CODES = {
   REB_CONFIG_INVALID: { retriable: false, doc: 'A configuration value is missing or malformed; the message names the setting and the expected form.' },
   REB_DECODE_TRUNCATED: { retriable: false, doc: 'An Avro payload ended before the record was complete.' },
-  REB_DECODE_BAD_FRAMING: { retriable: false, doc: 'A payload does not start with the Avro single-object marker (0xC3 0x01).' },
+  REB_DECODE_BAD_FRAMING: { retriable: false, doc: 'A payload starts with neither the Avro single-object marker (0xC3 0x01) nor the Confluent magic byte (0x00).' },
+  REB_DECODE_UNKNOWN_SCHEMA_ID: { retriable: true, doc: 'A Confluent-framed payload names a schema id the codec has not learned yet; the caller fetches it from the schema registry and decodes again.' },
   REB_DECODE_UNKNOWN_SCHEMA: { retriable: false, doc: 'The payload carries a schema fingerprint that no known schema version has.' },
   REB_DECODE_INVALID: { retriable: false, doc: 'The payload decoded but is not a valid record (bad bytes, trailing data, invalid union branch).' },
   REB_DECODE_TOO_LARGE: { retriable: false, doc: 'A payload is longer than the codec decodes (64 KiB for events); it is refused unread.' },
@@ -20,6 +21,8 @@ export const ERROR_CODES = {
   REB_KAFKA_UNAVAILABLE: { retriable: true, doc: 'The Kafka cluster could not be reached or did not become ready in time.' },
   REB_PIPELINE_FAILED: { retriable: false, doc: 'An unexpected error stopped the streaming pipeline; /readyz fails and the service exits non-zero without a final checkpoint (a restart resumes from the last one).' },
   REB_KAFKA_CONSUMER_DEAD: { retriable: false, doc: 'The Kafka consumer stopped (crash or restart loop); the service exits non-zero.' },
+  REB_REGISTRY_UNAVAILABLE: { retriable: true, doc: 'The schema registry did not answer (connection refused, timeout, 5xx); messages that need it wait and are retried, none is dead-lettered for it.' },
+  REB_REGISTRY_REJECTED: { retriable: false, doc: 'The schema registry refused a request that cannot succeed as sent (e.g. a schema incompatible with the subject\'s BACKWARD rule), or answered in an unexpected form; the message quotes its error code.' },
   REB_LOCAL_KAFKA: { retriable: false, doc: 'The local Kafka broker could not be installed, formatted or started.' },
   REB_INPUT_INVALID: { retriable: false, doc: 'A command-line input (file, flag, row) could not be used; the message says which and why.' },
   REB_SOURCE_RETENTION: { retriable: false, doc: 'A source topic no longer holds the requested records: its log start offset moved past them (deleted by time retention or a delete-records request); the message names the topic, the partitions and log start vs requested offsets.' },
