@@ -1,12 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { CONFIG_FILE_ENV, loadRunConfig } from '../config/file.js';
 import { SETTINGS, flagToOptionKey, type RawSettings, type ServiceConfig, type SettingKey } from '../config/index.js';
+import { settingHelp } from '../config/settings.js';
 import { RebalancerError, isRebalancerError } from '../errors.js';
+import { livePageUrl } from '../http/live-page.js';
 import { startLocalKafka, type LocalKafka } from '../kafka/local-broker.js';
 import { startService, type ServiceHandle, type ServiceState } from '../service/index.js';
+import { LiveView } from './live-view.js';
 import { startSyntheticProducer, type SyntheticProducer } from './synthetic-producer.js';
 
 /** After a failed start, the process exits at the latest this long after the error (ms). */
@@ -39,7 +42,8 @@ export function registerRun(program: Command): void {
     .option('--corrupt-every <n>', 'embedded producer: one corrupt payload every n events (0 = none)', '2000');
   for (const [key, spec] of Object.entries(SETTINGS)) {
     void key;
-    cmd.option(`${spec.flag} <value>`, `${spec.description} (default: ${spec.default || '""'}; env ${spec.env})`);
+    // Allowed values and range from the settings table; test hooks are accepted but not listed.
+    cmd.addOption(new Option(`${spec.flag} <value>`, settingHelp(spec)).hideHelp(spec.hidden));
   }
   cmd.action(async (flags: Record<string, string | boolean | undefined>) => {
     const raw: RawSettings = {};
@@ -69,6 +73,8 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
   // Validate the configuration before starting anything.
   const resolved = loadRunConfig({ flags: raw, env: process.env, configFile: flags.config });
   let config: ServiceConfig = resolved.config;
+  // The live page's URL comes first (issue 15); with --http-port 0 it is known once bound (printed below).
+  if (embedded && config.httpPort !== 0) console.error(`live page: ${livePageUrl(config.httpHost, config.httpPort)}`);
   // SIGINT/SIGTERM are handled from here to the end: the first one ends the run
   // gracefully, any later one (npm forwards the terminal's SIGINT, so one Ctrl-C can arrive
   // twice) is only logged and must not kill the process before the final checkpoint.
@@ -107,6 +113,7 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
     serviceStarted = Date.now();
     console.error(`metrics: ${service.url}/metrics`);
     console.error(`state:   ${service.url}/state   recommendations: ${service.url}/recommendations/<userId>?k=10`);
+    if (!embedded || config.httpPort === 0) console.error(`live page: ${livePageUrl(config.httpHost, service.httpPort)}`);
     if (embedded) {
       producer = await startSyntheticProducer({ brokers: config.brokers, topic: config.topic, rate, corruptEvery, seed: config.seed, log });
       log(`synthetic producer: ${rate} events/s${corruptEvery > 0 ? `, one corrupt payload every ${corruptEvery}` : ''}`);
@@ -137,7 +144,7 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
 
 /** Resolves when the run should end: duration elapsed, event count reached, a signal, or a dead consumer (rejects). */
 async function waitForEnd(service: ServiceHandle, durationS: number | undefined, stopAfterEvents: number | undefined, signal: Promise<NodeJS.Signals>): Promise<string> {
-  const live = new LiveView(service);
+  const live = new LiveView({ service, out: process.stderr, statusIntervalMs: service.config.statusIntervalMs });
   return new Promise<string>((resolve, reject) => {
     let ended = false;
     const cleanup = (): void => {
@@ -154,7 +161,7 @@ async function waitForEnd(service: ServiceHandle, durationS: number | undefined,
     void signal.then((sig) => finish(sig));
     const timer = durationS !== undefined ? setTimeout(() => finish(`--duration ${durationS}s elapsed`), durationS * 1000) : undefined;
     const tick = setInterval(() => {
-      const state = live.render();
+      const state = live.tick();
       if (stopAfterEvents !== undefined && state.totals.applied >= stopAfterEvents) finish(`--events ${stopAfterEvents} applied`);
     }, 1_000);
     service.done.then(() => finish('service stopped'), (err: unknown) => {
@@ -184,35 +191,6 @@ function signalHandler(again: (sig: NodeJS.Signals) => void, onFirst: () => void
   process.on('SIGINT', on);
   process.on('SIGTERM', on);
   return { first };
-}
-
-/** One status line per second on stderr: rewritten in place on a TTY, plain lines otherwise. */
-class LiveView {
-  private lastApplied = 0;
-  private lastAt = Date.now();
-  private readonly tty = process.stderr.isTTY === true;
-
-  constructor(private readonly service: ServiceHandle) {}
-
-  render(): ServiceState {
-    const s = this.service.state();
-    const now = Date.now();
-    const rate = ((s.totals.applied - this.lastApplied) * 1000) / Math.max(1, now - this.lastAt);
-    this.lastApplied = s.totals.applied;
-    this.lastAt = now;
-    const weights = Object.entries(s.weights).sort((a, b) => b[1] - a[1]);
-    // Under the default (--weight-policy none) every weight is 1 (up to smoothing rounding): say so instead of listing three.
-    const topWeights = weights.every(([, w]) => Math.abs(w - 1) < 1e-6) ? 'off' : weights.slice(0, 3).map(([c, w]) => `${c}=${w.toFixed(2)}`).join(' ');
-    const lag = Object.values(s.consumer.lag).reduce((a, b) => a + b, 0);
-    const line = `events/s ${rate.toFixed(0).padStart(6)} | applied ${s.totals.applied} | IR ${s.imbalance.ratio.toFixed(1)} | class weights ${topWeights} | hit@10 macro ${s.evaluation.hitRateMacro.toFixed(3)} micro ${s.evaluation.hitRateMicro.toFixed(3)} τ ${s.evaluation.adjustment.tau.toFixed(2)} | lag ${lag} | dlq ${s.totals.deadLettered}${s.consumer.paused ? ' | PAUSED' : ''}`;
-    if (this.tty) process.stderr.write(`\r\x1b[K${line}`);
-    else process.stderr.write(`${line}\n`);
-    return s;
-  }
-
-  end(): void {
-    if (this.tty) process.stderr.write('\n');
-  }
 }
 
 function printSummary(s: ServiceState, seconds: number, producedBySynthetic: number | null): void {

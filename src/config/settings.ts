@@ -14,6 +14,8 @@ export interface SettingSpec<T> {
   readonly default: string;
   readonly expected: string;
   readonly schema: z.ZodType<T>;
+  /** A test hook: accepted like any setting (flag, env, file) but left out of `run --help`. */
+  readonly hidden: boolean;
 }
 
 const positiveInt = (max = 2 ** 31 - 1): z.ZodType<number> =>
@@ -39,8 +41,13 @@ const nonEmptyEventTypeSet: z.ZodType<Array<'view' | 'click' | 'add_to_cart' | '
     .refine((types) => new Set(types).size === types.length),
 );
 
-function setting<T>(flag: string, env: string, description: string, def: string, expected: string, schema: z.ZodType<T>): SettingSpec<T> {
-  return { flag, env, description, default: def, expected, schema };
+function setting<T>(flag: string, env: string, description: string, def: string, expected: string, schema: z.ZodType<T>, options: { hidden?: boolean } = {}): SettingSpec<T> {
+  return { flag, env, description, default: def, expected, schema, hidden: options.hidden === true };
+}
+
+/** The `run --help` text of a setting: what it does, its allowed values or range, default and variable. */
+export function settingHelp(spec: SettingSpec<unknown>): string {
+  return `${spec.description} (${spec.expected}; default: ${spec.default || '""'}; env ${spec.env})`;
 }
 
 export const SETTINGS = {
@@ -59,6 +66,7 @@ export const SETTINGS = {
   windowWidthMs: setting('--window-width-ms', 'REBALANCER_WINDOW_WIDTH_MS', 'sliding window: bucket width in ms', '60000', 'an integer in [1, 86400000]', positiveInt(86_400_000)),
   windowLatenessMs: setting('--window-lateness-ms', 'REBALANCER_WINDOW_LATENESS_MS', 'events older than the window head minus this are late', '300000', 'an integer >= 0', nonNegativeInt()),
   maxFutureSkewMs: setting('--max-future-skew-ms', 'REBALANCER_MAX_FUTURE_SKEW_MS', 'events more than this ahead of the watermark (newest event time seen) go to the DLQ as future_timestamp, unless a run of them shows the stream jumped ahead; 0 = no check', '3600000', 'an integer >= 0', nonNegativeInt(Number.MAX_SAFE_INTEGER)),
+  partitionIdleMs: setting('--partition-idle-ms', 'REBALANCER_PARTITION_IDLE_MS', 'event-time alignment: the window follows the slowest assigned partition (events of partitions read ahead wait for it); a partition with nothing left to read (caught up, or empty) stops holding it this long after its last event or its assignment (Flink withIdleness), which is also how long the newest events of a finished replay wait; 0 = no alignment (the window follows the newest event of any partition)', '5000', 'an integer in [0, 86400000]', nonNegativeInt(86_400_000)),
 
   weightPolicy: setting('--weight-policy', 'REBALANCER_WEIGHT_POLICY', 'class weight policy of training (default none: the service balances at serving time within --max-micro-loss, which beat every training-side weighting on the realistic profile over several seeds and skews: README, backtest)', 'none', 'one of none, inverse_frequency, sqrt_inverse, effective_number', z.enum(['none', 'inverse_frequency', 'sqrt_inverse', 'effective_number'])),
   weightBeta: setting('--weight-beta', 'REBALANCER_WEIGHT_BETA', 'effective-number β', '0.999', 'a number strictly between 0 and 1', finite(1e-12, 1 - 1e-12)),
@@ -79,7 +87,7 @@ export const SETTINGS = {
   trainerThread: setting('--trainer-thread', 'REBALANCER_TRAINER_THREAD', 'train on a worker thread that owns TensorFlow, serving from published parameter snapshots (a request never waits on a step); false = train inline on the main thread (tiny deployments)', 'true', 'true or false', bool),
   snapshotIntervalMs: setting('--snapshot-interval-ms', 'REBALANCER_SNAPSHOT_INTERVAL_MS', 'least time between the trainer thread\'s parameter snapshots for serving (served parameters lag the newest step by at most this plus one step plus one copy)', '500', 'an integer in [10, 600000]', positiveInt(600_000).pipe(z.number().min(10))),
   recycleAtTensorId: setting('--recycle-at-tensor-id', 'REBALANCER_RECYCLE_AT_TENSOR_ID', 'replace the trainer thread by a fresh one from its current state when its native tensor-id counter (32-bit, tfjs issue 8735) reaches this', '1073741824', 'an integer in [1000, 2000000000]', positiveInt(2_000_000_000).pipe(z.number().min(1_000))),
-  trainDelayMs: setting('--train-delay-ms', 'REBALANCER_TRAIN_DELAY_MS', 'test hook: extra delay per training step in ms', '0', 'an integer >= 0', nonNegativeInt(3_600_000)),
+  trainDelayMs: setting('--train-delay-ms', 'REBALANCER_TRAIN_DELAY_MS', 'test hook: extra delay per training step in ms', '0', 'an integer in [0, 3600000]', nonNegativeInt(3_600_000), { hidden: true }),
 
   modelDim: setting('--model-dim', 'REBALANCER_MODEL_DIM', 'embedding width of the model', '16', 'an integer in [1, 1024]', positiveInt(1024)),
   modelUserRows: setting('--model-user-rows', 'REBALANCER_MODEL_USER_ROWS', 'hashed user table rows', '65536', 'an integer in [1, 67108864]', positiveInt(1 << 26)),
@@ -122,6 +130,7 @@ export const SETTINGS = {
   seed: setting('--seed', 'REBALANCER_SEED', 'seed of every random choice (sampling, model init, synthetic stream)', '42', 'an integer in [0, 4294967295]', nonNegativeInt(4_294_967_295)),
   shutdownTimeoutMs: setting('--shutdown-timeout-ms', 'REBALANCER_SHUTDOWN_TIMEOUT_MS', 'graceful shutdown budget; past it the process exits non-zero', '20000', 'an integer in [100, 600000]', positiveInt(600_000).pipe(z.number().min(100))),
   logLevel: setting('--log-level', 'REBALANCER_LOG_LEVEL', 'log verbosity on stderr', 'info', 'one of error, warn, info, debug', z.enum(['error', 'warn', 'info', 'debug'])),
+  statusIntervalMs: setting('--status-interval-ms', 'REBALANCER_STATUS_INTERVAL_MS', 'live status when stderr is not a terminal: the longest time between two status lines (one JSON object each); a line also comes when readiness flips or dead letters start arriving, never two within a second. On a terminal the live panel redraws every second instead. 0 = no live status at all (neither lines nor panel)', '30000', '0, or an integer in [1000, 86400000]', nonNegativeInt(86_400_000).pipe(z.number().refine((ms) => ms === 0 || ms >= 1_000))),
 } as const;
 
 export type SettingKey = keyof typeof SETTINGS;

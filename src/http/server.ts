@@ -2,6 +2,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import type { RecommendationMessage } from '../codec/index.js';
 import { MAX_ID_LENGTH } from '../codec/limits.js';
 import { RebalancerError, isRebalancerError } from '../errors.js';
+import { LIVE_PAGE_HEADERS, LIVE_PAGE_HTML } from './live-page.js';
 import { DEFAULT_SHEDDING, registerLoadShedding } from './load-shedding.js';
 
 export interface Readiness {
@@ -23,9 +24,11 @@ export interface MetricsText {
  */
 export interface HttpDeps {
   metrics(): Promise<MetricsText>;
-  /** Top-K recommendations for a user (counts itself in the metrics). */
-  recommend(userId: string, k: number): Promise<RecommendationMessage>;
+  /** Top-K recommendations for a user (counts itself in the metrics), with whether the model has no history of the user (`coldStart`, src/serve/recommender.ts). */
+  recommend(userId: string, k: number): Promise<RecommendationMessage & { coldStart?: boolean | null }>;
   state(): unknown;
+  /** The live page's recent history (/state/history, src/service/history.ts); without it the route is absent. */
+  history?(): unknown;
   readiness(): Readiness | Promise<Readiness>;
   defaultK: number;
   maxK: number;
@@ -38,7 +41,8 @@ export interface HttpDeps {
 
 /**
  * The service's HTTP face: recommendations for personalization systems, /metrics for
- * Prometheus, liveness and readiness for orchestrators, /state for operators.
+ * Prometheus, liveness and readiness for orchestrators, /state (and /state/history) for
+ * operators, and the live page at / for people without Grafana.
  * Bad parameters answer 400 with `{ error, code }`; codes are the error catalogue's.
  * Past the thread's capacity /recommendations answers 503 `REB_HTTP_OVERLOADED` at once, with
  * `Retry-After` (load-shedding.ts); the cheap routes are never shed: they are how operators
@@ -83,7 +87,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
       const userId = req.params.userId;
       if (userId.length === 0 || userId.length > maxIdLength) throw new RebalancerError('REB_HTTP_BAD_REQUEST', `userId must be 1 to ${maxIdLength} characters (--max-id-length, the event contract's bound), got ${userId.length}`, { length: userId.length });
       const rec = await deps.recommend(userId, k);
-      return { userId: rec.userId, k, modelVersion: rec.modelVersion, generatedAt: rec.generatedAt, items: rec.items };
+      return { userId: rec.userId, k, modelVersion: rec.modelVersion, generatedAt: rec.generatedAt, ...(rec.coldStart !== undefined ? { coldStart: rec.coldStart } : {}), items: rec.items };
     });
   });
 
@@ -102,6 +106,15 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   });
 
   app.get('/state', async () => deps.state());
+
+  const history = deps.history;
+  if (history !== undefined) app.get('/state/history', async () => history());
+
+  // The live page (live-page.ts): a static document that polls /state and /state/history.
+  app.get('/', async (_req, reply) => {
+    void reply.headers(LIVE_PAGE_HEADERS);
+    return LIVE_PAGE_HTML;
+  });
 
   return app;
 }

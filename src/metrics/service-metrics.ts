@@ -23,7 +23,14 @@ export interface ServiceMetrics {
   /** Dead letters the DLQ topic refused whole and truncated, dropped (logged) so checkpoints go on, by refusal. */
   dlqDropped(refusal: string): Counter.Internal;
   eventsDuplicate: Counter;
+  /** Events older than the watermark (the slowest assigned partition's, stream/event-time.ts): left out of the window. */
   eventsLate: Counter;
+  /** Events of a new category while every window category slot was in use: left out of the window (not late). */
+  eventsOverflow: Counter;
+  /** Events the window could not use (empty category, unknown type, impossible time) that validation let through: should stay 0. */
+  eventsWindowRejected: Counter;
+  /** Held events applied before the watermark reached them because the alignment buffer was full (stream/event-time.ts). */
+  watermarkForced: Counter;
   /** Offsets skipped because their records were gone from the log when fetched (see OffsetGapWatch). */
   eventsLost: { retention: Counter.Internal };
   windowEvents: Gauge;
@@ -158,7 +165,10 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
     dlqDropped: cached((refusal) => dlqDropped.labels({ refusal })),
     eventsDuplicate: counter('rebalancer_events_duplicate_total', 'Events dropped because their eventId was seen within the dedup horizon.'),
     eventsLost: { retention: lostRetention },
-    eventsLate: counter('rebalancer_events_late_total', 'Events older than the window allows (counted here, not in the window).'),
+    eventsLate: counter('rebalancer_events_late_total', 'Events older than the watermark (newest event time of the slowest assigned, non-idle partition minus --window-lateness-ms) or than the window: counted here, not in the window. Other reasons an event is not counted have their own counters.'),
+    eventsOverflow: counter('rebalancer_events_overflow_total', 'Events of a new category while every window category slot was in use (the balance core\'s maxCategories): not counted in the window.'),
+    eventsWindowRejected: counter('rebalancer_events_window_rejected_total', 'Events the window refused as unusable (empty category, unknown type, impossible time) after validation let them through; not counted in the window. Should stay 0.'),
+    watermarkForced: counter('rebalancer_watermark_forced_events_total', 'Events held for a slower partition and applied before the watermark reached them because the event-time alignment buffer (half of --max-in-flight) was full; the slower partitions\' older events may then count as late.'),
     windowEvents,
     windowCategories: gauge('rebalancer_window_categories', 'Categories with at least one event in the window (C).'),
     categoryWindowShare: new LabelledGauge(gauge('rebalancer_category_window_share', 'Share n_c/N of each category in the window (top N categories, rest folded into other).', ['category']), 'category'),

@@ -180,6 +180,19 @@ export const modelSnapshotSchema: z.ZodType<ModelSnapshot> = z
     for (const p of layoutProblems(s)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
   });
 
+/**
+ * Whether a model has no history of a user (a cold start): true when the wide part's count
+ * table holds no positive (click, add-to-cart, purchase) for the user's hashed row, so the
+ * user's embedding rows have never trained and their personal features are zero: the
+ * ranking is the item side's alone. Views do not count (the model does not train on them).
+ * Users share hashed rows, so an unknown user in a row another user trained is not flagged
+ * (probability about the occupied share of --model-user-rows). null when the model has no
+ * wide part (--wide-features false): it keeps no per-user count to tell.
+ */
+export function isColdStart(features: StreamFeatures | null, userRow: number): boolean | null {
+  return features === null ? null : !(features.tables.userTotal[userRow]! > 0);
+}
+
 /** Candidate sets kept per scorer (each holds n·(h1 + gmfDim) doubles). */
 const MAX_CACHED_SETS = 4;
 /** Category-side first-layer products kept per scorer (h1 doubles each); the cache starts over beyond this. */
@@ -322,6 +335,11 @@ export class SnapshotScorer {
       out[i] = s;
     }
     return out;
+  }
+
+  /** Whether the snapshot's model has no history of the user (`isColdStart`). */
+  coldStart(userId: string): boolean | null {
+    return isColdStart(this.features, this.ids.users.peekRow(userId));
   }
 
   /** Top-k by score (duplicate item ids listed once), k clipped to candidates.length. */

@@ -1,7 +1,7 @@
-import type { InteractionEvent, RecommendationMessage } from '../codec/index.js';
+import type { InteractionEvent } from '../codec/index.js';
 import { RebalancerError } from '../errors.js';
 import { createHttpServer, type HttpDeps } from '../http/server.js';
-import { Recommender, type RecommenderOptions } from './recommender.js';
+import { Recommender, type RecommenderOptions, type ServedRecommendation } from './recommender.js';
 import type { TriggerGate } from './trigger-gate.js';
 
 export interface MainThreadServingOptions {
@@ -33,7 +33,7 @@ export class MainThreadServing {
     const recommender = o.recommender === null ? null : new Recommender({ ...o.recommender, sliceMs: 8, cpuShare: 0.3 });
     const http = createHttpServer({
       ...o.http,
-      recommend: async (userId, k): Promise<RecommendationMessage> => (recommender === null ? o.off() : recommender.recommend(userId, k, 'http')),
+      recommend: async (userId, k): Promise<ServedRecommendation> => (recommender === null ? o.off() : recommender.recommend(userId, k, 'http')),
     });
     await http.listen({ host: o.host, port: o.port }).catch((err: unknown) => {
       throw new RebalancerError('REB_SERVING_FAILED', `the HTTP server could not listen on ${o.host}:${o.port}: ${(err as Error).message}`, { host: o.host, port: o.port }, { cause: err });

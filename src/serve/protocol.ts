@@ -39,7 +39,7 @@ export const servingInitSchema: z.ZodType<ServingInit> = z.object({
 });
 
 /** What the serving thread asks the main thread (answered with `reply`). */
-export type Question = 'state' | 'readiness' | 'metrics';
+export type Question = 'state' | 'readiness' | 'metrics' | 'history';
 
 export type ToServing =
   | { type: 'snapshot'; snapshot: ModelSnapshot; version: string }
@@ -83,7 +83,7 @@ export type FromServing =
 export const fromServingSchema: z.ZodType<FromServing> = z.discriminatedUnion('type', [
   z.object({ type: z.literal('listening'), port: z.number().int().min(1).max(65_535) }),
   z.object({ type: z.literal('failed'), code: z.string().nullable(), message: z.string(), stack: z.string() }),
-  z.object({ type: z.literal('ask'), id: z.number().int(), question: z.enum(['state', 'readiness', 'metrics']) }),
+  z.object({ type: z.literal('ask'), id: z.number().int(), question: z.enum(['state', 'readiness', 'metrics', 'history']) }),
   z.object({ type: z.literal('produce'), messages: z.array(z.object({ key: z.string(), value: z.instanceof(Uint8Array) })) }),
   z.object({ type: z.literal('stats'), http: z.instanceof(Float64Array), event: z.instanceof(Float64Array), droppedBacklog: z.number().int().min(0), shed: z.number().int().min(0), tailShare: z.number().min(0).max(1), servedSeq: z.number().int().min(-1) }),
   z.object({ type: z.literal('log'), message: z.string() }),

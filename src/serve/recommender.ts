@@ -6,6 +6,14 @@ import { OutputQueue } from './output-queue.js';
 export interface ScoringPort {
   readonly version: string;
   recommend(userId: string, candidates: readonly CandidateItem[], k: number): RecommendedItem[];
+  /** Whether the model scored from has no history of the user (src/model/snapshot.ts, isColdStart); null when it cannot tell. */
+  coldStart(userId: string): boolean | null;
+}
+
+/** A recommendation as served over HTTP: the topic's message plus the cold-start flag. */
+export interface ServedRecommendation extends RecommendationMessage {
+  /** True when the model has no history of the user: the items are not personal (null: unknown, no wide part). */
+  readonly coldStart: boolean | null;
 }
 
 /** The recommender's own metrics (the service's, or a serving thread's tallies). */
@@ -106,14 +114,16 @@ export class Recommender {
     this.candidatesAt = -Infinity;
   }
 
-  recommend(userId: string, k: number, trigger: 'http' | 'event'): RecommendationMessage {
+  recommend(userId: string, k: number, trigger: 'http' | 'event'): ServedRecommendation {
     const started = process.hrtime.bigint();
     const candidates = this.currentCandidates();
     const scorer = this.opts.scorer();
     const items = scorer.recommend(userId, candidates, k);
+    // Asked after scoring: the model the items came from (a snapshot scorer is built on first use).
+    const coldStart = scorer.coldStart(userId);
     this.opts.metrics.observeDuration(Number(process.hrtime.bigint() - started) / 1e9, trigger);
     for (const item of items) this.recordTail(!this.head.has(item.categoryId));
-    return { userId, items, modelVersion: scorer.version, generatedAt: this.opts.now() };
+    return { userId, items, modelVersion: scorer.version, generatedAt: this.opts.now(), coldStart };
   }
 
   /** Queues a user admitted by the trigger gate; false (counted) when the queue is full. */

@@ -32,7 +32,7 @@ export interface ServingThreadOptions {
   candidates(): { items: CandidateItem[]; head: string[] };
   /** The model version recommendations are labelled with. */
   version(): string;
-  answer: { metrics(): Promise<MetricsText>; state(): unknown; readiness(): Readiness };
+  answer: { metrics(): Promise<MetricsText>; state(): unknown; readiness(): Readiness; history(): unknown };
   /** Produces recommendations to the output topic (resolves when acknowledged). */
   produce(messages: Array<{ key: string; value: Buffer }>): Promise<void>;
   /** The serving thread's tallies, to fold into the service's metrics. */
@@ -196,7 +196,7 @@ export class ServingThread {
   private async answer(id: number, question: Question): Promise<void> {
     let body: unknown;
     try {
-      body = question === 'metrics' ? await this.o.answer.metrics() : question === 'state' ? this.o.answer.state() : this.o.answer.readiness();
+      body = question === 'metrics' ? await this.o.answer.metrics() : question === 'state' ? this.o.answer.state() : question === 'history' ? this.o.answer.history() : this.o.answer.readiness();
     } catch (err) {
       body = question === 'readiness' ? { ready: false, reasons: [`readiness failed: ${(err as Error).message}`] } : { error: (err as Error).message };
     }

@@ -71,6 +71,7 @@ const http = createHttpServer({
   metrics: async (): Promise<MetricsText> => metricsTextSchema.parse(await ask('metrics')),
   recommend: async (userId, k) => recommender.recommend(userId, k, 'http'),
   state: () => ask('state'),
+  history: () => ask('history'),
   readiness: async (): Promise<Readiness> => readinessSchema.parse(await ask('readiness')),
   defaultK: init.defaultK,
   maxIdLength: init.maxIdLength,

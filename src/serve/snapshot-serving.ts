@@ -82,4 +82,11 @@ export class SnapshotServing implements ScoringPort {
     if (this.scorer === null) throw new RebalancerError('REB_MODEL_INVALID', 'no model snapshot has been published yet');
     return this.scorer.recommend(userId, candidates, Math.min(k, candidates.length)).map((r) => ({ itemId: r.itemId, categoryId: r.categoryId, score: r.score }));
   }
+
+  /** Whether the snapshot served has no history of the user; null before any snapshot (and without a wide part). */
+  coldStart(userId: string): boolean | null {
+    if (this.latest !== null) this.scorer = new SnapshotScorer(this.latest);
+    this.latest = null;
+    return this.scorer?.coldStart(userId) ?? null;
+  }
 }

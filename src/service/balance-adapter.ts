@@ -1,7 +1,7 @@
 import { BalanceState, SOURCE_FRESH, SOURCE_REPLAY, SOURCE_SYNTHETIC, type BalanceConfig, type BalanceSnapshot, type ComposedBatch, type Rng } from '../balance/index.js';
 import type { InteractionEvent } from '../codec/index.js';
 import type { ServiceConfig } from '../config/index.js';
-import type { BalancePort, BalanceView, CandidateItem } from '../stream/ports.js';
+import type { BalancePort, BalanceView, CandidateItem, ObserveOutcome } from '../stream/ports.js';
 import { PopularItems } from './popular-items.js';
 
 /**
@@ -43,6 +43,8 @@ export interface BalanceAdapterSnapshot {
  */
 export class BalanceAdapter implements BalancePort<EventBatch> {
   private readonly popular: PopularItems;
+  /** Training samples composed since start, by source (the live page's replay mix). */
+  private readonly composed = { fresh: 0, replay: 0, synthetic: 0 };
 
   private constructor(readonly state: BalanceState<InteractionEvent>, private readonly batchSize: number, private readonly oversample: number, headItems: number, popular?: PopularItems) {
     this.popular = popular ?? new PopularItems(Math.max(1_000, headItems * 8));
@@ -57,13 +59,17 @@ export class BalanceAdapter implements BalancePort<EventBatch> {
     return new BalanceAdapter(state, config.batchSize, config.batchOversample, config.recHeadItems, PopularItems.restore(snapshot.popular));
   }
 
-  observe(event: InteractionEvent): boolean {
+  observe(event: InteractionEvent): ObserveOutcome {
     this.popular.add(event.itemId, event.categoryId);
-    return this.state.observe(event) === 'accepted';
+    return this.state.observe(event);
   }
 
   watermark(): number {
     return this.state.watermark;
+  }
+
+  advanceTo(eventTime: number): void {
+    if (eventTime > this.state.watermark) this.state.advanceTo(eventTime);
   }
 
   compose(fresh: readonly InteractionEvent[]): EventBatch {
@@ -71,7 +77,16 @@ export class BalanceAdapter implements BalancePort<EventBatch> {
     // majority keeps more of its fresh events (a_c = min(1, (B/F)·q_c/π_c)) and the minority
     // gets the extra slots as replay (oversampling rather than undersampling).
     const size = Math.round(Math.max(this.batchSize, fresh.length) * (1 + this.oversample));
-    return { ...this.state.composeBatch(fresh, size), arrived: fresh };
+    const batch = this.state.composeBatch(fresh, size);
+    this.composed.fresh += batch.report.fresh;
+    this.composed.replay += batch.report.replay;
+    this.composed.synthetic += batch.report.synthetic;
+    return { ...batch, arrived: fresh };
+  }
+
+  /** Training samples composed since this process started, by source. */
+  composedSamples(): { fresh: number; replay: number; synthetic: number } {
+    return { ...this.composed };
   }
 
   batchSources(batch: EventBatch): { fresh: number; replay: number; synthetic: number } {

@@ -5,6 +5,7 @@ import type { EventType, RecommendedItem } from '../codec/index.js';
 import type { ServiceConfig } from '../config/index.js';
 import { RebalancerError } from '../errors.js';
 import { IncrementalTrainer, createModel, loadModel, recommend, saveModel, type ModelConfig, type TrainerConfigInput } from '../model/index.js';
+import { isColdStart } from '../model/snapshot.js';
 import type { CandidateItem, EvaluationView, ModelPort } from '../stream/ports.js';
 import { evaluationOf } from '../train/evaluation.js';
 import type { TrainerStats } from '../train/index.js';
@@ -124,6 +125,11 @@ export class ModelAdapter implements ModelPort<EventBatch> {
   recommend(userId: string, candidates: readonly CandidateItem[], k: number): RecommendedItem[] {
     if (candidates.length === 0) return [];
     return recommend(this.trainer.model, userId, candidates, Math.min(k, candidates.length)).map((r) => ({ itemId: r.itemId, categoryId: r.categoryId, score: r.score }));
+  }
+
+  coldStart(userId: string): boolean | null {
+    const model = this.trainer.model;
+    return isColdStart(model.features, model.users.peekRow(userId));
   }
 
   evaluation(): EvaluationView {

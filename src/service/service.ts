@@ -14,6 +14,7 @@ import { CheckpointStore } from '../state/checkpoint-store.js';
 import { Checkpointer, type CheckpointMeta } from '../state/checkpointer.js';
 import { TrainBacklog } from '../stream/backlog.js';
 import { DedupSet } from '../stream/dedup.js';
+import { EventTimeAlignment, type HeldEvent } from '../stream/event-time.js';
 import { DLQ_REFUSAL_LABELS, DeadLetterSink } from '../stream/dlq.js';
 import { IngestLedger, type StoredLedgerSnapshot } from '../stream/ledger.js';
 import { buildPipeline } from '../stream/pipeline.js';
@@ -25,6 +26,7 @@ import { BalanceAdapter, type BalanceAdapterSnapshot } from './balance-adapter.j
 import { startTrainer, type Trainer, type TrainerStats } from '../train/index.js';
 import { MODEL_DIR } from '../state/checkpoint-layout.js';
 import { NOT_READY_REASONS, type NotReady } from './readiness.js';
+import { ServiceHistory, type HistorySample } from './history.js';
 import { MainThreadServing, ServingThread, TriggerGate, type Serving } from '../serve/index.js';
 import { TrainerThread } from '../train/trainer-thread.js';
 
@@ -35,6 +37,8 @@ export interface ServiceOptions {
   log?: (msg: string) => void;
   /** Test hooks (not for production use): called for each applied event inside the pipeline; a throw fails the pipeline. */
   testHooks?: { afterApply?(event: InteractionEvent): void };
+  /** The live page's history (/state/history): sample interval and span, ms (defaults: 5 s over one hour). */
+  history?: { intervalMs?: number; spanMs?: number };
 }
 
 export interface ServiceHandle {
@@ -54,15 +58,23 @@ export interface ServiceHandle {
 
 export interface ServiceState {
   ready: boolean;
+  /** As /readyz answers it. */
+  readiness: Readiness;
   window: { events: number; categories: number; shares: Record<string, number> };
   weights: Record<string, number>;
   imbalance: { ratio: number; entropyNormalized: number; gini: number };
   reservoirFill: { perCategory: number; cbrs: number };
+  /** Training samples composed since this process started, by source (fresh, minority replay, synthetic). */
+  trainingSamples: { fresh: number; replay: number; synthetic: number };
+  /** Share of recently recommended items in tail categories, and of the window's interactions (balance/tail.ts). */
+  tailShare: { recommendations: number; interactions: number };
   model: { version: string; steps: number; nativeBackend: boolean; training: boolean; trainedEvents: number; trainerThread: boolean; trainer: TrainerStats | null };
   evaluation: { hitRateMacro: number; hitRateMicro: number; ndcgMacro: number; ndcgMicro: number; hitRateByCategory: Record<string, number>; adjustment: AdjustmentView };
   totals: { applied: number; byCategory: Record<string, number>; byType: Record<string, number>; invalid: number; duplicates: number; late: number; lost: number; deadLettered: number; recommendationsProduced: number };
   offsets: { topic: string; positions: Record<string, number>; committed: Record<string, number> };
   consumer: { up: boolean; paused: boolean; pauses: number; inFlight: number; assigned: number[]; crashes: number; lag: Record<string, number> };
+  /** The dead-letter sink: sent (= totals.deadLettered), not yet acknowledged, stored truncated, dropped. */
+  deadLetters: { sent: number; pending: number; truncated: number; dropped: number };
   checkpoint: { seq: number; ageSeconds: number; restoredFrom: number | null; restored: RestoredCounts | null };
 }
 
@@ -85,6 +97,8 @@ interface SavedState {
   ledger: StoredLedgerSnapshot;
   /** Events applied to the state that the checkpoint's model has not trained (see TrainBacklog). */
   backlog?: InteractionEvent[];
+  /** Events consumed (the positions cover them) and held for a slower partition's watermark, not applied yet (stream/event-time.ts). */
+  held?: HeldEvent<InteractionEvent>[];
 }
 
 const STATE_FILE = 'state.bin';
@@ -125,9 +139,12 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
 
   // Until the service is up, HTTP says it is starting, and in which phase.
   let phase = 'restoring the latest checkpoint';
+  // Sampled from the /state document once the service is up (`state` is defined below).
+  const history = new ServiceHistory({ ...options.history, now, read: () => historySample(state()) });
   const answers = {
     state: (): unknown => ({ ready: false, starting: phase }),
     readiness: (): Readiness => ({ ready: false, reasons: [`starting: ${phase}`] }),
+    history: (): unknown => history.document(),
   };
   let refreshGauges = (): void => {};
   const metrics = createServiceMetrics({ registry, beforeCollect: () => refreshGauges(), rejectReasons: REJECT_REASONS, dlqRefusals: DLQ_REFUSAL_LABELS, notReadyReasons: NOT_READY_REASONS });
@@ -143,10 +160,12 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
   let model: Trainer | undefined;
   const prior = (c: string): number => balance.prior(c);
   let restoredBacklog: InteractionEvent[] = [];
+  let restoredHeld: HeldEvent<InteractionEvent>[] = [];
   let restoredCounts: RestoredCounts | null = null;
   if (restored) {
     const saved = deserialize(await restored.readFile(STATE_FILE)) as SavedState;
     restoredBacklog = saved.backlog ?? [];
+    restoredHeld = saved.held ?? [];
     balance = BalanceAdapter.restore(saved.balance, config);
     dedup = DedupSet.restore(config.dedupHorizon, saved.dedup);
     ledger = IngestLedger.restore(saved.ledger);
@@ -177,7 +196,7 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
   // 2. HTTP and recommendations, up while Kafka connects (/healthz answers, /readyz says why not yet).
   phase = 'connecting to Kafka';
   const producer: Producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false, retry: { retries: 5 } });
-  const serving = await startServing(config, { balance: () => balance, model, metrics, producer, registry, state: () => answers.state(), readiness: () => answers.readiness(), now, log });
+  const serving = await startServing(config, { balance: () => balance, model, metrics, producer, registry, state: () => answers.state(), readiness: () => answers.readiness(), history: () => answers.history(), now, log });
   undo.push(() => serving.stop());
   const httpPort = serving.port;
 
@@ -200,6 +219,9 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
     resolveDone = resolve;
     rejectDone = reject;
   });
+  // The window follows the slowest assigned partition; events of partitions read ahead are
+  // held (at most half the in-flight bound, so the consumer can always resume).
+  const eventTime = new EventTimeAlignment<InteractionEvent>({ allowedLatenessMs: config.windowLatenessMs, idleTimeoutMs: config.partitionIdleMs, maxHeld: Math.max(1, Math.floor(config.maxInFlight / 2)), start: balance.watermark(), restored: restoredHeld });
   const source = new KafkaSource({
     kafka,
     topic: config.topic,
@@ -219,8 +241,17 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
       metrics.consumerCrashes.inc();
       log(`Kafka consumer crashed (${restart ? 'kafkajs restarts it' : 'no restart'}): ${err.message}`);
     },
-    onPauseChange: (paused) => metrics.consumerPaused.set(paused ? 1 : 0),
-    onLag: (topic, partition, lag) => metrics.consumerLag(topic, partition).set(lag),
+    onPauseChange: (paused) => {
+      metrics.consumerPaused.set(paused ? 1 : 0);
+      // No partition can deliver while paused: that time does not make them idle.
+      if (paused) eventTime.pause(now());
+      else eventTime.resume(now());
+    },
+    onLag: (topic, partition, lag) => {
+      metrics.consumerLag(topic, partition).set(lag);
+      eventTime.backlog(partition, lag);
+    },
+    onAssigned: (partitions) => eventTime.assign(partitions, now()),
     onLost: (gap) => {
       ledger.lose(gap.partition, gap.expected, gap.actual);
       metrics.eventsLost.retention.inc(gap.lost);
@@ -237,7 +268,7 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
     // been handed, and the model's save queued behind the steps it has been handed. So the
     // saved model has trained exactly the events up to the offsets minus the saved backlog.
     capture: () => {
-      const saved: SavedState = { format: 2, balance: balance.snapshot(), dedup: dedup.snapshot(), ledger: ledger.snapshot(), backlog: backlog.snapshot() };
+      const saved: SavedState = { format: 2, balance: balance.snapshot(), dedup: dedup.snapshot(), ledger: ledger.snapshot(), backlog: backlog.snapshot(), held: eventTime.snapshot() };
       const files = new Map([[STATE_FILE, serialize(saved)]]);
       if (!model) return { meta: { topic: config.topic, positions: saved.ledger.positions, modelVersion: null }, files };
       // A `.tmp-…-<pid>` name: the store removes it if this process dies before moving it.
@@ -283,6 +314,7 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
       trainDelayMs: config.trainDelayMs,
       backlog,
       restoredBacklog,
+      eventTime,
       onApplied: model
         ? (e) => {
             serving.onEvent(e, now());
@@ -343,7 +375,7 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
     return { ready: failing.length === 0, reasons: failing.map((f) => f.text) };
   };
 
-  const state = (): ServiceState => serviceState(config, balance, model, ledger, source, checkpointer, deadLetters, serving, readiness().ready, restored?.manifest.seq ?? null, restoredCounts);
+  const state = (): ServiceState => serviceState(config, balance, model, ledger, source, checkpointer, deadLetters, serving, readiness(), restored?.manifest.seq ?? null, restoredCounts);
 
   // 7. Go.
   phase = 'joining the consumer group';
@@ -351,6 +383,7 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
   await source.start();
   answers.state = state;
   answers.readiness = readiness;
+  history.start();
   metrics.consumerUp.set(1);
   checkpointer.start(config.checkpointIntervalMs);
 
@@ -358,6 +391,7 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       stopping = true;
+      history.stop();
       checkpointer.stopTimer();
       source.stopFetching();
       await pipelineDone;
@@ -390,6 +424,8 @@ interface ServingDeps {
   registry: Registry;
   state: () => unknown;
   readiness: () => Readiness;
+  /** The /state/history document. */
+  history: () => unknown;
   now: () => number;
   log: (msg: string) => void;
 }
@@ -427,7 +463,7 @@ async function startServing(config: ServiceConfig, d: ServingDeps): Promise<Serv
         return { items: c.items, head: [...c.head] };
       },
       version: () => trainer.version,
-      answer: { metrics: metricsText, state: d.state, readiness: d.readiness },
+      answer: { metrics: metricsText, state: d.state, readiness: d.readiness, history: d.history },
       produce,
       onTally: (t) => {
         for (const s of t.http) metrics.recommendationDuration.observe(s);
@@ -468,7 +504,7 @@ async function startServing(config: ServiceConfig, d: ServingDeps): Promise<Serv
     off: () => {
       throw new RebalancerError('REB_HTTP_BAD_REQUEST', 'recommendations are off: the service runs with --train false');
     },
-    http: { metrics: metricsText, state: d.state, readiness: d.readiness, defaultK: config.recK, maxK: MAX_K, maxIdLength: config.maxIdLength, log, onShed: () => metrics.httpShed.inc() },
+    http: { metrics: metricsText, state: d.state, readiness: d.readiness, history: d.history, defaultK: config.recK, maxK: MAX_K, maxIdLength: config.maxIdLength, log, onShed: () => metrics.httpShed.inc() },
   });
 }
 
@@ -544,7 +580,7 @@ function serviceState(
   checkpointer: Checkpointer,
   deadLetters: DeadLetterSink,
   serving: Serving,
-  ready: boolean,
+  readiness: Readiness,
   restoredFrom: number | null,
   restored: RestoredCounts | null,
 ): ServiceState {
@@ -552,7 +588,8 @@ function serviceState(
   const ev = model?.evaluation();
   const ledgerSnap = ledger.snapshot();
   return {
-    ready,
+    ready: readiness.ready,
+    readiness,
     window: {
       events: view.windowEvents,
       categories: view.windowCounts.size,
@@ -561,6 +598,8 @@ function serviceState(
     weights: Object.fromEntries(view.weights),
     imbalance: { ratio: view.imbalanceRatio, entropyNormalized: view.entropyNormalized, gini: view.gini },
     reservoirFill: view.reservoirFill,
+    trainingSamples: balance.composedSamples(),
+    tailShare: { recommendations: serving.tailShare(), interactions: tailShareOfCounts(view.windowCounts, headCategories(view.windowCounts)) },
     model: { version: model?.version ?? 'none', steps: model?.steps ?? 0, nativeBackend: model?.nativeBackend ?? false, training: model !== undefined, trainedEvents: model?.trainedEvents ?? 0, trainerThread: config.trainerThread, trainer: model?.stats() ?? null },
     evaluation: {
       hitRateMacro: ev?.hitRateMacro ?? 0,
@@ -591,6 +630,22 @@ function serviceState(
       crashes: source.crashCount,
       lag: Object.fromEntries([...source.lagByPartition].map(([p, l]) => [String(p), l])),
     },
+    deadLetters: { sent: deadLetters.sent, pending: deadLetters.pending, truncated: deadLetters.truncated, dropped: deadLetters.dropped },
     checkpoint: { seq: checkpointer.lastSequence, ageSeconds: checkpointer.ageSeconds(), restoredFrom, restored },
+  };
+}
+
+/** One history sample's figures, read from the /state document (so the live page's charts end where /state is). */
+function historySample(s: ServiceState): Omit<HistorySample, 't'> {
+  let lag = 0;
+  for (const l of Object.values(s.consumer.lag)) lag += l;
+  return {
+    applied: s.totals.applied,
+    hitRateMacro: s.evaluation.hitRateMacro,
+    hitRateMicro: s.evaluation.hitRateMicro,
+    tailShareRecommendations: s.tailShare.recommendations,
+    tailShareInteractions: s.tailShare.interactions,
+    lag,
+    deadLettered: s.totals.deadLettered,
   };
 }

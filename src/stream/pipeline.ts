@@ -6,20 +6,23 @@ import type { ServiceMetrics } from '../metrics/index.js';
 import type { TrainBacklog } from './backlog.js';
 import type { DedupSet } from './dedup.js';
 import type { DeadLetter } from './dlq.js';
-import { FutureSkewGuard } from './event-time.js';
+import { DEFAULT_PARTITION_IDLE_MS, EventTimeAlignment, FutureSkewGuard, type Released } from './event-time.js';
 import type { IngestLedger } from './ledger.js';
-import type { BalancePort, ModelPort } from './ports.js';
+import type { BalancePort, ModelPort, ObserveOutcome } from './ports.js';
 import { reasonOfDecodeError, reasonOfValidation, type RejectReason } from './reasons.js';
 import type { RecordChunk } from './source.js';
 
 /**
  * The streaming pipeline, one small named step per stage:
  *
- *   chunks ─ decode ─ clean (validate, dedup) ─ deadLetter ─ applyToBalance ─┬─ (ingest done, released)
- *                                                                            └─ rebatch ─ trainStep
+ *   chunks ─ decode ─ clean (validate, dedup) ─ deadLetter ─ align ─ applyToBalance ─┬─ (ingest done, released)
+ *                                                                                    └─ rebatch ─ trainStep
  *
  * decode..applyToBalance run synchronously inside the source's `next`, so ingestion
- * is one tight loop per chunk. Training runs after it, one batch at a time
+ * is one tight loop per chunk. `align` holds events of partitions read ahead of the
+ * slowest one until the per-partition watermark reaches them (stream/event-time.ts); a
+ * timer releases what idleness frees while no chunk comes, and the end of the stream
+ * releases the rest. Training runs after it, one batch at a time
  * (concatMap): events wait there holding their in-flight slot, so a slow trainer fills
  * the in-flight budget and the source pauses the consumer; nothing queues unbounded.
  */
@@ -42,6 +45,17 @@ export interface CleanChunk extends DecodedChunk {
   duplicates: number;
 }
 
+/** What `align` hands to the state: events to apply now, in order, with their partitions. */
+export interface AlignedEvents extends Released<InteractionEvent> {
+  readonly topic: string;
+  /** The chunk that came in; undefined for a release by the idleness timer or at the end of the stream. */
+  readonly chunk: RecordChunk | undefined;
+  /** Messages of the chunk that reach neither the state nor the held events (rejects, duplicates): released now. */
+  readonly settled: number;
+  /** The window's head after these events (the frontier, stream/event-time.ts). */
+  readonly frontier: number;
+}
+
 export interface PipelineDeps<B> {
   codec: SingleObjectCodec<InteractionEvent>;
   dedup: DedupSet;
@@ -54,8 +68,14 @@ export interface PipelineDeps<B> {
   release(count: number, bytes: number): void;
   batchSize: number;
   batchMaxWaitMs: number;
-  /** Events more than this ahead of the watermark are rejected as `future_timestamp` (0 = no check); see event-time.ts. */
+  /** Events more than this ahead of the newest event time seen are rejected as `future_timestamp` (0 = no check); see event-time.ts. */
   maxFutureSkewMs: number;
+  /**
+   * Per-partition watermarks and the events held for them (stream/event-time.ts); the service
+   * creates it (it feeds the assignment in and checkpoints the held events). Absent: one
+   * with the default idleness and no assignment (every partition that delivers takes part).
+   */
+  eventTime?: EventTimeAlignment<InteractionEvent>;
   /** Longest id of a valid event (--max-id-length; validateEvent's default when absent). */
   maxIdLength?: number;
   /** Test hook: extra wait per training step (simulates a slow trainer). */
@@ -67,7 +87,10 @@ export interface PipelineDeps<B> {
    * Never counted in flight by the source, so never released to it.
    */
   restoredBacklog?: readonly InteractionEvent[];
-  /** Called for each applied event (recommendation triggers); must be cheap. */
+  /**
+   * Called for each clean event as it arrives (recommendation triggers), before it may be held
+   * for a slower partition's watermark (see `align`); must be cheap. A throw fails the pipeline.
+   */
   onApplied?(event: InteractionEvent): void;
   onTrained?(report: TrainReport): void;
   log(msg: string): void;
@@ -83,7 +106,14 @@ export interface TrainReport {
 /** Builds the pipeline; subscribe to run it. Completes after the source completes and training drains. */
 export function buildPipeline<B>(chunks$: Observable<RecordChunk>, deps: PipelineDeps<B>): Observable<TrainReport> {
   const timeGuard = new FutureSkewGuard(deps.maxFutureSkewMs);
-  const applied$ = chunks$.pipe(decode(deps.codec), clean(deps.dedup, deps.metrics, deps.ledger, timeGuard, () => deps.balance.watermark(), deps.maxIdLength), deadLetter(deps), applyToBalance(deps));
+  const eventTime = deps.eventTime ?? new EventTimeAlignment<InteractionEvent>({ allowedLatenessMs: 0, idleTimeoutMs: DEFAULT_PARTITION_IDLE_MS, maxHeld: DEFAULT_MAX_HELD, start: deps.balance.watermark() });
+  const applied$ = chunks$.pipe(
+    decode(deps.codec),
+    clean(deps.dedup, deps.metrics, deps.ledger, timeGuard, () => eventTime.watermarks.newest, deps.maxIdLength),
+    deadLetter(deps),
+    align(eventTime, deps.now, deps.metrics, deps.onApplied),
+    applyToBalance(deps, eventTime),
+  );
   if (deps.model === undefined) {
     return applied$.pipe(filter((_events): _events is never => false));
   }
@@ -91,8 +121,11 @@ export function buildPipeline<B>(chunks$: Observable<RecordChunk>, deps: Pipelin
   const restored = deps.restoredBacklog ?? [];
   deps.backlog?.push(restored);
   const toTrain$ = restored.length > 0 ? applied$.pipe(startWith([...restored])) : applied$;
-  return toTrain$.pipe(rebatch(deps.batchSize, deps.batchMaxWaitMs), trainStep(deps, model, restored.length));
+  return toTrain$.pipe(rebatch(deps.batchSize, deps.batchMaxWaitMs), trainStep(deps, model, restored.length, eventTime));
 }
+
+/** Held events when the pipeline makes its own alignment (the service passes half its in-flight bound). */
+const DEFAULT_MAX_HELD = 10_000;
 
 /** Avro single-object decode; failures become rejects with their typed reason. */
 export function decode(codec: SingleObjectCodec<InteractionEvent>): OperatorFunction<RecordChunk, DecodedChunk> {
@@ -118,17 +151,17 @@ export function decode(codec: SingleObjectCodec<InteractionEvent>): OperatorFunc
 }
 
 /**
- * Semantic validation, the event-time plausibility check against the watermark (before
- * de-duplication, so a rejected event's id is not remembered and a re-send counts), then
- * duplicate suppression by eventId within the dedup horizon. The watermark is the balance
- * state's at the start of the chunk, moved along by the chunk's kept events: the state
- * applies them right after this step, in this order.
+ * Semantic validation, the event-time plausibility check against the newest event time
+ * seen (before de-duplication, so a rejected event's id is not remembered and a re-send
+ * counts), then duplicate suppression by eventId within the dedup horizon. The reference is
+ * the newest event time seen on any partition at the start of the chunk, moved along by the
+ * chunk's kept events (`align` takes them right after this step, in this order).
  */
-export function clean(dedup: DedupSet, metrics: ServiceMetrics, ledger: IngestLedger, timeGuard: FutureSkewGuard, watermarkAtStart: () => number, maxIdLength?: number): OperatorFunction<DecodedChunk, CleanChunk> {
+export function clean(dedup: DedupSet, metrics: ServiceMetrics, ledger: IngestLedger, timeGuard: FutureSkewGuard, newestAtStart: () => number, maxIdLength?: number): OperatorFunction<DecodedChunk, CleanChunk> {
   return map(function cleanChunk({ chunk, events, messages, rejects }: DecodedChunk): CleanChunk {
     const kept: InteractionEvent[] = [];
     let duplicates = 0;
-    let watermark = watermarkAtStart();
+    let watermark = newestAtStart();
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       const invalid = validateEvent(e, maxIdLength);
@@ -179,13 +212,108 @@ export function deadLetter<B>(deps: Pick<PipelineDeps<B>, 'deadLetters' | 'metri
 }
 
 /**
- * Applies the clean events to the balance state (synchronous, O(1) each), counts them,
- * advances the partition position, and releases what training will not hold. Only
- * events the model learns from (label weight > 0, see ModelPort.trainsOn) go on to
- * training; the others (views) are released here, right after the state update.
+ * The event-time gate (stream/event-time.ts) as an operator: each chunk's clean events go
+ * in, the events to apply now come out (in order). While events are held, a timer
+ * re-evaluates idleness every IDLE_CHECK_DIVISOR-th of the idleness timeout (at most every
+ * IDLE_CHECK_MAX_MS), with the pipeline's clock, and an assignment triggers a check at
+ * once; at the end of the stream everything held is released, so the final checkpoint
+ * holds none. `onArrival` sees every clean event as it comes, held or not (recommendation
+ * triggers: holding an event for a slower partition's watermark must not delay its
+ * user's recommendation).
+ */
+export function align(eventTime: EventTimeAlignment<InteractionEvent>, now: () => number, metrics: ServiceMetrics, onArrival?: (event: InteractionEvent) => void): OperatorFunction<CleanChunk, AlignedEvents> {
+  const checkEveryMs = Math.min(IDLE_CHECK_MAX_MS, Math.max(10, Math.floor(eventTime.watermarks.idleTimeoutMs / IDLE_CHECK_DIVISOR)));
+  return (source) =>
+    new Observable<AlignedEvents>((subscriber) => {
+      let timer: NodeJS.Timeout | undefined;
+      let topic = '';
+      let forced = eventTime.forced;
+      const emit = (chunk: RecordChunk | undefined, settled: number, out: Released<InteractionEvent>): void => {
+        if (eventTime.forced > forced) {
+          metrics.watermarkForced.inc(eventTime.forced - forced);
+          forced = eventTime.forced;
+        }
+        subscriber.next({ topic, chunk, settled, events: out.events, partitions: out.partitions, frontier: eventTime.frontier });
+      };
+      const stopTimer = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        timer = undefined;
+      };
+      // Errors of this operator's own work (a trigger that throws, a bug) fail the pipeline
+      // like any operator's; thrown into the source's subscriber they would go unhandled.
+      const fail = (err: unknown): void => {
+        stopTimer();
+        eventTime.onWake(undefined);
+        subscriber.error(err);
+      };
+      const onTimer = (): void => {
+        timer = undefined;
+        try {
+          const out = eventTime.release(now());
+          if (out.events.length > 0) emit(undefined, 0, out);
+          armTimer();
+        } catch (err) {
+          fail(err);
+        }
+      };
+      const armTimer = (delayMs = checkEveryMs): void => {
+        if (timer === undefined && eventTime.heldCount > 0 && !subscriber.closed) timer = setTimeout(onTimer, delayMs);
+      };
+      // An assignment comes from the consumer between chunks: check on the next turn.
+      eventTime.onWake(() => {
+        if (eventTime.heldCount === 0 || subscriber.closed) return;
+        stopTimer();
+        armTimer(0);
+      });
+      const subscription = source.subscribe({
+        next({ chunk, events }) {
+          try {
+            topic = chunk.topic;
+            if (onArrival !== undefined) for (const e of events) onArrival(e);
+            emit(chunk, chunk.messages.length - events.length, eventTime.admit(chunk.partition, events, now()));
+            armTimer();
+          } catch (err) {
+            fail(err);
+          }
+        },
+        error: fail,
+        complete() {
+          stopTimer();
+          eventTime.onWake(undefined);
+          try {
+            const out = eventTime.flush();
+            if (out.events.length > 0) emit(undefined, 0, out);
+          } catch (err) {
+            subscriber.error(err);
+            return;
+          }
+          subscriber.complete();
+        },
+      });
+      // Held events of a restored checkpoint wait for idleness too, even if no chunk comes.
+      armTimer();
+      return () => {
+        stopTimer();
+        eventTime.onWake(undefined);
+        subscription.unsubscribe();
+      };
+    });
+}
+
+/** Idleness is checked this many times per idleness timeout while events are held, and at least every IDLE_CHECK_MAX_MS. */
+const IDLE_CHECK_DIVISOR = 4;
+const IDLE_CHECK_MAX_MS = 250;
+
+/**
+ * Applies the released events to the balance state (synchronous, O(1) each), counts them
+ * and what the window left out (late, overflow, rejected: each its own counter), moves the
+ * window's head to the frontier, advances the partition position (held events are in the
+ * checkpoint's held list, so the position covers them), and releases what training will
+ * not hold. Only events the model learns from (label weight > 0, see ModelPort.trainsOn)
+ * go on to training; the others (views) are released here, right after the state update.
  * Counters and per-type ledger totals are added once per chunk, not per event.
  */
-export function applyToBalance<B>(deps: PipelineDeps<B>): OperatorFunction<CleanChunk, InteractionEvent[]> {
+export function applyToBalance<B>(deps: PipelineDeps<B>, eventTime: EventTimeAlignment<InteractionEvent>): OperatorFunction<AlignedEvents, InteractionEvent[]> {
   const typeCount = EVENT_TYPES.length;
   const typeCounts = new Float64Array(typeCount);
   const typeIndex = new Map<string, number>(EVENT_TYPES.map((t, i) => [t, i]));
@@ -193,28 +321,39 @@ export function applyToBalance<B>(deps: PipelineDeps<B>): OperatorFunction<Clean
   // Decided once: which event types go on to training (none when training is off).
   const trainsType = EVENT_TYPES.map((t) => model !== undefined && model.trainsOn(t));
   const consumed = EVENT_TYPES.map((t) => deps.metrics.eventsConsumed[t]);
-  const { balance, ledger, onApplied } = deps;
-  return map(function applyChunk({ chunk, events }: CleanChunk): InteractionEvent[] {
+  const { balance, ledger, metrics } = deps;
+  return map(function applyChunk({ topic, chunk, settled, events, partitions, frontier }: AlignedEvents): InteractionEvent[] {
     typeCounts.fill(0);
     let late = 0;
+    let overflow = 0;
+    let rejected = 0;
+    let failed = 0;
+    let released = settled;
     const toTrain: InteractionEvent[] = [];
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
+      let outcome: ObserveOutcome;
       try {
-        if (!balance.observe(e)) late++;
+        outcome = balance.observe(e);
       } catch (err) {
         // A bug in the state update must not stop the stream: the event goes to the DLQ.
         deps.log(`state update failed for event ${e.eventId}: ${(err as Error).message}`);
-        deps.deadLetters.add({ value: null, key: null, topic: chunk.topic, partition: chunk.partition, offset: '-1', timestamp: String(e.eventTime), reason: 'processing_error', code: 'REB_BALANCE_INVALID', message: `${e.eventId}: ${(err as Error).message}` });
-        deps.metrics.dlqMessages('processing_error').inc();
+        deps.deadLetters.add({ value: null, key: null, topic, partition: partitions[i]!, offset: '-1', timestamp: String(e.eventTime), reason: 'processing_error', code: 'REB_BALANCE_INVALID', message: `${e.eventId}: ${(err as Error).message}` });
+        failed++;
+        if (!eventTime.takeRestored(e)) released++;
         continue;
       }
+      if (outcome === 'late') late++;
+      else if (outcome === 'overflow') overflow++;
+      else if (outcome === 'rejected') rejected++;
       ledger.countCategory(e.categoryId);
       const t = typeIndex.get(e.type)!;
       typeCounts[t]!++;
       if (trainsType[t]) toTrain.push(e);
-      onApplied?.(e);
+      else if (!eventTime.takeRestored(e)) released++;
     }
+    // The window's head follows the frontier (the slowest assigned partition), not the newest event applied.
+    if (frontier > -Infinity) balance.advanceTo(frontier);
     deps.backlog?.push(toTrain);
     for (let t = 0; t < typeCount; t++) {
       const n = typeCounts[t]!;
@@ -224,12 +363,21 @@ export function applyToBalance<B>(deps: PipelineDeps<B>): OperatorFunction<Clean
       }
     }
     if (late > 0) {
-      deps.metrics.eventsLate.inc(late);
+      metrics.eventsLate.inc(late);
       ledger.late += late;
     }
-    const last = chunk.messages[chunk.messages.length - 1];
-    if (last !== undefined) ledger.advance(chunk.partition, Number(last.offset) + 1);
-    deps.release(chunk.messages.length - toTrain.length, chunk.bytes);
+    if (overflow > 0) metrics.eventsOverflow.inc(overflow);
+    if (rejected > 0) metrics.eventsWindowRejected.inc(rejected);
+    if (failed > 0) {
+      metrics.eventsInvalid('processing_error').inc(failed);
+      metrics.dlqMessages('processing_error').inc(failed);
+      ledger.invalid += failed;
+    }
+    if (chunk !== undefined) {
+      const last = chunk.messages[chunk.messages.length - 1];
+      if (last !== undefined) ledger.advance(chunk.partition, Number(last.offset) + 1);
+    }
+    deps.release(released, chunk?.bytes ?? 0);
     return toTrain;
   });
 }
@@ -281,8 +429,9 @@ export function rebatch<T>(size: number, maxWaitMs: number): OperatorFunction<T[
  * strictly one at a time. The batch's events are released after the step, which is
  * what makes a slow trainer pause the consumer. A failed step is logged and skipped.
  */
-export function trainStep<B>(deps: PipelineDeps<B>, model: ModelPort<B>, restoredBacklog = 0): OperatorFunction<InteractionEvent[], TrainReport> {
-  // The restored backlog comes first; its events were never in flight at the source.
+export function trainStep<B>(deps: PipelineDeps<B>, model: ModelPort<B>, restoredBacklog = 0, eventTime?: EventTimeAlignment<InteractionEvent>): OperatorFunction<InteractionEvent[], TrainReport> {
+  // The restored backlog comes first; its events were never in flight at the source (nor
+  // were the restored checkpoint's held events, wherever they come).
   let unreleasable = restoredBacklog;
   return concatMap(async function composeAndTrain(fresh: InteractionEvent[]): Promise<TrainReport> {
     // Queued batches would otherwise train back to back on microtasks, starving I/O:
@@ -315,7 +464,9 @@ export function trainStep<B>(deps: PipelineDeps<B>, model: ModelPort<B>, restore
       if (!handed) deps.backlog?.take(fresh.length);
       const restored = Math.min(unreleasable, fresh.length);
       unreleasable -= restored;
-      deps.release(fresh.length - restored, 0);
+      let restoredHeld = 0;
+      if (eventTime !== undefined) for (let i = restored; i < fresh.length; i++) if (eventTime.takeRestored(fresh[i]!)) restoredHeld++;
+      deps.release(fresh.length - restored - restoredHeld, 0);
     }
     const report = { events: fresh.length, loss, seconds: (deps.now() - started) / 1000 };
     deps.onTrained?.(report);

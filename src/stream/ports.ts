@@ -21,11 +21,21 @@ export interface CandidateItem {
   categoryId: string;
 }
 
+/**
+ * What the window did with an event: counted it, or left it out because it was older than
+ * the watermark (late), of a new category while every category slot is in use (overflow),
+ * or unusable (rejected: empty category, unknown type, impossible time; validation should
+ * have caught it). Each outcome but `accepted` has its own counter.
+ */
+export type ObserveOutcome = 'accepted' | 'late' | 'overflow' | 'rejected';
+
 export interface BalancePort<B> {
-  /** Applies one valid, deduplicated event; returns false when it was late (not in the window). */
-  observe(event: InteractionEvent): boolean;
-  /** The newest event time applied (ms), −Infinity before the first event. */
+  /** Applies one valid, deduplicated event to the window (and, if accepted, the reservoirs). */
+  observe(event: InteractionEvent): ObserveOutcome;
+  /** The window's head (ms): the newest event time applied or advanced to; −Infinity before the first event. */
   watermark(): number;
+  /** Moves the window's head forward to `eventTime` without an event (evicting old buckets); no-op when not ahead. */
+  advanceTo(eventTime: number): void;
   /** Composes a training batch around these fresh events (replay, undersampling). */
   compose(fresh: readonly InteractionEvent[]): B;
   /** Samples per source in a composed batch. */
@@ -82,6 +92,8 @@ export interface ModelPort<B> {
    */
   train(batch: B): Promise<{ loss: number }>;
   recommend(userId: string, candidates: readonly CandidateItem[], k: number): RecommendedItem[];
+  /** Whether the model `recommend` scores with has no history of the user (src/model/snapshot.ts, isColdStart); null when it cannot tell. */
+  coldStart(userId: string): boolean | null;
   evaluation(): EvaluationView;
   /**
    * Queues a save of the model into `dir` behind every batch handed to `train` so far and

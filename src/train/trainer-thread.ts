@@ -261,6 +261,10 @@ export class TrainerThread implements ModelPort<EventBatch> {
     return this.serving.recommend(userId, candidates, k);
   }
 
+  coldStart(userId: string): boolean | null {
+    return this.serving.coldStart(userId);
+  }
+
   /** The snapshot being served (the parameters `recommend` scores with). */
   servedSnapshot(): ModelSnapshot | null {
     return this.serving.snapshot;

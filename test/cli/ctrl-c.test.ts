@@ -24,12 +24,12 @@ describe('Ctrl-C in the embedded run', () => {
     const dirsBefore = new Set(embeddedDirs());
     const brokersBefore = new Set(brokerPids());
     // Its own process group, like a terminal's foreground job.
-    const run = startCli(['run', '--embedded', '--duration', '120', '--rate', '2000', '--http-port', '0'], { detached: true });
+    const run = startCli(['run', '--embedded', '--duration', '120', '--rate', '2000', '--http-port', '0', '--status-interval-ms', '1000'], { detached: true });
     const out = run.output;
     // Wait until events flow (the producer has started and the service applied some).
     const deadline = Date.now() + 90_000;
-    while (!/applied [1-9]\d{3,}/.test(out.stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-    assert.match(out.stderr, /applied [1-9]\d{3,}/, `no events flowed:\n${out.stderr.slice(-2000)}`);
+    while (!/"applied":[1-9]\d{3,}/.test(out.stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    assert.match(out.stderr, /"applied":[1-9]\d{3,}/, `no events flowed:\n${out.stderr.slice(-2000)}`);
     const duringRun = brokerPids().filter((p) => !brokersBefore.has(p));
     assert.equal(duringRun.length, 1, 'the embedded broker runs while the service does');
     // npm forwards the terminal's SIGINT to its child, which so gets it twice, a moment apart.

@@ -30,9 +30,12 @@ function recordingBalance(): BalancePort<never> & { observed: InteractionEvent[]
     observe(e) {
       observed.push(e);
       watermark = Math.max(watermark, e.eventTime);
-      return true;
+      return 'accepted';
     },
     watermark: () => watermark,
+    advanceTo: (t) => {
+      watermark = Math.max(watermark, t);
+    },
     compose: () => { throw new Error('training is off in this test'); },
     batchSources: () => ({ fresh: 0, replay: 0, synthetic: 0 }),
     view: () => ({ windowCounts: new Map(), windowEvents: 0, weights: new Map(), imbalanceRatio: 1, entropyNormalized: 1, gini: 0, reservoirFill: { perCategory: 0, cbrs: 0 } }),
