@@ -7,6 +7,7 @@ import { fileSize, guessFormat, importLog, type LogFormat } from '../tools/impor
 import { parseTypeMap, type ColumnMapping, type TimeUnit } from '../tools/importer.js';
 import { createProgress } from '../tools/progress.js';
 import { fileSink, topicSink, type EventSink } from '../tools/sink.js';
+import { addWireFormatOptions, WIRE_FORMAT_HELP, wireFormatFromFlags } from '../tools/wire-format.js';
 
 interface ImportFlags {
   format?: string;
@@ -27,11 +28,13 @@ interface ImportFlags {
   brokers?: string;
   topic?: string;
   partitions: string;
+  wireFormat?: string;
+  schemaRegistry?: string;
   quiet?: boolean;
 }
 
 export function registerImport(program: Command): void {
-  program
+  const cmd = program
     .command('import')
     .description('turn an interaction log (headered CSV or JSON lines) into Avro events in an event file or a topic')
     .argument('<log>', 'the log file (.csv, or .jsonl/.ndjson/.json for JSON lines)')
@@ -52,7 +55,8 @@ export function registerImport(program: Command): void {
     .option('--out <file>', 'write an event file')
     .option('--brokers <list>', 'Kafka brokers, host:port,... (with --topic)', process.env.REBALANCER_BROKERS)
     .option('--topic <name>', 'produce to this topic (created if missing, with retention.ms=-1), keyed by userId, timestamp = event time')
-    .option('--partitions <n>', 'partitions when the topic is created', '3')
+    .option('--partitions <n>', 'partitions when the topic is created', '3');
+  addWireFormatOptions(cmd, 'with --topic: single-object (default) or confluent (needs --schema-registry)')
     .option('--quiet', 'no progress output')
     .addHelpText('after', `
 Each rejected row is printed as "line N: reason" on stderr and counted; a summary ends the run.
@@ -62,6 +66,7 @@ they are; the service counts events older than its window as late, it does not r
 Rows keep the log's order (sort the log by time first if the service should see them in order).
 With --out the file appears only when the import succeeds; with --topic, rows sent before a
 stop stay in the topic (their ids are deterministic, so re-importing is deduplicated downstream).
+${WIRE_FORMAT_HELP}
 ${EVENT_FILE_HELP}`)
     .action(async (log: string, flags: ImportFlags) => {
       await runImport(log, flags);
@@ -92,11 +97,12 @@ async function runImport(log: string, flags: ImportFlags): Promise<void> {
     typeMap: parseTypeMap(flags.typeMap),
   };
   const maxErrors = intFlag('max-errors', flags.maxErrors, 0, Number.MAX_SAFE_INTEGER);
+  const wireFormat = wireFormatFromFlags(flags, flags.out !== undefined ? 'file' : 'topic');
   const size = fileSize(log);
   const partial = flags.out === undefined ? undefined : `${flags.out}.partial`;
   const sink: EventSink = partial !== undefined
     ? fileSink(partial, `import ${log}`)
-    : await topicSink(brokerList('brokers', flags.brokers), flags.topic!, intFlag('partitions', flags.partitions, 1, 10_000), { log: (line) => console.error(`import: ${line}`) });
+    : await topicSink(brokerList('brokers', flags.brokers), flags.topic!, intFlag('partitions', flags.partitions, 1, 10_000), { log: (line) => console.error(`import: ${line}`), wireFormat });
   const progress = createProgress({ label: 'import', total: size, unit: 'bytes', quiet: flags.quiet });
   let ok = false;
   try {

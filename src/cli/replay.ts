@@ -8,6 +8,7 @@ import { REPLAY_TIMESTAMPS, readProgressFile, replay, type SourceId } from '../t
 import { connectProducer, ensureTopic, kafkaClient } from '../tools/sink.js';
 import { fileSource, topicSource, type EventSource, type Range } from '../tools/sources.js';
 import { fileSize } from '../tools/import-log.js';
+import { addWireFormatOptions, schemaIdLearner, TopicEncoders, WIRE_FORMAT_HELP, wireFormatFromFlags } from '../tools/wire-format.js';
 
 interface ReplayFlags {
   file?: string;
@@ -25,11 +26,13 @@ interface ReplayFlags {
   batchSize: string;
   resume?: boolean;
   progressFile?: string;
+  wireFormat?: string;
+  schemaRegistry?: string;
   quiet?: boolean;
 }
 
 export function registerReplay(program: Command): void {
-  program
+  const cmd = program
     .command('replay')
     .description('replay recorded events (an event file or a topic slice) into a topic, as fast as possible or paced by event time; resumable')
     .option('--file <path>', 'read events from this event file')
@@ -46,7 +49,8 @@ export function registerReplay(program: Command): void {
     .option('--partitions <n>', 'partitions when the target topic is created', '3')
     .option('--batch-size <n>', 'messages per produce request', '500')
     .option('--resume', 'continue after the last acknowledged event recorded in the progress file')
-    .option('--progress-file <path>', 'where the position is kept (default: ./.replay-<target>.progress.json)')
+    .option('--progress-file <path>', 'where the position is kept (default: ./.replay-<target>.progress.json)');
+  addWireFormatOptions(cmd, 'single-object or confluent: decode every event and write it in this framing (default: keep each message\'s bytes as read, whatever their framing)')
     .option('--quiet', 'no progress output')
     .addHelpText('after', `
 Keys are kept (the source key, or the userId for a file); the message timestamp is the event time.
@@ -65,6 +69,11 @@ A replay that sends no event (empty source or range) fails with exit code 2; a s
 whose requested records were deleted by retention fails with REB_SOURCE_RETENTION.
 Pacing: events are sent when their event-time offset from the first event, divided by --speed,
 has elapsed; sends are batched up to 20 ms, so single events may be up to ~20 ms late.
+Framing: without --wire-format each message keeps its bytes (an event re-stamped by
+--timestamps now is re-encoded in its own framing); with it every event is re-framed. A source
+topic with Confluent-framed messages needs --schema-registry (the registry their ids come from;
+the target's schemas are registered in the same registry).
+${WIRE_FORMAT_HELP}
 ${EVENT_FILE_HELP}`)
     .action(async (flags: ReplayFlags) => {
       await runReplay(flags);
@@ -87,6 +96,7 @@ async function runReplay(flags: ReplayFlags): Promise<void> {
   const batchSize = intFlag('batch-size', flags.batchSize, 1, 100_000);
   const partitions = intFlag('partitions', flags.partitions, 1, 10_000);
   if (partitioning === 'source' && flags.file !== undefined) throw new RebalancerError('REB_INPUT_INVALID', '--partitioning source needs --source-topic (a file has no partitions)');
+  const wireFormat = wireFormatFromFlags(flags, 'topic');
 
   const sourceId: SourceId = flags.file !== undefined
     ? { kind: 'file', path: resolve(flags.file), size: fileSize(flags.file) }
@@ -103,7 +113,8 @@ async function runReplay(flags: ReplayFlags): Promise<void> {
   const kafka = kafkaClient(brokers, 'rebalancer-replay');
   const source: EventSource = flags.file !== undefined
     ? fileSource(flags.file, range, resumed?.file, onSkip)
-    : await topicSource(kafka, flags.sourceTopic!, range, resumed?.partitions, onSkip);
+    : await topicSource(kafka, flags.sourceTopic!, range, resumed?.partitions, onSkip, schemaIdLearner(wireFormat.registry, `source topic ${flags.sourceTopic!}`));
+  const encoders = new TopicEncoders(flags.topic, wireFormat.registry);
   const before = resumed?.replayed ?? 0;
   const what = `${flags.file !== undefined ? `file ${flags.file}` : `topic ${flags.sourceTopic!}`}${describeRange(flags)}`;
   try {
@@ -121,9 +132,12 @@ async function runReplay(flags: ReplayFlags): Promise<void> {
     try {
       const s = await replay(source, producer, {
         target: flags.topic, speed, partitioning, timestamps, batchSize, progressFile, sourceId, resumed,
+        encoders,
+        ...(wireFormat.explicit ? { wireFormat: wireFormat.format } : {}),
         prepareTarget: async () => {
           const target = await ensureTopic(kafka, flags.topic, partitions);
           if (target.note !== undefined) console.error(`replay: ${target.note}`);
+          if (wireFormat.explicit) console.error(`replay: re-framing every event: ${encoders.describe(wireFormat.format)}`);
           return target.retentionMs;
         },
         onWarning: (line) => console.error(`replay: ${line}`),

@@ -1,9 +1,10 @@
 /**
  * Pieces shared by the synthetic generator profiles (`simple` in generate.ts, `realistic`
  * in generate-realistic.ts): id formats, the power-law category shares, the event-type
- * mix and inverse-CDF sampling on cumulative weights.
+ * mix and inverse-CDF sampling on cumulative weights; and the pacer of `generate --rate`.
  */
 import type { EventType } from '../codec/types.js';
+import { RebalancerError } from '../errors.js';
 
 /** Base type mix: view, click, add_to_cart, purchase (purchases rarest). */
 export const TYPE_MIX = [0.55, 0.3, 0.1, 0.05] as const;
@@ -52,4 +53,40 @@ export function pick(cumulative: Float64Array, x: number, n = cumulative.length)
     else hi = mid;
   }
   return lo;
+}
+
+/** The clock a paced run waits on (injected, so pacing is tested without waiting). */
+export interface PacingClock {
+  /** Milliseconds on a monotonic clock. */
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const WALL_CLOCK: PacingClock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/**
+ * Paces a stream at `rate` events per second (`generate --rate`): event i (0-based) is due
+ * `i / rate` seconds after the pacer was made. The schedule is absolute, so a late wake-up
+ * (a timer's granularity, a slow send) is made up by the events after it and the mean
+ * rate holds; no event is released before it is due.
+ */
+export class RatePacer {
+  private readonly start: number;
+  private readonly msPerEvent: number;
+
+  constructor(rate: number, private readonly clock: PacingClock = WALL_CLOCK) {
+    if (!(rate > 0 && Number.isFinite(rate))) throw new RebalancerError('REB_INPUT_INVALID', `--rate must be a positive number, got ${rate}`, { setting: 'rate' });
+    this.msPerEvent = 1000 / rate;
+    this.start = clock.now();
+  }
+
+  /** Resolves once event `i` is due (at once if it already is). */
+  async due(i: number): Promise<void> {
+    const at = this.start + i * this.msPerEvent;
+    // A timer may fire a little early: wait again until the event is due.
+    for (let wait = at - this.clock.now(); wait > 0; wait = at - this.clock.now()) await this.clock.sleep(wait);
+  }
 }

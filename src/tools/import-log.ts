@@ -5,7 +5,6 @@
  * no event at all (every row rejected, or no data rows) is an error too, never a success.
  */
 import { createReadStream, statSync } from 'node:fs';
-import { createEventCodec } from '../codec/index.js';
 import { RebalancerError } from '../errors.js';
 import { CsvParser, type CsvRecord } from './csv.js';
 import { checkHeader, mapRow, type ColumnMapping, type Row } from './importer.js';
@@ -48,7 +47,6 @@ export function fileSize(path: string): number {
 }
 
 export async function importLog(opts: ImportOptions, sink: EventSink): Promise<ImportSummary> {
-  const codec = createEventCodec();
   const summary: ImportSummary = { rows: 0, imported: 0, rejected: 0, reasons: {} };
   let firstReject: string | undefined;
   const reject = (line: number, reason: string): void => {
@@ -68,7 +66,7 @@ export async function importLog(opts: ImportOptions, sink: EventSink): Promise<I
       reject(line, r.reason);
       return;
     }
-    await sink.add(r.event.userId, codec.encode(r.event), r.event.eventTime);
+    await sink.add(r.event.userId, sink.encode(r.event), r.event.eventTime);
     summary.imported++;
   };
 

@@ -2,7 +2,10 @@
  * Replays recorded events into a topic: as fast as possible, or paced at `speed` times
  * the original event-time gaps (event i is sent at wall start + (t_i − t_0) / speed).
  * Keys are kept; event times too (message timestamp = eventTime), or, with timestamps
- * 'now', each event is re-encoded with eventTime = its send time. After every
+ * 'now', each event is re-encoded with eventTime = its send time. Values are the source
+ * bytes as read, whatever their framing (an event re-stamped by 'now' is re-encoded in its
+ * own framing), unless a wire format is asked for: then every event is decoded and encoded
+ * again in it (wire-format.ts). After every
  * acknowledged send the position is written to a small progress file, so a rerun with
  * resume continues after the last acknowledged event (at-least-once: a crash between a
  * send and its progress write replays that batch again; the service drops duplicates
@@ -10,10 +13,11 @@
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { CompressionTypes, type Message, type Producer } from 'kafkajs';
-import { createEventCodec } from '../codec/index.js';
+import { SingleObjectCodec, type InteractionEvent } from '../codec/index.js';
 import { RebalancerError } from '../errors.js';
 import { retentionWarning } from './sink.js';
 import type { EventSource, FileResume, SourceItem } from './sources.js';
+import { TopicEncoders, type EventEncode, type WireFormat } from './wire-format.js';
 
 export const REPLAY_TIMESTAMPS = ['original', 'now'] as const;
 export type ReplayTimestamps = (typeof REPLAY_TIMESTAMPS)[number];
@@ -61,6 +65,10 @@ export interface ReplayOptions {
   partitioning: 'key' | 'source';
   /** 'original' (default): keep event times; 'now': re-stamp each event (payload and message) with its send time. */
   timestamps?: ReplayTimestamps;
+  /** undefined (default): keep each message's bytes (framing included); a format: re-encode every event in it. */
+  wireFormat?: WireFormat;
+  /** Encoders for the target (Confluent ones register `<target>-value` on first use); default: single-object only. */
+  encoders?: TopicEncoders;
   /**
    * Called once, when the first event is read and before it is sent (so a replay with nothing
    * to send creates no topic): prepares the target and returns its time retention in ms
@@ -104,7 +112,20 @@ export async function replay(source: EventSource, producer: Producer, opts: Repl
   let thisRun = 0;
   let first: number | undefined;
   let last: number | undefined;
-  const codec = opts.timestamps === 'now' ? createEventCodec() : undefined;
+  const restamp = opts.timestamps === 'now';
+  const encoders = opts.encoders ?? new TopicEncoders(opts.target, undefined);
+  const encodeBy = new Map<WireFormat, EventEncode>();
+  /** The value to send: the source bytes, or the event encoded in the asked framing (else the source's own). */
+  const valueOf = async (item: SourceItem, event: InteractionEvent): Promise<Buffer> => {
+    if (!restamp && opts.wireFormat === undefined) return item.value;
+    const format = opts.wireFormat ?? SingleObjectCodec.framingOf(item.value) ?? 'single-object';
+    let encode = encodeBy.get(format);
+    if (encode === undefined) {
+      encode = await encoders.encoder(format);
+      encodeBy.set(format, encode);
+    }
+    return encode(event);
+  };
   let retentionMs: number | undefined;
   let warned = opts.timestamps === 'now';
 
@@ -150,11 +171,11 @@ export async function replay(source: EventSource, producer: Producer, opts: Repl
     }
     if (batch.length === 0) batchOpenedAt = now();
     let message: Message;
-    if (codec !== undefined) {
+    if (restamp) {
       const sentAt = now();
-      message = { key: item.key, value: codec.encode({ ...item.event, eventTime: sentAt }), timestamp: String(sentAt) };
+      message = { key: item.key, value: await valueOf(item, { ...item.event, eventTime: sentAt }), timestamp: String(sentAt) };
     } else {
-      message = { key: item.key, value: item.value, timestamp: String(item.timestamp) };
+      message = { key: item.key, value: await valueOf(item, item.event), timestamp: String(item.timestamp) };
     }
     if (item.headers !== undefined) message.headers = item.headers;
     if (opts.partitioning === 'source') {

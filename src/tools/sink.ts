@@ -1,7 +1,9 @@
 /**
- * Where `generate` and `import` put events: an event file or a Kafka topic. Both take
- * already-encoded values so the caller encodes once; the topic sink keys messages by
- * userId and stamps them with the event time, as the service expects.
+ * Where `generate` and `import` put events: an event file or a Kafka topic. Each sink
+ * says how its events are encoded (`encode`: single-object for a file; for a topic, the
+ * wire format asked for, see wire-format.ts) and takes already-encoded values, so the
+ * caller encodes once; the topic sink keys messages by userId and stamps them with the
+ * event time, as the service expects.
  *
  * Topics the tools create keep their messages until deleted (retention.ms=-1): message
  * timestamps are event times, often months or years old, and a broker deleting by time
@@ -13,8 +15,11 @@ import { createKafkaClient } from '../kafka/client.js';
 import { createEventCodec } from '../codec/index.js';
 import { RebalancerError } from '../errors.js';
 import { EventFileWriter } from './event-file.js';
+import { DEFAULT_WIRE_FORMAT, TopicEncoders, type EventEncode, type WireFormatChoice } from './wire-format.js';
 
 export interface EventSink {
+  /** Encodes an event the way this sink stores it. */
+  readonly encode: EventEncode;
   /** Queues one event; resolves when the sink has room for more. */
   add(key: string, value: Buffer, timestamp: number): Promise<void>;
   /** Writes everything queued and releases the sink. */
@@ -23,8 +28,10 @@ export interface EventSink {
 }
 
 export function fileSink(path: string, source: string): EventSink {
-  const writer = new EventFileWriter(path, { codec: 'avro-single-object', fingerprint: createEventCodec().currentFingerprint, source });
+  const codec = createEventCodec();
+  const writer = new EventFileWriter(path, { codec: 'avro-single-object', fingerprint: codec.currentFingerprint, source });
   return {
+    encode: (e) => codec.encode(e),
     describe: `file ${path}`,
     add(_key, value) {
       writer.write(value);
@@ -121,16 +128,24 @@ export async function connectProducer(kafka: Kafka): Promise<Producer> {
 
 export interface TopicSinkOptions {
   batchSize?: number;
-  /** Lines for the tool's log: the topic's creation, a retention warning. */
+  /** Lines for the tool's log: the topic's creation, a retention warning, the wire format. */
   log?: (line: string) => void;
+  /** The wire format to write (default: single-object, no registry). */
+  wireFormat?: WireFormatChoice;
 }
 
 export async function topicSink(brokers: string[], topic: string, partitions: number, options: TopicSinkOptions = {}): Promise<EventSink> {
   const batchSize = options.batchSize ?? 1_000;
   const log = options.log ?? (() => {});
+  // Confluent: the schemas are registered under <topic>-value first (a registry that is down
+  // or refuses them stops the tool before anything is written).
+  const format = options.wireFormat?.format ?? DEFAULT_WIRE_FORMAT;
+  const encoders = new TopicEncoders(topic, options.wireFormat?.registry);
+  const encode = await encoders.encoder(format);
   const kafka = kafkaClient(brokers, 'rebalancer-tools');
   const info = await ensureTopic(kafka, topic, partitions);
   if (info.note !== undefined) log(info.note);
+  if (format !== DEFAULT_WIRE_FORMAT) log(`writing ${encoders.describe(format)}`);
   let warned = info.retentionMs === undefined;
   const producer = await connectProducer(kafka);
   let batch: Message[] = [];
@@ -141,6 +156,7 @@ export async function topicSink(brokers: string[], topic: string, partitions: nu
     await producer.send({ topic, messages, compression: CompressionTypes.None });
   };
   return {
+    encode,
     describe: `topic ${topic}`,
     async add(key, value, timestamp) {
       if (!warned) {

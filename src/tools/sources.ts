@@ -6,8 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Admin, Consumer, IHeaders, Kafka } from 'kafkajs';
-import { createEventCodec, type InteractionEvent } from '../codec/index.js';
-import { RebalancerError } from '../errors.js';
+import { createEventCodec, type InteractionEvent, type SingleObjectCodec } from '../codec/index.js';
+import { RebalancerError, isRebalancerError } from '../errors.js';
 import { openEventFile } from './event-file.js';
 import { timeRetention } from './sink.js';
 
@@ -46,6 +46,9 @@ export interface EventSource {
 }
 
 export type SkipHandler = (where: string, reason: string) => void;
+
+/** Teaches the source's codec a Confluent schema id it met (from a schema registry); see wire-format.ts. */
+export type SchemaIdLearner = (codec: SingleObjectCodec<InteractionEvent>, id: number) => Promise<void>;
 
 export interface FileResume {
   offset: number;
@@ -120,7 +123,7 @@ interface Deleted {
  * when nothing is left) fail the same way: a batch that starts past the next expected offset,
  * or a partition waiting STALL_CHECK_MS for data, has its log start checked.
  */
-export async function topicSource(kafka: Kafka, topic: string, range: Range, resume: Record<string, number> | undefined, onSkip: SkipHandler): Promise<EventSource> {
+export async function topicSource(kafka: Kafka, topic: string, range: Range, resume: Record<string, number> | undefined, onSkip: SkipHandler, learnSchemaId?: SchemaIdLearner): Promise<EventSource> {
   const admin = kafka.admin();
   const starts = new Map<number, number>();
   const ends = new Map<number, number>();
@@ -165,6 +168,26 @@ export async function topicSource(kafka: Kafka, topic: string, range: Range, res
   let total = 0;
   for (const [p, s] of starts) total += Math.max(0, ends.get(p)! - s);
   const codec = createEventCodec();
+  /**
+   * Decodes either framing; a Confluent schema id the codec has not learned is fetched (once)
+   * through `learnSchemaId`. What that step throws stops the source (a registry that is down,
+   * or no registry given), except an id the registry does not have or an incompatible schema
+   * (REB_DECODE_UNKNOWN_SCHEMA): no one can decode that message, it is skipped as undecodable.
+   */
+  const decode = async (value: Buffer): Promise<InteractionEvent> => {
+    try {
+      return codec.decode(value);
+    } catch (err) {
+      if (learnSchemaId === undefined || !isRebalancerError(err, 'REB_DECODE_UNKNOWN_SCHEMA_ID')) throw err;
+    }
+    try {
+      await learnSchemaId(codec, value.readUInt32BE(1));
+    } catch (err) {
+      if (isRebalancerError(err, 'REB_DECODE_UNKNOWN_SCHEMA')) throw err;
+      throw new StopReading(err instanceof Error ? err : new Error(String(err)));
+    }
+    return codec.decode(value);
+  };
   let skipped = 0;
   let consumer: Consumer | undefined;
   let watchdog: Admin | undefined;
@@ -244,11 +267,16 @@ export async function topicSource(kafka: Kafka, topic: string, range: Range, res
               onSkip(`${topic}[${p}]@${offset}`, 'message has no value (tombstone)');
             } else {
               try {
-                const event = codec.decode(m.value);
+                const event = await decode(m.value);
                 if ((range.fromTime === undefined || event.eventTime >= range.fromTime) && (range.toTime === undefined || event.eventTime < range.toTime)) {
                   q.push({ item: { key: m.key ?? event.userId, value: m.value, timestamp: event.eventTime, event, headers: m.headers, partition: p, position: offset, nextIndex: 0 } });
                 }
               } catch (err) {
+                if (err instanceof StopReading) {
+                  failure = err.reason;
+                  notify();
+                  return;
+                }
                 skipped++;
                 onSkip(`${topic}[${p}]@${offset}`, (err as Error).message);
               }
@@ -319,6 +347,13 @@ export async function topicSource(kafka: Kafka, topic: string, range: Range, res
       if (watchdog !== undefined) await watchdog.disconnect().catch(() => {});
     },
   };
+}
+
+/** A failure of the schema-id lookup that stops reading (the message is not skipped). */
+class StopReading extends Error {
+  constructor(readonly reason: Error) {
+    super(reason.message);
+  }
 }
 
 function retentionError(topic: string, deleted: Deleted[], partitions: number, retentionMs: number | undefined, resumed: boolean, whileReading = false): RebalancerError {

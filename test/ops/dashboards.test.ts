@@ -188,14 +188,24 @@ describe('docker-compose.yml and Dockerfile', () => {
     services: Record<string, {
       image?: string; build?: { context: string; dockerfile?: string }; command?: string[] | string; entrypoint?: string[];
       environment?: Record<string, string | number>; volumes?: string[]; depends_on?: Record<string, { condition: string }>;
-      healthcheck?: { test: string[] }; deploy?: { resources?: { limits?: { cpus?: string; memory?: string } } }; restart?: string;
+      healthcheck?: { test: string[] }; ports?: string[]; deploy?: { resources?: { limits?: { cpus?: string; memory?: string } } }; restart?: string;
     }>;
     volumes?: Record<string, unknown>;
   };
   const services = compose.services;
 
-  it('parses and has the six services', () => {
-    assert.deepEqual(Object.keys(services).sort(), ['grafana', 'kafka', 'kafka-init', 'producer', 'prometheus', 'rebalancer']);
+  it('parses and has the seven services', () => {
+    assert.deepEqual(Object.keys(services).sort(), ['grafana', 'kafka', 'kafka-init', 'producer', 'prometheus', 'rebalancer', 'schema-registry']);
+  });
+
+  it('the schema registry is Apicurio 3.3.3 (as the project\'s scripts run) with in-memory storage, on loopback, probed on the Confluent API', () => {
+    const r = services['schema-registry']!;
+    assert.equal(r.image, 'apicurio/apicurio-registry:3.3.3');
+    assert.equal(r.environment!.APICURIO_STORAGE_SQL_KIND, 'h2');
+    assert.match(String(r.environment!.APICURIO_DATASOURCE_URL), /^jdbc:h2:mem:/, 'in-memory storage');
+    assert.deepEqual(r.ports, ['127.0.0.1:8081:8080']);
+    assert.match(r.healthcheck!.test.join(' '), /http:\/\/localhost:8080\/apis\/ccompat\/v7\/subjects/);
+    assert.ok(r.deploy?.resources?.limits?.memory && r.deploy.resources.limits.cpus, 'resource limits');
   });
 
   it('every referenced local file exists: build context, Dockerfile, bind mounts', () => {
@@ -231,7 +241,10 @@ describe('docker-compose.yml and Dockerfile', () => {
     for (const [name, s] of Object.entries(services)) {
       for (const dep of Object.keys(s.depends_on ?? {})) assert.ok(dep in services, `${name} depends on unknown ${dep}`);
       assert.ok(s.deploy?.resources?.limits?.memory && s.deploy.resources.limits.cpus, `${name}: cpu and memory limits`);
-      if (s.restart !== 'no') assert.ok(s.healthcheck?.test?.length, `${name}: healthcheck`);
+      // A server (it publishes ports, or another service waits for it to be healthy) needs a
+      // healthcheck; a client such as the producer has nothing to probe.
+      const awaited = Object.values(services).some((o) => o.depends_on?.[name]?.condition === 'service_healthy');
+      if (s.restart !== 'no' && (awaited || (s.ports ?? []).length > 0)) assert.ok(s.healthcheck?.test?.length, `${name}: healthcheck`);
     }
     assert.equal(services['kafka-init']!.depends_on!.kafka!.condition, 'service_healthy');
     assert.equal(services.rebalancer!.depends_on!['kafka-init']!.condition, 'service_completed_successfully');
