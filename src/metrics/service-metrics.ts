@@ -57,6 +57,12 @@ export interface ServiceMetrics {
   recommendationTriggersDropped: { backlog: Counter.Internal; rateLimit: Counter.Internal };
   interactionTailShare: Gauge;
   consumerLag(topic: string, partition: number): Gauge.Internal<string>;
+  /** Schema-id look-ups of Confluent-framed events at the schema registry, by outcome. */
+  schemaRegistryRequests: { ok: Counter.Internal; unavailable: Counter.Internal; unknownId: Counter.Internal };
+  /** Events waiting for their schema id (held in order; offsets not committed past them). */
+  schemaRegistryWaiting: Gauge;
+  /** Events read, by framing (the first bytes of the payload). */
+  eventsFraming: { singleObject: Counter.Internal; confluent: Counter.Internal };
   consumerPaused: Gauge;
   consumerUp: Gauge;
   /** 1 per readiness reason failing now (labels: service/readiness.ts NOT_READY_REASONS), and 1/0 overall. */
@@ -147,6 +153,10 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
   // At 0 from the start, so increase() sees the first loss.
   const lostRetention = lost.labels({ reason: 'retention' });
   lostRetention.inc(0);
+  const registryRequests = counter('rebalancer_schema_registry_requests_total', 'Schema-id look-ups of Confluent-framed events at the schema registry: ok (learned), unavailable (no answer, a timeout, a 5xx or a refusal: retried with backoff, the events wait), unknown_id (the registry has no such id, or its schema cannot be read as the current one: those events are dead-lettered as unknown_schema).', ['outcome']);
+  const framing = counter('rebalancer_events_framing_total', 'Events read, by framing: single_object (Avro single-object encoding, 0xC3 0x01 + fingerprint) or confluent (0x00 + schema id).', ['framing']);
+  for (const outcome of ['ok', 'unavailable', 'unknown_id']) registryRequests.labels({ outcome }).inc(0);
+  for (const f of ['single_object', 'confluent']) framing.labels({ framing: f }).inc(0);
   const lag = gauge('rebalancer_consumer_lag_messages', 'Messages between the last consumed offset and the high watermark.', ['topic', 'partition']);
 
   // Scrape-time refresh of state-derived gauges: one collect hook on a gauge that is
@@ -192,6 +202,9 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
     recommendationTailShare: gauge('rebalancer_recommendation_tail_share', 'Share of recently recommended items in tail categories (outside the head set holding 80% of window events).'),
     interactionTailShare: gauge('rebalancer_interaction_tail_share', 'Share of window events in tail categories (outside the head set holding 80% of window events).'),
     consumerLag: (topic, partition) => lag.labels({ topic, partition: String(partition) }),
+    schemaRegistryRequests: { ok: registryRequests.labels({ outcome: 'ok' }), unavailable: registryRequests.labels({ outcome: 'unavailable' }), unknownId: registryRequests.labels({ outcome: 'unknown_id' }) },
+    schemaRegistryWaiting: gauge('rebalancer_schema_registry_waiting_messages', 'Events waiting for their schema id from the schema registry: held in order with the later events of their partition, offsets not committed past them.'),
+    eventsFraming: { singleObject: framing.labels({ framing: 'single_object' }), confluent: framing.labels({ framing: 'confluent' }) },
     consumerPaused: gauge('rebalancer_consumer_paused', '1 while the consumer is paused for backpressure.'),
     notReady: cached((reason) => notReady.labels({ reason })),
     ready: gauge('rebalancer_ready', '1 while /readyz answers 200, else 0 (rebalancer_not_ready says why).'),

@@ -25,6 +25,8 @@ export interface ServingInit {
   cpuShare: number;
   /** Longest slice of event-triggered scoring before HTTP requests get a turn, ms. */
   sliceMs: number;
+  /** Set: recommendations are written in the Confluent wire format under this schema id (else Avro single-object). */
+  recommendationSchemaId?: number;
 }
 
 export const servingInitSchema: z.ZodType<ServingInit> = z.object({
@@ -36,6 +38,7 @@ export const servingInitSchema: z.ZodType<ServingInit> = z.object({
   recK: z.number().int().min(1),
   cpuShare: z.number().gt(0).max(1),
   sliceMs: z.number().gt(0),
+  recommendationSchemaId: z.number().int().min(0).max(0xffffffff).optional(),
 });
 
 /** What the serving thread asks the main thread (answered with `reply`). */

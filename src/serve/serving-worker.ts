@@ -53,7 +53,7 @@ const recommender = new Recommender({
     observeDuration: (seconds, trigger) => tally[trigger].push(seconds),
     droppedBacklog: () => tally.droppedBacklog++,
   },
-  encode: (m) => codec.encode(m),
+  encode: (m) => (init.recommendationSchemaId === undefined ? codec.encode(m) : codec.encodeConfluent(init.recommendationSchemaId, m)),
   send: async (messages) => send({ type: 'produce', messages: messages.map((m) => ({ key: m.key, value: m.value })) }),
   now: Date.now,
   log,

@@ -13,6 +13,7 @@ export const NOT_READY_REASONS = [
   'checkpoint_stalled',
   'trainer_unhealthy',
   'serving_down',
+  'schema_registry_unavailable',
   'stopping',
 ] as const;
 

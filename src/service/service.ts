@@ -7,7 +7,7 @@ import type { Subscription } from 'rxjs';
 import { Rng } from '../balance/index.js';
 import { EVENT_TYPES, createEventCodec, createRecommendationCodec, type InteractionEvent } from '../codec/index.js';
 import type { ServiceConfig } from '../config/index.js';
-import { RebalancerError } from '../errors.js';
+import { RebalancerError, isRebalancerError } from '../errors.js';
 import type { MetricsText, Readiness } from '../http/server.js';
 import { createServiceMetrics, foldTopCategories, headCategories, tailShareOfCounts, type ServiceMetrics } from '../metrics/index.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
@@ -22,6 +22,8 @@ import type { AdjustmentView, CandidateItem } from '../stream/ports.js';
 import { KafkaSource } from '../stream/source.js';
 import { REJECT_REASONS } from '../stream/reasons.js';
 import { createKafkaClient } from '../kafka/client.js';
+import { SchemaRegistryClient } from '../kafka/schema-registry.js';
+import { SchemaIdGate } from '../stream/schema-ids.js';
 import { BalanceAdapter, type BalanceAdapterSnapshot } from './balance-adapter.js';
 import { startTrainer, type Trainer, type TrainerStats } from '../train/index.js';
 import { MODEL_DIR } from '../state/checkpoint-layout.js';
@@ -134,6 +136,10 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
   const log = options.log ?? ((m: string) => console.error(`[rebalancer] ${m}`));
   const registry = options.registry ?? new Registry();
   const afterApply = options.testHooks?.afterApply;
+  if (config.wireFormat === 'confluent' && config.schemaRegistry === '') {
+    throw new RebalancerError('REB_CONFIG_INVALID', '--wire-format confluent needs --schema-registry (REBALANCER_SCHEMA_REGISTRY): the Recommendation schema is registered there under <recommendations-topic>-value');
+  }
+  const schemaRegistry = config.schemaRegistry === '' ? undefined : new SchemaRegistryClient({ url: config.schemaRegistry, timeoutMs: config.registryTimeoutMs });
   const rng = new Rng(config.seed);
   const kafka = createKafkaClient({ clientId: config.clientId, brokers: config.brokers, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel, retry: { retries: 8 } });
 
@@ -194,9 +200,14 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
   metrics.tfNativeBackend.set(native ? 1 : 0);
 
   // 2. HTTP and recommendations, up while Kafka connects (/healthz answers, /readyz says why not yet).
+  let recommendationSchemaId: number | undefined;
+  if (config.wireFormat === 'confluent' && schemaRegistry !== undefined) {
+    phase = 'registering the Recommendation schema';
+    recommendationSchemaId = await registerRecommendationSchema(schemaRegistry, config, log);
+  }
   phase = 'connecting to Kafka';
   const producer: Producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false, retry: { retries: 5 } });
-  const serving = await startServing(config, { balance: () => balance, model, metrics, producer, registry, state: () => answers.state(), readiness: () => answers.readiness(), history: () => answers.history(), now, log });
+  const serving = await startServing(config, { recommendationSchemaId, balance: () => balance, model, metrics, producer, registry, state: () => answers.state(), readiness: () => answers.readiness(), history: () => answers.history(), now, log });
   undo.push(() => serving.stop());
   const httpPort = serving.port;
 
@@ -297,9 +308,12 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
   if (restored) checkpointer.restored(restored.manifest.seq, restored.manifest.createdAt, restored.manifest.meta.positions);
 
   // 5. The pipeline.
+  const eventCodec = createEventCodec();
+  const schemaIds = new SchemaIdGate({ codec: eventCodec, registry: schemaRegistry, metrics, log, now });
   const pipelineDone = new Promise<void>((resolve) => {
     const subscription: Subscription = buildPipeline(source.records$, {
-      codec: createEventCodec(),
+      codec: eventCodec,
+      schemaIds,
       dedup,
       balance,
       model,
@@ -366,6 +380,8 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
       const why = checkpointer.lastFailure === undefined ? '' : `; the last attempt failed: ${checkpointer.lastFailure}`;
       fail('checkpoint_stalled', `no checkpoint for ${checkpointAge.toFixed(0)} s (--checkpoint-stall-ms ${config.checkpointStallMs}), so no offsets committed${why}`);
     }
+    const outage = schemaIds.outage;
+    if (outage !== undefined) fail('schema_registry_unavailable', `${schemaIds.waiting} events wait for Confluent schema id ${outage.schemaId}: the schema registry has not answered for ${((now() - outage.since) / 1000).toFixed(0)} s (retrying; nothing is dead-lettered meanwhile): ${outage.error}`);
     if (serving instanceof ServingThread && !serving.alive) fail('serving_down', 'the serving thread exited (HTTP recommendations are down)');
     if (model && !model.stats().healthy) fail('trainer_unhealthy', 'the trainer thread died 3 times within 10 minutes (rebalancer_trainer_worker_restarts_total)');
     return out;
@@ -417,6 +433,8 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
 }
 
 interface ServingDeps {
+  /** Set: recommendations are written in the Confluent wire format under this schema id. */
+  recommendationSchemaId: number | undefined;
   balance: () => BalanceAdapter;
   model: Trainer | undefined;
   metrics: ServiceMetrics;
@@ -456,7 +474,7 @@ async function startServing(config: ServiceConfig, d: ServingDeps): Promise<Serv
   if (model instanceof TrainerThread) {
     const trainer = model;
     const thread = await ServingThread.start({
-      init: { host: config.httpHost, port: config.httpPort, defaultK: config.recK, maxK: MAX_K, maxIdLength: config.maxIdLength, recK: config.recK, cpuShare: SERVING_THREAD_EVENT_SHARE, sliceMs: SERVING_THREAD_SLICE_MS },
+      init: { host: config.httpHost, port: config.httpPort, defaultK: config.recK, maxK: MAX_K, maxIdLength: config.maxIdLength, recK: config.recK, cpuShare: SERVING_THREAD_EVENT_SHARE, sliceMs: SERVING_THREAD_SLICE_MS, ...(d.recommendationSchemaId === undefined ? {} : { recommendationSchemaId: d.recommendationSchemaId }) },
       gate,
       candidates: () => {
         const c = candidates();
@@ -496,7 +514,7 @@ async function startServing(config: ServiceConfig, d: ServingDeps): Promise<Serv
               },
               droppedBacklog: () => metrics.recommendationTriggersDropped.backlog.inc(),
             },
-            encode: (m) => codec.encode(m),
+            encode: (m) => (d.recommendationSchemaId === undefined ? codec.encode(m) : codec.encodeConfluent(d.recommendationSchemaId, m)),
             send: produce,
             now,
             log,
@@ -506,6 +524,26 @@ async function startServing(config: ServiceConfig, d: ServingDeps): Promise<Serv
     },
     http: { metrics: metricsText, state: d.state, readiness: d.readiness, history: d.history, defaultK: config.recK, maxK: MAX_K, maxIdLength: config.maxIdLength, log, onShed: () => metrics.httpShed.inc() },
   });
+}
+
+/**
+ * Registers the Recommendation schema under `<recommendations-topic>-value` (BACKWARD) and
+ * returns its id; retried while the registry does not answer, up to --connect-timeout-ms.
+ */
+async function registerRecommendationSchema(client: SchemaRegistryClient, config: ServiceConfig, log: (msg: string) => void): Promise<number> {
+  const deadline = Date.now() + config.connectTimeoutMs;
+  let delay = 100;
+  for (;;) {
+    try {
+      const id = await client.registerValueSchemas(config.recommendationsTopic, createRecommendationCodec());
+      log(`recommendations are written in the Confluent wire format, schema id ${id} (${config.recommendationsTopic}-value in ${client.url})`);
+      return id;
+    } catch (err) {
+      if (!isRebalancerError(err, 'REB_REGISTRY_UNAVAILABLE') || Date.now() + delay > deadline) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(2_000, delay * 2);
+    }
+  }
 }
 
 async function ensureTopics(admin: Admin, config: ServiceConfig): Promise<void> {

@@ -1,6 +1,7 @@
 import { Observable, concatMap, filter, map, startWith, tap, type OperatorFunction } from 'rxjs';
 import type { KafkaMessage } from 'kafkajs';
 import { EVENT_TYPES, validateEvent, type InteractionEvent, type SingleObjectCodec } from '../codec/index.js';
+import { CONFLUENT_MAGIC, MARKER_0 } from '../codec/single-object.js';
 import { isRebalancerError, type ErrorCode } from '../errors.js';
 import type { ServiceMetrics } from '../metrics/index.js';
 import type { TrainBacklog } from './backlog.js';
@@ -10,14 +11,18 @@ import { DEFAULT_PARTITION_IDLE_MS, EventTimeAlignment, FutureSkewGuard, type Re
 import type { IngestLedger } from './ledger.js';
 import type { BalancePort, ModelPort, ObserveOutcome } from './ports.js';
 import { reasonOfDecodeError, reasonOfValidation, type RejectReason } from './reasons.js';
+import { awaitSchemaIds, SchemaIdGate } from './schema-ids.js';
 import type { RecordChunk } from './source.js';
 
 /**
  * The streaming pipeline, one small named step per stage:
  *
- *   chunks ─ decode ─ clean (validate, dedup) ─ deadLetter ─ align ─ applyToBalance ─┬─ (ingest done, released)
+ *   chunks ─ awaitSchemaIds ─ decode ─ clean (validate, dedup) ─ deadLetter ─ align ─ applyToBalance ─┬─ (ingest done, released)
  *                                                                                    └─ rebatch ─ trainStep
  *
+ * awaitSchemaIds holds a chunk (and the later ones of its partition, in order) while the
+ * schema registry is asked for a Confluent schema id the codec has not learned (see
+ * schema-ids.ts); it passes every other chunk straight on.
  * decode..applyToBalance run synchronously inside the source's `next`, so ingestion
  * is one tight loop per chunk. `align` holds events of partitions read ahead of the
  * slowest one until the per-partition watermark reaches them (stream/event-time.ts); a
@@ -58,6 +63,12 @@ export interface AlignedEvents extends Released<InteractionEvent> {
 
 export interface PipelineDeps<B> {
   codec: SingleObjectCodec<InteractionEvent>;
+  /**
+   * Confluent schema ids: looked up at the schema registry while their events wait
+   * (stream/schema-ids.ts). Absent: no registry (Confluent-framed events are dead-lettered
+   * as unknown_schema). Its codec must be `codec`.
+   */
+  schemaIds?: SchemaIdGate;
   dedup: DedupSet;
   balance: BalancePort<B>;
   /** Undefined when training is off: events are released right after the state update. */
@@ -107,8 +118,10 @@ export interface TrainReport {
 export function buildPipeline<B>(chunks$: Observable<RecordChunk>, deps: PipelineDeps<B>): Observable<TrainReport> {
   const timeGuard = new FutureSkewGuard(deps.maxFutureSkewMs);
   const eventTime = deps.eventTime ?? new EventTimeAlignment<InteractionEvent>({ allowedLatenessMs: 0, idleTimeoutMs: DEFAULT_PARTITION_IDLE_MS, maxHeld: DEFAULT_MAX_HELD, start: deps.balance.watermark() });
+  const gate = deps.schemaIds ?? new SchemaIdGate({ codec: deps.codec, registry: undefined, metrics: deps.metrics, log: deps.log, now: deps.now });
   const applied$ = chunks$.pipe(
-    decode(deps.codec),
+    awaitSchemaIds(gate),
+    decode(deps.codec, { metrics: deps.metrics, whyUnknown: (id) => gate.whyUnknown(id) }),
     clean(deps.dedup, deps.metrics, deps.ledger, timeGuard, () => eventTime.watermarks.newest, deps.maxIdLength),
     deadLetter(deps),
     align(eventTime, deps.now, deps.metrics, deps.onApplied),
@@ -127,24 +140,47 @@ export function buildPipeline<B>(chunks$: Observable<RecordChunk>, deps: Pipelin
 /** Held events when the pipeline makes its own alignment (the service passes half its in-flight bound). */
 const DEFAULT_MAX_HELD = 10_000;
 
-/** Avro single-object decode; failures become rejects with their typed reason. */
-export function decode(codec: SingleObjectCodec<InteractionEvent>): OperatorFunction<RecordChunk, DecodedChunk> {
+export interface DecodeContext {
+  /** Counts events by framing. */
+  metrics?: Pick<ServiceMetrics, 'eventsFraming'>;
+  /** Why a Confluent schema id the codec has not learned cannot be decoded (SchemaIdGate.whyUnknown). */
+  whyUnknown?(schemaId: number): string;
+}
+
+/**
+ * Avro decode, either framing per message (single-object or Confluent; by the first byte);
+ * failures become rejects with their typed reason. A Confluent schema id still unknown here
+ * (awaitSchemaIds looked it up already, or no registry is configured) is `unknown_schema`.
+ */
+export function decode(codec: SingleObjectCodec<InteractionEvent>, context: DecodeContext = {}): OperatorFunction<RecordChunk, DecodedChunk> {
+  const framing = context.metrics?.eventsFraming;
   return map(function decodeChunk(chunk: RecordChunk): DecodedChunk {
     const events: InteractionEvent[] = [];
     const messages: KafkaMessage[] = [];
     const rejects: Reject[] = [];
+    let confluent = 0;
+    let singleObject = 0;
     for (const message of chunk.messages) {
-      if (message.value === null || message.value.length === 0) {
+      const value = message.value;
+      if (value === null || value.length === 0) {
         rejects.push({ message, reason: 'empty_payload', code: 'REB_DECODE_BAD_FRAMING', detail: 'empty or null payload' });
         continue;
       }
+      if (value[0] === CONFLUENT_MAGIC) confluent++;
+      else if (value[0] === MARKER_0) singleObject++;
       try {
-        events.push(codec.decode(message.value));
+        events.push(codec.decode(value));
         messages.push(message);
       } catch (err) {
         const code = isRebalancerError(err) ? err.code : 'REB_DECODE_INVALID';
-        rejects.push({ message, reason: reasonOfDecodeError(code), code, detail: (err as Error).message });
+        let detail = (err as Error).message;
+        if (isRebalancerError(err, 'REB_DECODE_UNKNOWN_SCHEMA_ID') && context.whyUnknown !== undefined) detail = context.whyUnknown(value.readUInt32BE(1));
+        rejects.push({ message, reason: reasonOfDecodeError(code), code, detail });
       }
+    }
+    if (framing !== undefined) {
+      if (confluent > 0) framing.confluent.inc(confluent);
+      if (singleObject > 0) framing.singleObject.inc(singleObject);
     }
     return { chunk, events, messages, rejects };
   });

@@ -29,6 +29,7 @@ export function reasonOfDecodeError(code: ErrorCode | undefined): RejectReason {
     case 'REB_DECODE_BAD_FRAMING': return 'bad_framing';
     case 'REB_DECODE_TRUNCATED': return 'truncated';
     case 'REB_DECODE_UNKNOWN_SCHEMA': return 'unknown_schema';
+    case 'REB_DECODE_UNKNOWN_SCHEMA_ID': return 'unknown_schema';
     default: return 'undecodable';
   }
 }
