@@ -120,7 +120,7 @@ describe('README commands use the documented CLI form', () => {
       const at = line.indexOf(`${CLI_FORM} `);
       if (at >= 0) verbs.add(line.slice(at + CLI_FORM.length + 1).split(/\s+/)[0]!);
     }
-    assert.deepEqual([...verbs].sort(), ['backtest', 'generate', 'import', 'replay', 'run']);
+    assert.deepEqual([...verbs].sort(), ['backtest', 'generate', 'import', 'inspect', 'replay', 'run']);
     for (const args of [['--help'], ...[...verbs].map((v) => [v, '--help'])]) {
       const r = spawnSync(process.execPath, [...CLI_FORM.split(' ').slice(1), ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
       assert.equal(r.status, 0, `${CLI_FORM} ${args.join(' ')}: ${r.stderr}`);
