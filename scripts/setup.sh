@@ -2,7 +2,8 @@
 # One idempotent set-up for a fresh clone, run by `npm start`, `npm test` and
 # `npm run bench`: node modules, native TensorFlow (from PyPI), the Kafka broker jars
 # (from Maven Central), the TypeScript build, and with --test the Prometheus server
-# and Chromium for the browser tests (from Debian's packages). Each step is skipped when already done.
+# and Chromium for the browser tests (from Debian's packages) and the schema registry (Apicurio, from
+# Maven Central). Each step is skipped when already done.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -53,5 +54,9 @@ fi
 # 5. Test-only servers.
 if [ "$MODE" = "--test" ] && [ -f scripts/setup-prometheus.sh ]; then
   bash scripts/setup-prometheus.sh
+fi
+# The schema-registry tests run a real Apicurio Registry (Maven Central, Java 21+).
+if [ "$MODE" = "--test" ]; then
+  node --import tsx scripts/registry.ts install
 fi
 log "ready ($(( $(date +%s) - started )) s)"

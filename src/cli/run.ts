@@ -8,6 +8,7 @@ import { settingHelp } from '../config/settings.js';
 import { RebalancerError, isRebalancerError } from '../errors.js';
 import { livePageUrl } from '../http/live-page.js';
 import { startLocalKafka, type LocalKafka } from '../kafka/local-broker.js';
+import { startLocalRegistry, type LocalRegistry } from '../kafka/local-registry.js';
 import { startService, type ServiceHandle, type ServiceState } from '../service/index.js';
 import { LiveView } from './live-view.js';
 import { startSyntheticProducer, type SyntheticProducer } from './synthetic-producer.js';
@@ -35,7 +36,7 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('run the rebalancer service: consume events, balance, train, serve recommendations and metrics.\nWith --embedded: a local Kafka broker and a built-in skewed synthetic stream (with a few corrupt payloads).')
     .option('--config <file>', `settings file (JSON or YAML, one object of run settings, e.g. {"weight-policy": "sqrt_inverse"}; the format of a backtest --strategy-file); flags win over env, env over the file (env ${CONFIG_FILE_ENV})`)
-    .option('--embedded', 'start a local Kafka broker and feed it a synthetic imbalanced stream')
+    .option('--embedded', 'start a local Kafka broker and feed it a synthetic imbalanced stream; with --wire-format confluent and no --schema-registry, also a local schema registry (Apicurio, Java 21+), and the stream is written in the Confluent wire format')
     .option('--duration <s>', 'stop after this many seconds (default with --embedded: 60; otherwise run until SIGINT/SIGTERM)')
     .option('--events <n>', 'stop after this many events have been applied')
     .option('--rate <n>', 'events per second of the embedded synthetic producer', '5000')
@@ -89,6 +90,7 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
   /** The embedded run's temporary checkpoint directory (removed at the end). */
   let ownedCheckpointDir: string | undefined;
   let local: LocalKafka | undefined;
+  let registry: LocalRegistry | undefined;
   let producer: SyntheticProducer | undefined;
   let service: ServiceHandle | undefined;
   let serviceStarted = Date.now();
@@ -103,6 +105,13 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
       if (resolved.explicit.checkpointDir === undefined) ownedCheckpointDir = mkdtempSync(join(tmpdir(), 'rebalancer-embedded-'));
       const checkpointDir = ownedCheckpointDir ?? config.checkpointDir;
       config = { ...config, brokers: local.brokers, checkpointDir };
+      // The Confluent demo: a local schema registry too (unless one is given), and the
+      // synthetic producer writes the Confluent wire format through it.
+      if (config.wireFormat === 'confluent' && config.schemaRegistry === '') {
+        log('starting a local schema registry (Apicurio, embedded mode with --wire-format confluent)');
+        registry = await startLocalRegistry({ log });
+        config = { ...config, schemaRegistry: registry.url };
+      }
     }
     service = await startService(config, { log }).catch((err: unknown) => {
       // startService undid what it had started; a client library still retrying in the
@@ -115,8 +124,9 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
     console.error(`state:   ${service.url}/state   recommendations: ${service.url}/recommendations/<userId>?k=10`);
     if (!embedded || config.httpPort === 0) console.error(`live page: ${livePageUrl(config.httpHost, service.httpPort)}`);
     if (embedded) {
-      producer = await startSyntheticProducer({ brokers: config.brokers, topic: config.topic, rate, corruptEvery, seed: config.seed, log });
-      log(`synthetic producer: ${rate} events/s${corruptEvery > 0 ? `, one corrupt payload every ${corruptEvery}` : ''}`);
+      const schemaRegistry = config.wireFormat === 'confluent' ? config.schemaRegistry : undefined;
+      producer = await startSyntheticProducer({ brokers: config.brokers, topic: config.topic, rate, corruptEvery, seed: config.seed, log, ...(schemaRegistry !== undefined ? { schemaRegistry } : {}) });
+      log(`synthetic producer: ${rate} events/s${schemaRegistry !== undefined ? ', Confluent wire format' : ''}${corruptEvery > 0 ? `, one corrupt payload every ${corruptEvery}` : ''}`);
     }
     const reason = await waitForEnd(service, durationS, stopAfterEvents, signals.first);
     log(`stopping (${reason})`);
@@ -135,6 +145,10 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
     if (local) {
       log('stopping the local Kafka broker');
       await local.stop();
+    }
+    if (registry) {
+      log('stopping the local schema registry');
+      await registry.stop();
     }
     if (ownedCheckpointDir !== undefined) rmSync(ownedCheckpointDir, { recursive: true, force: true });
     clearTimeout(forced);

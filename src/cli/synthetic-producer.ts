@@ -1,6 +1,7 @@
 import { CompressionTypes, type Producer } from 'kafkajs';
 import { createKafkaClient } from '../kafka/client.js';
-import { createEventCodec } from '../codec/index.js';
+import { createEventCodec, type InteractionEvent } from '../codec/index.js';
+import { SchemaRegistryClient } from '../kafka/schema-registry.js';
 import { DEFAULT_SYNTHETIC, SyntheticStream } from '../tools/synthetic.js';
 
 export interface SyntheticProducer {
@@ -16,11 +17,17 @@ const TICK_MS = 100;
  * events (random bytes, truncated record or unknown fingerprint, in turn) so the
  * dead-letter path is exercised.
  */
-export async function startSyntheticProducer(opts: { brokers: string[]; topic: string; rate: number; corruptEvery: number; seed: number; log(msg: string): void }): Promise<SyntheticProducer> {
+/**
+ * `schemaRegistry`: write the Confluent wire format, the event schema's versions registered
+ * under `<topic>-value` (BACKWARD) first; otherwise Avro single-object.
+ */
+export async function startSyntheticProducer(opts: { brokers: string[]; topic: string; rate: number; corruptEvery: number; seed: number; schemaRegistry?: string; log(msg: string): void }): Promise<SyntheticProducer> {
   const kafka = createKafkaClient({ clientId: 'rebalancer-synthetic', brokers: opts.brokers, logLevel: 'error' });
   const producer: Producer = kafka.producer();
   await producer.connect();
   const codec = createEventCodec();
+  const schemaId = opts.schemaRegistry === undefined ? undefined : await new SchemaRegistryClient({ url: opts.schemaRegistry }).registerValueSchemas(opts.topic, codec);
+  const encode = (e: InteractionEvent): Buffer => (schemaId === undefined ? codec.encode(e) : codec.encodeConfluent(schemaId, e));
   // Event time follows wall-clock pace (rate events per second), starting now.
   const stream = new SyntheticStream({ ...DEFAULT_SYNTHETIC, seed: opts.seed, startTime: Date.now(), meanGapMs: 1000 / opts.rate });
   let sent = 0;
@@ -35,7 +42,7 @@ export async function startSyntheticProducer(opts: { brokers: string[]; topic: s
     const messages: Array<{ key: string; value: Buffer }> = [];
     for (let i = 0; i < n; i++) {
       const e = stream.next();
-      const value = codec.encode(e);
+      const value = encode(e);
       messages.push({ key: e.userId, value });
       if (opts.corruptEvery > 0 && (sent + i + 1) % opts.corruptEvery === 0) messages.push({ key: 'corrupt', value: corrupt(value, corruptKind++) });
     }

@@ -120,7 +120,9 @@ export async function startLocalRegistry(options: LocalRegistryOptions = {}): Pr
     '-Dapicurio.storage.kind=sql', '-Dapicurio.storage.sql.kind=h2',
     ...storage,
     '-jar', join(home, 'quarkus-run.jar'),
-  ], { cwd: dataDir, stdio: ['ignore', outFd, outFd] });
+    // Its own process group, like the embedded broker: a terminal's Ctrl-C reaches the
+    // service only, which stops the registry after its own shutdown (killed on exit).
+  ], { cwd: dataDir, stdio: ['ignore', outFd, outFd], detached: true });
   closeSync(outFd);
   const pid = child.pid;
   if (pid === undefined) throw new RebalancerError('REB_LOCAL_KAFKA', `could not spawn ${java} for the schema registry`);
