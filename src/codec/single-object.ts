@@ -78,20 +78,24 @@ export class SingleObjectCodec<T> {
 
   /** Encodes with a given (1-based) schema version; used by tests and by producers pinned to an old version. */
   encodeVersion(version: number, value: unknown): Buffer {
-    const v = this.versions[version - 1];
-    if (v === undefined) throw new RangeError(`${this.name}: no schema version ${version}`);
-    let body: Buffer;
-    try {
-      body = v.type.toBuffer(value);
-    } catch (err) {
-      throw new RebalancerError('REB_ENCODE_INVALID', `${this.name}: value does not match schema v${version}: ${(err as Error).message}`, {}, { cause: err });
-    }
+    const { v, body } = this.body(version, value);
     const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
     out[0] = MARKER_0;
     out[1] = MARKER_1;
     v.fingerprint.copy(out, 2);
     body.copy(out, HEADER_BYTES);
     return out;
+  }
+
+  /** A (1-based) version's Avro body of `value`. */
+  private body(version: number, value: unknown): { v: KnownVersion; body: Buffer } {
+    const v = this.versions[version - 1];
+    if (v === undefined) throw new RebalancerError('REB_ENCODE_INVALID', `${this.name}: no schema version ${version}`);
+    try {
+      return { v, body: v.type.toBuffer(value) };
+    } catch (err) {
+      throw new RebalancerError('REB_ENCODE_INVALID', `${this.name}: value does not match schema v${version}: ${(err as Error).message}`, {}, { cause: err });
+    }
   }
 
   /** The newest schema version (1-based) and its schema, as registered under a subject. */
@@ -154,15 +158,8 @@ export class SingleObjectCodec<T> {
 
   /** Encodes in the Confluent wire format under `schemaId`, with a (1-based) version's schema (default: the newest). */
   encodeConfluent(schemaId: number, value: unknown, version = this.current.version): Buffer {
-    const v = this.versions[version - 1];
-    if (v === undefined) throw new RebalancerError('REB_ENCODE_INVALID', `${this.name}: no schema version ${version}`);
     if (!Number.isInteger(schemaId) || schemaId < 0 || schemaId > 0xffffffff) throw new RebalancerError('REB_ENCODE_INVALID', `${this.name}: schema id ${schemaId} is not a 32-bit unsigned integer`);
-    let body: Buffer;
-    try {
-      body = v.type.toBuffer(value);
-    } catch (err) {
-      throw new RebalancerError('REB_ENCODE_INVALID', `${this.name}: value does not match schema v${version}: ${(err as Error).message}`, {}, { cause: err });
-    }
+    const { body } = this.body(version, value);
     const out = Buffer.allocUnsafe(CONFLUENT_HEADER_BYTES + body.length);
     out[0] = CONFLUENT_MAGIC;
     out.writeUInt32BE(schemaId, 1);
