@@ -202,7 +202,10 @@ describe('live page: in a real browser against a running service', () => {
     let service: ServiceHandle | undefined;
     let feeding: { stop(): Promise<number> } | undefined;
     try {
-      service = await startService(testConfig(brokers, topics, { weightPolicy: 'sqrt_inverse' }), { log: () => {}, history: { intervalMs: 500 } });
+      // A short partition idleness: once the producer stops, events held for the event-time
+      // alignment are applied within 0.3 s, well inside the stillness check's 1.5 s (with the
+      // default 5 s they could be applied after /state looked still).
+      service = await startService(testConfig(brokers, topics, { weightPolicy: 'sqrt_inverse', partitionIdleMs: 300 }), { log: () => {}, history: { intervalMs: 500 } });
       const url = service.url;
       await waitFor('the first events applied and a few history samples', async () => {
         const h = (await getJson<HistoryDocument>(`${url}/state/history`)).body;
