@@ -175,7 +175,14 @@ async function waitForEnd(service: ServiceHandle, durationS: number | undefined,
     void signal.then((sig) => finish(sig));
     const timer = durationS !== undefined ? setTimeout(() => finish(`--duration ${durationS}s elapsed`), durationS * 1000) : undefined;
     const tick = setInterval(() => {
-      const state = live.tick();
+      let state;
+      try {
+        state = live.tick();
+      } catch (err) {
+        // A view that cannot be drawn this second is skipped, never an uncaught exception.
+        console.error(`[rebalancer] live view: ${(err as Error).message}`);
+        return;
+      }
       if (stopAfterEvents !== undefined && state.totals.applied >= stopAfterEvents) finish(`--events ${stopAfterEvents} applied`);
     }, 1_000);
     service.done.then(() => finish('service stopped'), (err: unknown) => {

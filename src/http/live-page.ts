@@ -193,8 +193,8 @@ const SCRIPT = `
       var b1 = node('td'); b1.appendChild(bar(110, maxShare > 0 ? num(shares[c]) / maxShare : 0, C.bar)); tr.appendChild(b1);
       tr.appendChild(show(node('td', 'n'), 'window.shares', c, num(shares[c]), 'pct'));
       var b2 = node('td'); b2.appendChild(bar(70, maxWeight > 0 ? num(weights[c]) / maxWeight : 0, C.weight)); tr.appendChild(b2);
-      tr.appendChild(c in weights ? show(node('td', 'n'), 'weights', c, num(weights[c]), 'dec2') : node('td', 'n muted', '-'));
-      tr.appendChild(c in hits ? show(node('td', 'n'), 'evaluation.hitRateByCategory', c, num(hits[c]), 'dec3') : node('td', 'n muted', '-'));
+      tr.appendChild(Object.prototype.hasOwnProperty.call(weights, c) ? show(node('td', 'n'), 'weights', c, num(weights[c]), 'dec2') : node('td', 'n muted', '-'));
+      tr.appendChild(Object.prototype.hasOwnProperty.call(hits, c) ? show(node('td', 'n'), 'evaluation.hitRateByCategory', c, num(hits[c]), 'dec3') : node('td', 'n muted', '-'));
       body.appendChild(tr);
     });
     if (cats.length > MAX_ROWS) {

@@ -124,9 +124,22 @@ export async function startLocalRegistry(options: LocalRegistryOptions = {}): Pr
     // service only, which stops the registry after its own shutdown (killed on exit).
   ], { cwd: dataDir, stdio: ['ignore', outFd, outFd], detached: true });
   closeSync(outFd);
-  const pid = child.pid;
-  if (pid === undefined) throw new RebalancerError('REB_LOCAL_KAFKA', `could not spawn ${java} for the schema registry`);
   let exited = false;
+  // A java that cannot be spawned (a wrong REBALANCER_REGISTRY_JAVA) is an error event, emitted
+  // after this returns: reported as a typed error, never as an uncaught 'error' event.
+  child.once('error', (err) => {
+    exited = true;
+    try {
+      writeFileSync(join(dataDir, 'registry.out'), `could not start ${java}: ${err.message}\n`, { flag: 'a' });
+    } catch {
+      /* the data directory is already gone (spawn failed at once) */
+    }
+  });
+  const pid = child.pid;
+  if (pid === undefined) {
+    if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw new RebalancerError('REB_LOCAL_KAFKA', `could not spawn ${java} for the schema registry`);
+  }
   child.once('exit', () => {
     exited = true;
   });

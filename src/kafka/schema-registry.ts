@@ -59,7 +59,9 @@ export class SchemaRegistryClient {
     const pending = this.inFlight.get(id);
     if (pending !== undefined) return pending;
     const p = this.request('GET', `/schemas/ids/${id}`).then(({ status, body }) => {
-      if (status === 404) throw new RebalancerError('REB_DECODE_UNKNOWN_SCHEMA', `the schema registry ${this.url} has no schema id ${id}`, { schemaId: id });
+      // Only the registry's own "schema not found" (error code 40403) says the id does not
+      // exist; any other 404 (a wrong base URL, a proxy) is refused as sent, and waits.
+      if (status === 404 && RegistryError.safeParse(body).data?.error_code === 40403) throw new RebalancerError('REB_DECODE_UNKNOWN_SCHEMA', `the schema registry ${this.url} has no schema id ${id}`, { schemaId: id });
       if (status !== 200) throw this.rejected(`GET /schemas/ids/${id}`, status, body);
       const text = parse(SchemaById, body, `GET /schemas/ids/${id}`).schema;
       let schema: unknown;
@@ -112,6 +114,7 @@ export class SchemaRegistryClient {
 
   private async request(method: string, path: string, json?: unknown): Promise<{ status: number; body: unknown }> {
     let res: Response;
+    let text: string;
     try {
       res = await fetch(`${this.url}${path}`, {
         method,
@@ -119,15 +122,18 @@ export class SchemaRegistryClient {
         ...(json === undefined ? {} : { body: JSON.stringify(json) }),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
+      if (res.status >= 500) {
+        // Release the connection now, not at garbage collection (a long outage retries often).
+        await res.body?.cancel().catch(() => {});
+        throw new RebalancerError('REB_REGISTRY_UNAVAILABLE', `the schema registry ${this.url} answered ${method} ${path} with ${res.status}`, { url: this.url, status: res.status });
+      }
+      text = await res.text();
     } catch (err) {
+      if (err instanceof RebalancerError) throw err;
       const why = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
       throw new RebalancerError('REB_REGISTRY_UNAVAILABLE', `the schema registry ${this.url} did not answer ${method} ${path}: ${why}`, { url: this.url }, { cause: err });
     }
-    if (res.status >= 500) {
-      throw new RebalancerError('REB_REGISTRY_UNAVAILABLE', `the schema registry ${this.url} answered ${method} ${path} with ${res.status}`, { url: this.url, status: res.status });
-    }
     let body: unknown = null;
-    const text = await res.text();
     try {
       body = text === '' ? null : JSON.parse(text);
     } catch {

@@ -110,7 +110,14 @@ export class ServiceHistory {
   start(): void {
     if (this.timer !== undefined) return;
     this.sample();
-    this.timer = setInterval(() => this.sample(), this.intervalMs);
+    // A failing read skips one sample; it must not become an uncaught exception in a timer.
+    this.timer = setInterval(() => {
+      try {
+        this.sample();
+      } catch {
+        /* the next interval samples again */
+      }
+    }, this.intervalMs);
     this.timer.unref();
   }
 

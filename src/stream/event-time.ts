@@ -234,6 +234,11 @@ export class PartitionWatermarks {
   refresh(now: number): number {
     let candidate = this.newestSeen;
     if (this.idleTimeoutMs > 0) {
+      // Nothing is known yet about the partitions (a restart restoring held events, before
+      // the consumer's first assignment and delivery): F stays. Falling back to the newest
+      // event time here would release the restored events at once and make the slower
+      // partitions' backlog late.
+      if (this.assigned === undefined && this.clocks.size === 0) return this.front;
       let min = Infinity;
       for (const c of this.clocks.values()) if (this.isHolding(c, now) && c.max < min) min = c.max;
       // No partition holds it: nothing else is waiting, the newest event time seen is the bound.

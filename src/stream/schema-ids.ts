@@ -126,6 +126,8 @@ export class SchemaIdGate {
     let delay = this.initialMs;
     for (;;) {
       if (this.codec.knowsSchemaId(id) || this.failed.has(id)) return true;
+      // Shutting down: no new request (each could take --registry-timeout-ms).
+      if (giveUp()) return false;
       if (await this.attempt(id)) return true;
       if (giveUp()) return false;
       await sleep(delay);

@@ -174,16 +174,24 @@ export async function topicSource(kafka: Kafka, topic: string, range: Range, res
    * or no registry given), except an id the registry does not have or an incompatible schema
    * (REB_DECODE_UNKNOWN_SCHEMA): no one can decode that message, it is skipped as undecodable.
    */
+  /** Ids the registry answered for good that cannot be decoded (asked once, not per message). */
+  const failedIds = new Map<number, RebalancerError>();
   const decode = async (value: Buffer): Promise<InteractionEvent> => {
     try {
       return codec.decode(value);
     } catch (err) {
       if (learnSchemaId === undefined || !isRebalancerError(err, 'REB_DECODE_UNKNOWN_SCHEMA_ID')) throw err;
     }
+    const id = value.readUInt32BE(1);
+    const failed = failedIds.get(id);
+    if (failed !== undefined) throw failed;
     try {
-      await learnSchemaId(codec, value.readUInt32BE(1));
+      await learnSchemaId(codec, id);
     } catch (err) {
-      if (isRebalancerError(err, 'REB_DECODE_UNKNOWN_SCHEMA')) throw err;
+      if (isRebalancerError(err, 'REB_DECODE_UNKNOWN_SCHEMA')) {
+        if (failedIds.size < 1024) failedIds.set(id, err);
+        throw err;
+      }
       throw new StopReading(err instanceof Error ? err : new Error(String(err)));
     }
     return codec.decode(value);
