@@ -384,6 +384,26 @@ describe('per-partition watermarks: bounded, checkpointed', () => {
     assert.equal(h.ledger.late, 0);
   });
 
+  it('restored held events wait for the consumer: an idleness check before the first assignment releases none (review fix)', () => {
+    const first = new EventTimeAlignment<InteractionEvent>({ allowedLatenessMs: LATENESS, idleTimeoutMs: 250, maxHeld: 1_000 });
+    first.assign([0, 1], 0);
+    first.admit(1, run(T0, 1, 0), 0);
+    first.admit(0, [ev(T0 + HOUR)], 0);
+    const held = first.snapshot();
+    assert.equal(held.length, 1, 'partition 0 was read ahead: its event is held');
+    const restored = new EventTimeAlignment<InteractionEvent>({ allowedLatenessMs: LATENESS, idleTimeoutMs: 250, maxHeld: 1_000, start: T0, restored: held });
+    // The pipeline's timer fires before the consumer has joined its group.
+    assert.equal(restored.release(10_000).events.length, 0, 'nothing is known of the partitions yet: the held event stays');
+    assert.equal(restored.frontier, T0, 'the window head did not jump to the restored event');
+    // Once assigned, the slower partition delivers its backlog; when both are idle, everything
+    // is applied in event-time order: the slower partition's events before the restored one
+    // (before the fix the restored event went first and these two came behind the window head).
+    restored.assign([0, 1], 10_000);
+    const admitted = restored.admit(1, run(T0 + 1_000, 2, 1_000), 10_000);
+    const later = restored.release(11_000);
+    assert.deepEqual([...admitted.events, ...later.events].map((e) => e.eventTime - T0), [1_000, 2_000, HOUR]);
+  });
+
   it('the held-events heap pops in (event time, arrival) order, against a naive stable sort over random input', () => {
     const rng = new Rng(5);
     for (let round = 0; round < 20; round++) {
