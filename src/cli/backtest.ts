@@ -14,12 +14,15 @@ import { brokerList, intFlag, numberFlag, oneOf, timeFlag } from '../tools/flags
 import { GENERATOR_PROFILES, GENERATOR_PROFILE_HELP, createGenerator, type GeneratorProfile } from '../tools/generate.js';
 import { createProgress } from '../tools/progress.js';
 import { kafkaClient } from '../tools/sink.js';
+import { schemaIdLearner } from '../tools/wire-format.js';
+import { SchemaRegistryClient } from '../kafka/schema-registry.js';
 import { fileSource, topicSource, type EventSource, type Range } from '../tools/sources.js';
 import { STRATEGIES, parseStrategies, readStrategyFile, settingsLine, type Strategy } from '../tools/strategies.js';
 
 interface BacktestFlags {
   file?: string;
   sourceTopic?: string;
+  schemaRegistry?: string;
   generate?: string;
   profile: string;
   skew: string;
@@ -53,6 +56,7 @@ export function registerBacktest(program: Command): void {
     .description('prequential backtest (rank, then train) of strategies — sets of `rebalancer run` settings — side by side with reference rows, on the same events and candidates, without a service')
     .option('--file <path>', 'events from an event file')
     .option('--source-topic <name>', 'events from a topic slice (with --brokers and the range flags)')
+    .option('--schema-registry <url>', 'with --source-topic: the schema registry for Confluent-framed events (ids fetched once; without it such events stop the backtest with an error naming this flag)', process.env.REBALANCER_SCHEMA_REGISTRY)
     .option('--generate <n>', 'events from the built-in generator (seeded by --seed, with --profile, --skew)')
     .option('--profile <name>', `with --generate: ${GENERATOR_PROFILES.map((p) => `${p} (${GENERATOR_PROFILE_HELP[p]})`).join('; ')}`, 'realistic')
     .option('--skew <ratio>', 'with --generate: head/tail category share ratio', '100')
@@ -136,7 +140,7 @@ async function openSource(flags: BacktestFlags, seed: number, quiet: boolean | u
   };
   const source: EventSource = flags.file !== undefined
     ? fileSource(flags.file, range, undefined, onSkip)
-    : await topicSource(kafkaClient(brokerList('brokers', flags.brokers), 'rebalancer-backtest'), flags.sourceTopic!, range, undefined, onSkip);
+    : await topicSource(kafkaClient(brokerList('brokers', flags.brokers), 'rebalancer-backtest'), flags.sourceTopic!, range, undefined, onSkip, schemaIdLearner(registryOf(flags.schemaRegistry), `source topic ${flags.sourceTopic!}`));
   const stream: EventStream = {
     total: source.total,
     async *events(): AsyncGenerator<InteractionEvent> {
@@ -187,5 +191,15 @@ function writeOutput(path: string, text: string): void {
     writeFileSync(path, text);
   } catch (err) {
     throw new RebalancerError('REB_INPUT_INVALID', `cannot write ${path}: ${(err as Error).message}`, { path }, { cause: err });
+  }
+}
+
+/** The registry client of --schema-registry, or undefined when none is given (a bad URL is REB_INPUT_INVALID). */
+function registryOf(url: string | undefined): SchemaRegistryClient | undefined {
+  if (url === undefined || url === '') return undefined;
+  try {
+    return new SchemaRegistryClient({ url });
+  } catch (err) {
+    throw new RebalancerError('REB_INPUT_INVALID', `--schema-registry: ${(err as Error).message}`, { flag: 'schema-registry' });
   }
 }

@@ -100,10 +100,24 @@ export class SchemaRegistryClient {
     if (status !== 200) throw this.rejected(`PUT ${path}`, status, body);
   }
 
-  /** Sets BACKWARD on `<topic>-value` and registers every version of the codec's record, oldest first; returns the newest's id. */
+  /** The subject's own compatibility level, or null when it has none (the registry's global default applies). */
+  async subjectCompatibility(subject: string): Promise<string | null> {
+    const path = `/config/${encodeURIComponent(subject)}`;
+    const { status, body } = await this.request('GET', path);
+    if (status === 404) return null;
+    if (status !== 200) throw this.rejected(`GET ${path}`, status, body);
+    return parse(z.object({ compatibilityLevel: z.string() }), body, `GET ${path}`).compatibilityLevel;
+  }
+
+  /**
+   * Registers every version of the codec's record under `<topic>-value`, oldest first, and
+   * returns the newest's id. A subject without a compatibility level of its own gets BACKWARD
+   * first (registries often default to NONE); one that has a level keeps it (a stricter
+   * FULL_TRANSITIVE on a shared registry is not weakened).
+   */
   async registerValueSchemas<T>(topic: string, codec: SingleObjectCodec<T>): Promise<number> {
     const subject = valueSubject(topic);
-    await this.setCompatibility(subject, 'BACKWARD');
+    if ((await this.subjectCompatibility(subject)) === null) await this.setCompatibility(subject, 'BACKWARD');
     let id = -1;
     for (let v = 1; v <= codec.currentSchema.version; v++) {
       id = await this.register(subject, codec.schemaOf(v));

@@ -53,6 +53,16 @@ describe('schema registry client on a real registry', { timeout: 180_000 }, () =
     assert.deepEqual(reader.decode(fromV2), reader.decode(writer.encode(e)));
   });
 
+  it('sets BACKWARD only on a subject without a level of its own; a stricter level is kept', async () => {
+    const client = new SchemaRegistryClient({ url: registry.url });
+    assert.equal(await client.subjectCompatibility('fresh-value'), null);
+    await client.registerValueSchemas('fresh', createEventCodec());
+    assert.equal(await client.subjectCompatibility('fresh-value'), 'BACKWARD');
+    await client.setCompatibility('strictest-value', 'FULL_TRANSITIVE');
+    await client.registerValueSchemas('strictest', createEventCodec());
+    assert.equal(await client.subjectCompatibility('strictest-value'), 'FULL_TRANSITIVE');
+  });
+
   it('an unknown id is REB_DECODE_UNKNOWN_SCHEMA; an incompatible version is REB_REGISTRY_REJECTED', async () => {
     const client = new SchemaRegistryClient({ url: registry.url });
     assert.equal(await codeOf(client.schemaById(987_654)), 'REB_DECODE_UNKNOWN_SCHEMA');

@@ -7,7 +7,7 @@
  * topic without one) exits 2 naming --schema-registry.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
@@ -170,5 +170,18 @@ describe('--wire-format on a real broker and a real schema registry', { timeout:
     const rep = await spawnCli(['replay', '--source-topic', confluent, '--brokers', brokers.join(','), '--topic', uniqueTopic('wf-noreg-replay'), '--progress-file', join(tempDir('wf-noreg'), 'p.json'), '--quiet']);
     assert.equal(rep.code, 2, rep.stderr);
     assert.match(rep.stderr, /source topic .* holds Confluent-framed events \(schema id \d+\): give --schema-registry <url>/);
+  });
+
+  it('backtest --source-topic of a Confluent topic: stops naming --schema-registry without it, ranks every event with it', { timeout: 120_000 }, async () => {
+    assert.ok(confluentMessages !== undefined, 'needs the first test');
+    const common = ['backtest', '--source-topic', confluent, '--brokers', brokers.join(','), '--strategies', 'none', '--workers', '1', '--quiet'];
+    const without = await spawnCli(common);
+    assert.equal(without.code, 2, without.stderr);
+    assert.match(without.stderr, /holds Confluent-framed events \(schema id \d+\): give --schema-registry <url>/);
+    const json = join(tempDir('wf-backtest'), 'bt.json');
+    const withRegistry = await spawnCli([...common, '--schema-registry', registry.url, '--json', json]);
+    assert.equal(withRegistry.code, 0, withRegistry.stderr);
+    const report = z.object({ events: z.number() }).passthrough().parse(JSON.parse(readFileSync(json, 'utf8')));
+    assert.equal(report.events, N, 'every Confluent-framed event was read');
   });
 });
