@@ -14,8 +14,7 @@ import { brokerList, intFlag, numberFlag, oneOf, timeFlag } from '../tools/flags
 import { GENERATOR_PROFILES, GENERATOR_PROFILE_HELP, createGenerator, type GeneratorProfile } from '../tools/generate.js';
 import { createProgress } from '../tools/progress.js';
 import { kafkaClient } from '../tools/sink.js';
-import { schemaIdLearner } from '../tools/wire-format.js';
-import { SchemaRegistryClient } from '../kafka/schema-registry.js';
+import { registryFromFlag, schemaIdLearner } from '../tools/wire-format.js';
 import { fileSource, topicSource, type EventSource, type Range } from '../tools/sources.js';
 import { STRATEGIES, parseStrategies, readStrategyFile, settingsLine, type Strategy } from '../tools/strategies.js';
 
@@ -140,7 +139,7 @@ async function openSource(flags: BacktestFlags, seed: number, quiet: boolean | u
   };
   const source: EventSource = flags.file !== undefined
     ? fileSource(flags.file, range, undefined, onSkip)
-    : await topicSource(kafkaClient(brokerList('brokers', flags.brokers), 'rebalancer-backtest'), flags.sourceTopic!, range, undefined, onSkip, schemaIdLearner(registryOf(flags.schemaRegistry), `source topic ${flags.sourceTopic!}`));
+    : await topicSource(kafkaClient(brokerList('brokers', flags.brokers), 'rebalancer-backtest'), flags.sourceTopic!, range, undefined, onSkip, schemaIdLearner(registryFromFlag(flags.schemaRegistry), `source topic ${flags.sourceTopic!}`));
   const stream: EventStream = {
     total: source.total,
     async *events(): AsyncGenerator<InteractionEvent> {
@@ -194,12 +193,3 @@ function writeOutput(path: string, text: string): void {
   }
 }
 
-/** The registry client of --schema-registry, or undefined when none is given (a bad URL is REB_INPUT_INVALID). */
-function registryOf(url: string | undefined): SchemaRegistryClient | undefined {
-  if (url === undefined || url === '') return undefined;
-  try {
-    return new SchemaRegistryClient({ url });
-  } catch (err) {
-    throw new RebalancerError('REB_INPUT_INVALID', `--schema-registry: ${(err as Error).message}`, { flag: 'schema-registry' });
-  }
-}

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { RebalancerError, isRebalancerError } from '../errors.js';
-import { SchemaRegistryClient } from '../kafka/schema-registry.js';
+import { RebalancerError } from '../errors.js';
+import { registryFromFlag } from '../tools/wire-format.js';
 import { EVENT_FILE_HELP } from '../tools/event-file.js';
 import { brokerList, intFlag } from '../tools/flags.js';
 import { InspectDecoder, InspectSummary, REGISTRY_RETRY_MS, TOMBSTONE, inspectFile, inspectTopic, type InspectOptions } from '../tools/inspect.js';
@@ -124,17 +124,6 @@ async function runInspect(file: string | undefined, flags: InspectFlags): Promis
   else if (flags.quiet !== true) for (const line of options.summary.describe(top)) console.error(`inspect: ${line}`);
 }
 
-/** The registry client for --schema-registry (as the writing verbs: a bad URL is REB_INPUT_INVALID naming the flag). */
-function registryFromFlag(raw: string | undefined): SchemaRegistryClient | undefined {
-  const url = raw?.trim();
-  if (url === undefined || url === '') return undefined;
-  try {
-    return new SchemaRegistryClient({ url });
-  } catch (err) {
-    if (!isRebalancerError(err)) throw err;
-    throw new RebalancerError('REB_INPUT_INVALID', err.message, { flag: 'schema-registry' }, { cause: err });
-  }
-}
 
 /** Writes one line to stdout, waiting for 'drain' when the pipe is full (so a slow reader slows the consumer, not memory). */
 function writeLine(line: string, stopped: AbortSignal): Promise<void> | void {

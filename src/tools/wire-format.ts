@@ -61,16 +61,19 @@ export function wireFormatFromFlags(flags: WireFormatFlags, target: 'topic' | 'f
   if (format === 'confluent' && (url === undefined || url === '')) {
     throw new RebalancerError('REB_INPUT_INVALID', '--wire-format confluent needs --schema-registry <url> (or $REBALANCER_SCHEMA_REGISTRY): the registry that numbers the schemas, e.g. http://localhost:8081', { flag: 'schema-registry' });
   }
-  let registry: SchemaRegistryClient | undefined;
-  if (url !== undefined && url !== '') {
-    try {
-      registry = new SchemaRegistryClient({ url });
-    } catch (err) {
-      if (!isRebalancerError(err)) throw err;
-      throw new RebalancerError('REB_INPUT_INVALID', err.message, { flag: 'schema-registry' }, { cause: err });
-    }
+  return { format, explicit, registry: registryFromFlag(url) };
+}
+
+/** The registry client of --schema-registry, or undefined when none is given; a bad URL is REB_INPUT_INVALID naming the flag. */
+export function registryFromFlag(raw: string | undefined): SchemaRegistryClient | undefined {
+  const url = raw?.trim();
+  if (url === undefined || url === '') return undefined;
+  try {
+    return new SchemaRegistryClient({ url });
+  } catch (err) {
+    if (!isRebalancerError(err)) throw err;
+    throw new RebalancerError('REB_INPUT_INVALID', err.message, { flag: 'schema-registry' }, { cause: err });
   }
-  return { format, explicit, registry };
 }
 
 /** Encodes one event for a topic (synchronous: the registry was asked beforehand). */
