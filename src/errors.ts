@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   REB_CHECKPOINT_CORRUPT: { retriable: false, doc: 'A checkpoint on disk is incomplete or fails its checksum; it is skipped. When checkpoints exist and none verifies, the service refuses to start (naming each and why) unless --allow-empty-restore.' },
   REB_TRAINER_DIED: { retriable: true, doc: 'The trainer worker thread died (or failed to start); it is restarted from its last state, and a batch that kills two workers in a row is dropped.' },
   REB_KAFKA_UNAVAILABLE: { retriable: true, doc: 'The Kafka cluster could not be reached or did not become ready in time.' },
+  REB_KAFKA_AUTH_FAILED: { retriable: false, doc: 'Kafka refused the client: SASL authentication failed (wrong user name or password, or the mechanism is not enabled on the listener) or the TLS handshake failed (the broker certificate does not verify against --kafka-ssl-ca); not retried, the message names the brokers and the settings to check (never the password).' },
   REB_PIPELINE_FAILED: { retriable: false, doc: 'An unexpected error stopped the streaming pipeline; /readyz fails and the service exits non-zero without a final checkpoint (a restart resumes from the last one).' },
   REB_KAFKA_CONSUMER_DEAD: { retriable: false, doc: 'The Kafka consumer stopped (crash or restart loop); the service exits non-zero.' },
   REB_REGISTRY_UNAVAILABLE: { retriable: true, doc: 'The schema registry did not answer (connection refused, timeout, 5xx); messages that need it wait and are retried, none is dead-lettered for it.' },

@@ -15,7 +15,7 @@ import { REPO_ROOT, startLocalKafka, type LocalKafka } from '../src/kafka/local-
 const args = process.argv.slice(2);
 const unitOnly = args.includes('--unit');
 const filters = args.filter((a) => !a.startsWith('--'));
-const BROKER_SUITES = ['test/integration/', 'test/ops/', 'test/serve/', 'test/stream/', 'test/tools/', 'test/http/live-page'];
+const BROKER_SUITES = ['test/integration/', 'test/ops/', 'test/serve/', 'test/stream/', 'test/tools/', 'test/http/live-page', 'test/state/changelog', 'test/state/global-counts-topic'];
 
 function findTests(dir: string): string[] {
   const out: string[] = [];

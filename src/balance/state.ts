@@ -34,6 +34,18 @@ export interface BalanceCounters extends WindowCounters {
   readonly weightRefreshes: number;
 }
 
+/**
+ * Category counts from outside this state: the global window merged from every partition's
+ * owner (balance/global-window.ts). When set and non-empty, class weights and priors follow
+ * it instead of this state's own window (which then covers only the partitions this
+ * instance owns); reservoirs, replay and the imbalance figures stay local.
+ */
+export interface CountSource {
+  count(categoryId: string): number;
+  total(): number;
+  categories(): number;
+}
+
 export const SNAPSHOT_VERSION = 1;
 
 export interface BalanceSnapshot<T> {
@@ -65,6 +77,17 @@ export class BalanceState<T extends BalanceEvent> {
   private observed = 0;
   /** Created once (no closure per refresh); reads the current window, which restore() replaces. */
   private readonly fillWindowCounts = (out: Float64Array): number => this.window.fillCounts(out);
+  private countSource: CountSource | undefined;
+  /** Created once: the count source's n_c for every slot of this window (0 for a free slot). */
+  private readonly fillSourceCounts = (out: Float64Array): number => {
+    const limit = this.window.slotLimit;
+    const source = this.countSource!;
+    for (let s = 0; s < limit; s++) {
+      const id = this.window.idAt(s);
+      out[s] = id === undefined ? 0 : source.count(id);
+    }
+    return limit;
+  };
   private sinceRefresh = 0;
   private refreshThreshold: number;
   /** Per eventTypeIndex: 1 when events of that type are offered to the reservoirs and CBRS. */
@@ -105,6 +128,16 @@ export class BalanceState<T extends BalanceEvent> {
     return 'accepted';
   }
 
+  /** Class weights and priors follow `source` from now on (undefined: this state's own window again). */
+  useCountSource(source: CountSource | undefined): void {
+    this.countSource = source;
+  }
+
+  private activeSource(): CountSource | undefined {
+    const source = this.countSource;
+    return source !== undefined && source.total() > 0 ? source : undefined;
+  }
+
   /** Advances the window's watermark without an event (idle partitions); evicts old buckets. */
   advanceTo(eventTime: number): void {
     this.window.advanceTo(eventTime);
@@ -112,7 +145,9 @@ export class BalanceState<T extends BalanceEvent> {
 
   /** Recomputes the smoothed class weights from the window (one smoothing step). O(C). */
   refreshWeights(): void {
-    this.classWeights.refresh(this.fillWindowCounts, this.window.total(), this.window.size);
+    const source = this.activeSource();
+    if (source !== undefined) this.classWeights.refresh(this.fillSourceCounts, source.total(), source.categories());
+    else this.classWeights.refresh(this.fillWindowCounts, this.window.total(), this.window.size);
     this.sinceRefresh = 0;
     this.refreshThreshold = this.config.refreshEveryEvents > 0 ? Math.max(this.config.refreshEveryEvents, this.window.size) : 0;
   }
@@ -165,6 +200,8 @@ export class BalanceState<T extends BalanceEvent> {
 
   /** π_c = (n_c + α)/(N + αC), live from the window; an unseen category gets α/(N + αC). */
   prior(categoryId: string): number {
+    const source = this.activeSource();
+    if (source !== undefined) return smoothedPrior(source.count(categoryId), source.total(), source.categories(), this.config.alpha);
     return smoothedPrior(this.window.count(categoryId), this.window.total(), this.window.size, this.config.alpha);
   }
 

@@ -14,11 +14,12 @@ import { brokerList, intFlag, numberFlag, oneOf, timeFlag } from '../tools/flags
 import { GENERATOR_PROFILES, GENERATOR_PROFILE_HELP, createGenerator, type GeneratorProfile } from '../tools/generate.js';
 import { createProgress } from '../tools/progress.js';
 import { kafkaClient } from '../tools/sink.js';
+import { addKafkaSecurityOptions, kafkaSecurityFromFlags, type KafkaSecurityFlags } from './kafka-flags.js';
 import { registryFromFlag, schemaIdLearner } from '../tools/wire-format.js';
 import { fileSource, topicSource, type EventSource, type Range } from '../tools/sources.js';
 import { STRATEGIES, parseStrategies, readStrategyFile, settingsLine, type Strategy } from '../tools/strategies.js';
 
-interface BacktestFlags {
+interface BacktestFlags extends KafkaSecurityFlags {
   file?: string;
   sourceTopic?: string;
   schemaRegistry?: string;
@@ -50,7 +51,7 @@ function referenceHelp(): string {
 }
 
 export function registerBacktest(program: Command): void {
-  program
+  const cmd = program
     .command('backtest')
     .description('prequential backtest (rank, then train) of strategies — sets of `rebalancer run` settings — side by side with reference rows, on the same events and candidates, without a service')
     .option('--file <path>', 'events from an event file')
@@ -102,6 +103,7 @@ ${EVENT_FILE_HELP}`)
     .action(async (flags: BacktestFlags) => {
       await runBacktestCli(flags);
     });
+  addKafkaSecurityOptions(cmd);
 }
 
 function selectStrategies(flags: BacktestFlags): Strategy[] {
@@ -139,7 +141,7 @@ async function openSource(flags: BacktestFlags, seed: number, quiet: boolean | u
   };
   const source: EventSource = flags.file !== undefined
     ? fileSource(flags.file, range, undefined, onSkip)
-    : await topicSource(kafkaClient(brokerList('brokers', flags.brokers), 'rebalancer-backtest'), flags.sourceTopic!, range, undefined, onSkip, schemaIdLearner(registryFromFlag(flags.schemaRegistry), `source topic ${flags.sourceTopic!}`));
+    : await topicSource(kafkaClient(brokerList('brokers', flags.brokers), 'rebalancer-backtest', kafkaSecurityFromFlags(flags)), flags.sourceTopic!, range, undefined, onSkip, schemaIdLearner(registryFromFlag(flags.schemaRegistry), `source topic ${flags.sourceTopic!}`));
   const stream: EventStream = {
     total: source.total,
     async *events(): AsyncGenerator<InteractionEvent> {

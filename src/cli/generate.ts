@@ -18,9 +18,10 @@ import {
 import { RatePacer } from '../tools/generate-common.js';
 import { createProgress } from '../tools/progress.js';
 import { fileSink, topicSink, type EventSink } from '../tools/sink.js';
+import { addKafkaSecurityOptions, kafkaSecurityFromFlags, type KafkaSecurityFlags } from './kafka-flags.js';
 import { addWireFormatOptions, WIRE_FORMAT_HELP, wireFormatFromFlags } from '../tools/wire-format.js';
 
-interface GenerateFlags {
+interface GenerateFlags extends KafkaSecurityFlags {
   profile: string;
   events: string;
   seed: string;
@@ -85,6 +86,7 @@ export function registerGenerate(program: Command): void {
     .option('--brokers <list>', 'Kafka brokers, host:port,... (with --topic)', process.env.REBALANCER_BROKERS)
     .option('--topic <name>', 'produce to this topic (created if missing, with retention.ms=-1), keyed by userId, timestamp = event time')
     .option('--partitions <n>', 'partitions when the topic is created', '3');
+  addKafkaSecurityOptions(cmd);
   addWireFormatOptions(cmd, 'with --topic: single-object (default) or confluent (needs --schema-registry)')
     .option('--quiet', 'no progress output')
     .addHelpText('after', `
@@ -172,6 +174,7 @@ async function runGenerate(flags: GenerateFlags): Promise<void> {
     : await topicSink(brokerList('brokers', flags.brokers), flags.topic!, intFlag('partitions', flags.partitions, 1, 10_000), {
         log: (line) => console.error(`generate: ${line}`),
         wireFormat,
+        security: kafkaSecurityFromFlags(flags),
         // A paced stream is sent at least every ~100 ms, not once per 1,000 events.
         ...(pace.rate !== null ? { batchSize: Math.max(1, Math.min(1_000, Math.ceil(pace.rate / 10))) } : {}),
       });

@@ -7,9 +7,10 @@ import { fileSize, guessFormat, importLog, type LogFormat } from '../tools/impor
 import { parseTypeMap, type ColumnMapping, type TimeUnit } from '../tools/importer.js';
 import { createProgress } from '../tools/progress.js';
 import { fileSink, topicSink, type EventSink } from '../tools/sink.js';
+import { addKafkaSecurityOptions, kafkaSecurityFromFlags, type KafkaSecurityFlags } from './kafka-flags.js';
 import { addWireFormatOptions, WIRE_FORMAT_HELP, wireFormatFromFlags } from '../tools/wire-format.js';
 
-interface ImportFlags {
+interface ImportFlags extends KafkaSecurityFlags {
   format?: string;
   delimiter: string;
   userCol: string;
@@ -56,6 +57,7 @@ export function registerImport(program: Command): void {
     .option('--brokers <list>', 'Kafka brokers, host:port,... (with --topic)', process.env.REBALANCER_BROKERS)
     .option('--topic <name>', 'produce to this topic (created if missing, with retention.ms=-1), keyed by userId, timestamp = event time')
     .option('--partitions <n>', 'partitions when the topic is created', '3');
+  addKafkaSecurityOptions(cmd);
   addWireFormatOptions(cmd, 'with --topic: single-object (default) or confluent (needs --schema-registry)')
     .option('--quiet', 'no progress output')
     .addHelpText('after', `
@@ -102,7 +104,7 @@ async function runImport(log: string, flags: ImportFlags): Promise<void> {
   const partial = flags.out === undefined ? undefined : `${flags.out}.partial`;
   const sink: EventSink = partial !== undefined
     ? fileSink(partial, `import ${log}`)
-    : await topicSink(brokerList('brokers', flags.brokers), flags.topic!, intFlag('partitions', flags.partitions, 1, 10_000), { log: (line) => console.error(`import: ${line}`), wireFormat });
+    : await topicSink(brokerList('brokers', flags.brokers), flags.topic!, intFlag('partitions', flags.partitions, 1, 10_000), { log: (line) => console.error(`import: ${line}`), wireFormat, security: kafkaSecurityFromFlags(flags) });
   const progress = createProgress({ label: 'import', total: size, unit: 'bytes', quiet: flags.quiet });
   let ok = false;
   try {

@@ -5,8 +5,9 @@ import { EVENT_FILE_HELP } from '../tools/event-file.js';
 import { brokerList, intFlag } from '../tools/flags.js';
 import { InspectDecoder, InspectSummary, REGISTRY_RETRY_MS, TOMBSTONE, inspectFile, inspectTopic, type InspectOptions } from '../tools/inspect.js';
 import { kafkaClient } from '../tools/sink.js';
+import { addKafkaSecurityOptions, kafkaSecurityFromFlags, type KafkaSecurityFlags } from './kafka-flags.js';
 
-interface InspectFlags {
+interface InspectFlags extends KafkaSecurityFlags {
   topic?: string;
   brokers?: string;
   partition?: string;
@@ -23,7 +24,7 @@ interface InspectFlags {
 const LISTED_PER_REASON = 20;
 
 export function registerInspect(program: Command): void {
-  program
+  const cmd = program
     .command('inspect')
     .description('print the events of an event file or a topic as JSON lines, in either framing (Avro single-object or Confluent), and a summary')
     .argument('[file]', 'event file to read (or --topic)')
@@ -62,6 +63,7 @@ ${EVENT_FILE_HELP}`)
     .action(async (file: string | undefined, flags: InspectFlags) => {
       await runInspect(file, flags);
     });
+  addKafkaSecurityOptions(cmd);
 }
 
 async function runInspect(file: string | undefined, flags: InspectFlags): Promise<void> {
@@ -104,7 +106,7 @@ async function runInspect(file: string | undefined, flags: InspectFlags): Promis
     if (file !== undefined) {
       await inspectFile(file, fromOffset ?? 0, options, stop.signal);
     } else {
-      const kafka = kafkaClient(brokers, 'rebalancer-inspect');
+      const kafka = kafkaClient(brokers, 'rebalancer-inspect', kafkaSecurityFromFlags(flags));
       await inspectTopic(kafka, {
         topic: flags.topic!,
         ...(fromOffset !== undefined ? { fromOffset } : {}),

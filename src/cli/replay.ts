@@ -6,11 +6,12 @@ import { brokerList, intFlag, numberFlag, oneOf, timeFlag } from '../tools/flags
 import { createProgress, type Progress } from '../tools/progress.js';
 import { REPLAY_TIMESTAMPS, readProgressFile, replay, type SourceId } from '../tools/replay.js';
 import { connectProducer, ensureTopic, kafkaClient } from '../tools/sink.js';
+import { addKafkaSecurityOptions, kafkaTargetFromFlags, type KafkaSecurityFlags } from './kafka-flags.js';
 import { fileSource, topicSource, type EventSource, type Range } from '../tools/sources.js';
 import { fileSize } from '../tools/import-log.js';
 import { addWireFormatOptions, schemaIdLearner, TopicEncoders, WIRE_FORMAT_HELP, wireFormatFromFlags } from '../tools/wire-format.js';
 
-interface ReplayFlags {
+interface ReplayFlags extends KafkaSecurityFlags {
   file?: string;
   sourceTopic?: string;
   brokers?: string;
@@ -50,6 +51,7 @@ export function registerReplay(program: Command): void {
     .option('--batch-size <n>', 'messages per produce request', '500')
     .option('--resume', 'continue after the last acknowledged event recorded in the progress file')
     .option('--progress-file <path>', 'where the position is kept (default: ./.replay-<target>.progress.json)');
+  addKafkaSecurityOptions(cmd);
   addWireFormatOptions(cmd, 'single-object or confluent: decode every event and write it in this framing (default: keep each message\'s bytes as read, whatever their framing)')
     .option('--quiet', 'no progress output')
     .addHelpText('after', `
@@ -110,7 +112,8 @@ async function runReplay(flags: ReplayFlags): Promise<void> {
   const onSkip = (where: string, reason: string): void => {
     if (++skips <= 20) console.error(`replay: skipped ${where}: ${reason}`);
   };
-  const kafka = kafkaClient(brokers, 'rebalancer-replay');
+  const kafkaTarget = kafkaTargetFromFlags(brokers, flags);
+  const kafka = kafkaClient(brokers, 'rebalancer-replay', kafkaTarget.security);
   const source: EventSource = flags.file !== undefined
     ? fileSource(flags.file, range, resumed?.file, onSkip)
     : await topicSource(kafka, flags.sourceTopic!, range, resumed?.partitions, onSkip, schemaIdLearner(wireFormat.registry, `source topic ${flags.sourceTopic!}`));
@@ -128,14 +131,14 @@ async function runReplay(flags: ReplayFlags): Promise<void> {
     }
     // Drawn from the first acknowledged batch on, below the target's log lines (created topic, retention warning).
     let progress: Progress | undefined;
-    const producer = await connectProducer(kafka);
+    const producer = await connectProducer(kafka, kafkaTarget);
     try {
       const s = await replay(source, producer, {
         target: flags.topic, speed, partitioning, timestamps, batchSize, progressFile, sourceId, resumed,
         encoders,
         ...(wireFormat.explicit ? { wireFormat: wireFormat.format } : {}),
         prepareTarget: async () => {
-          const target = await ensureTopic(kafka, flags.topic, partitions);
+          const target = await ensureTopic(kafka, flags.topic, partitions, kafkaTarget);
           if (target.note !== undefined) console.error(`replay: ${target.note}`);
           if (wireFormat.explicit) console.error(`replay: re-framing every event: ${encoders.describe(wireFormat.format)}`);
           return target.retentionMs;

@@ -8,6 +8,8 @@ import { settingHelp } from '../config/settings.js';
 import { RebalancerError, isRebalancerError } from '../errors.js';
 import { livePageUrl } from '../http/live-page.js';
 import { startLocalKafka, type LocalKafka } from '../kafka/local-broker.js';
+import { describeKafkaSecurity, kafkaSecurity, kafkaSecurityWarning } from '../kafka/security.js';
+import { adminAddress } from '../serve/index.js';
 import { startLocalRegistry, type LocalRegistry } from '../kafka/local-registry.js';
 import { startService, type ServiceHandle, type ServiceState } from '../service/index.js';
 import { LiveView } from './live-view.js';
@@ -74,8 +76,14 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
   // Validate the configuration before starting anything.
   const resolved = loadRunConfig({ flags: raw, env: process.env, configFile: flags.config });
   let config: ServiceConfig = resolved.config;
-  // The live page's URL comes first (issue 15); with --http-port 0 it is known once bound (printed below).
-  if (embedded && config.httpPort !== 0) console.error(`live page: ${livePageUrl(config.httpHost, config.httpPort)}`);
+  // The Kafka security settings together, and their PEM files (REB_CONFIG_INVALID naming the setting).
+  kafkaSecurity(config);
+  if (embedded && config.kafkaSsl) {
+    throw new RebalancerError('REB_CONFIG_INVALID', '--kafka-ssl true with --embedded: the embedded broker has no TLS listener (it has a SASL_PLAINTEXT one: --kafka-sasl-mechanism without --kafka-ssl)', { setting: 'kafkaSsl' });
+  }
+  // The live page (on the admin address when there is one) comes first (issue 15); with port 0 it is known once bound (printed below).
+  const pageAt = adminAddress(config).admin ?? { host: config.httpHost, port: config.httpPort };
+  if (embedded && pageAt.port !== 0) console.error(`live page: ${livePageUrl(pageAt.host, pageAt.port)}`);
   // SIGINT/SIGTERM are handled from here to the end: the first one ends the run
   // gracefully, any later one (npm forwards the terminal's SIGINT, so one Ctrl-C can arrive
   // twice) is only logged and must not kill the process before the final checkpoint.
@@ -99,12 +107,14 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
       log('starting a local Kafka broker (embedded mode)');
       // Its own process group: Ctrl-C in a terminal reaches this process only, which stops
       // the broker after the final checkpoint (and kills it should this process die first).
-      local = await startLocalKafka({ log, ownProcessGroup: true });
+      // With SASL settings, the broker gets a SASL_PLAINTEXT listener for exactly those credentials, and the service uses it.
+      const sasl = config.kafkaSaslMechanism !== '' ? { users: { [config.kafkaSaslUsername]: config.kafkaSaslPassword } } : undefined;
+      local = await startLocalKafka({ log, ownProcessGroup: true, ...(sasl !== undefined ? { sasl } : {}) });
       // A fresh broker has fresh offsets: checkpoints of another broker must not be restored.
       // A temporary one of our own is removed at the end.
       if (resolved.explicit.checkpointDir === undefined) ownedCheckpointDir = mkdtempSync(join(tmpdir(), 'rebalancer-embedded-'));
       const checkpointDir = ownedCheckpointDir ?? config.checkpointDir;
-      config = { ...config, brokers: local.brokers, checkpointDir };
+      config = { ...config, brokers: sasl !== undefined ? local.saslBrokers : local.brokers, checkpointDir };
       // The Confluent demo: a local schema registry too (unless one is given), and the
       // synthetic producer writes the Confluent wire format through it.
       if (config.wireFormat === 'confluent' && config.schemaRegistry === '') {
@@ -113,6 +123,9 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
         config = { ...config, schemaRegistry: registry.url };
       }
     }
+    log(`Kafka at ${config.brokers.join(',')}: ${describeKafkaSecurity(config)}`);
+    const warning = kafkaSecurityWarning(config);
+    if (warning !== undefined) log(`WARNING: ${warning}`);
     service = await startService(config, { log }).catch((err: unknown) => {
       // startService undid what it had started; a client library still retrying in the
       // background must not keep a failed start alive: the error line, then exit.
@@ -120,12 +133,13 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
       throw err;
     });
     serviceStarted = Date.now();
-    console.error(`metrics: ${service.url}/metrics`);
-    console.error(`state:   ${service.url}/state   recommendations: ${service.url}/recommendations/<userId>?k=10`);
-    if (!embedded || config.httpPort === 0) console.error(`live page: ${livePageUrl(config.httpHost, service.httpPort)}`);
+    console.error(`metrics: ${service.adminUrl}/metrics`);
+    console.error(`state:   ${service.adminUrl}/state   recommendations: ${service.url}/recommendations/<userId>?k=10`);
+    // The bound port (with port 0 known only now) is the admin URL's last part.
+    if (!embedded || pageAt.port === 0) console.error(`live page: ${livePageUrl(pageAt.host, Number(/:(\d+)$/.exec(service.adminUrl)?.[1] ?? pageAt.port))}`);
     if (embedded) {
       const schemaRegistry = config.wireFormat === 'confluent' ? config.schemaRegistry : undefined;
-      producer = await startSyntheticProducer({ brokers: config.brokers, topic: config.topic, rate, corruptEvery, seed: config.seed, log, ...(schemaRegistry !== undefined ? { schemaRegistry } : {}) });
+      producer = await startSyntheticProducer({ brokers: config.brokers, security: kafkaSecurity(config), topic: config.topic, rate, corruptEvery, seed: config.seed, log, ...(schemaRegistry !== undefined ? { schemaRegistry } : {}) });
       log(`synthetic producer: ${rate} events/s${schemaRegistry !== undefined ? ', Confluent wire format' : ''}${corruptEvery > 0 ? `, one corrupt payload every ${corruptEvery}` : ''}`);
     }
     const reason = await waitForEnd(service, durationS, stopAfterEvents, signals.first);

@@ -1,5 +1,6 @@
 import { CompressionTypes, type Producer } from 'kafkajs';
 import { createKafkaClient } from '../kafka/client.js';
+import type { KafkaSecurityFields } from '../kafka/security.js';
 import { createEventCodec, type InteractionEvent } from '../codec/index.js';
 import { SchemaRegistryClient } from '../kafka/schema-registry.js';
 import { DEFAULT_SYNTHETIC, SyntheticStream } from '../tools/synthetic.js';
@@ -21,8 +22,8 @@ const TICK_MS = 100;
  * `schemaRegistry`: write the Confluent wire format, the event schema's versions registered
  * under `<topic>-value` (BACKWARD) first; otherwise Avro single-object.
  */
-export async function startSyntheticProducer(opts: { brokers: string[]; topic: string; rate: number; corruptEvery: number; seed: number; schemaRegistry?: string; log(msg: string): void }): Promise<SyntheticProducer> {
-  const kafka = createKafkaClient({ clientId: 'rebalancer-synthetic', brokers: opts.brokers, logLevel: 'error' });
+export async function startSyntheticProducer(opts: { brokers: string[]; security?: KafkaSecurityFields; topic: string; rate: number; corruptEvery: number; seed: number; schemaRegistry?: string; log(msg: string): void }): Promise<SyntheticProducer> {
+  const kafka = createKafkaClient({ clientId: 'rebalancer-synthetic', brokers: opts.brokers, logLevel: 'error', ...opts.security });
   const producer: Producer = kafka.producer();
   await producer.connect();
   const codec = createEventCodec();

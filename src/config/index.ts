@@ -1,7 +1,7 @@
 import { RebalancerError } from '../errors.js';
-import { SETTINGS, type ServiceConfig, type SettingKey } from './settings.js';
+import { KAFKA_SECURITY_KEYS, SETTINGS, type KafkaSecuritySettings, type ServiceConfig, type SettingKey } from './settings.js';
 
-export { SETTINGS, flagToOptionKey, type ServiceConfig, type SettingKey, type SettingSpec } from './settings.js';
+export { KAFKA_SECURITY_KEYS, SETTINGS, flagToOptionKey, type KafkaSecuritySettings, type ServiceConfig, type SettingKey, type SettingSpec } from './settings.js';
 
 /** Where a raw value came from, for error messages. */
 export type ConfigSource = 'flag' | 'env' | 'file' | 'strategy' | 'harness' | 'default' | 'override';
@@ -56,43 +56,94 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): RawSettings {
  * fails as one REB_CONFIG_INVALID error.
  */
 export function loadConfig(options: LoadConfigOptions = {}): ServiceConfig {
-  const layers: readonly ConfigLayer[] = options.layers ?? [
+  const { values, problems, sources } = parseSettings(Object.keys(SETTINGS) as SettingKey[], layersOf(options), options.overrides ?? {});
+  const config = values as ServiceConfig;
+  problems.push(...crossChecks(config, sources));
+  if (problems.length > 0) throw configError(problems);
+  return config;
+}
+
+/** The layers of `options`, highest precedence first. */
+function layersOf(options: LoadConfigOptions): readonly ConfigLayer[] {
+  return options.layers ?? [
     { source: 'flag', values: options.flags ?? {} },
     { source: 'env', values: settingsFromEnv(options.env ?? {}) },
     ...(options.file !== undefined ? [{ source: 'file' as const, origin: options.file.path, values: options.file.values }] : []),
   ];
-  const overrides = options.overrides ?? {};
-  const out: Record<string, unknown> = {};
+}
+
+/** Parses the given settings from the layers (first wins, then the default), collecting every bad value. */
+function parseSettings(keys: readonly SettingKey[], layers: readonly ConfigLayer[], overrides: Partial<ServiceConfig>): { values: Record<string, unknown>; problems: ConfigProblem[]; sources: Sources } {
+  const values: Record<string, unknown> = {};
   const problems: ConfigProblem[] = [];
-  for (const key of Object.keys(SETTINGS) as SettingKey[]) {
+  const sources: Sources = {};
+  for (const key of keys) {
     const spec = SETTINGS[key];
     if (overrides[key] !== undefined) {
-      out[key] = overrides[key];
+      values[key] = overrides[key];
+      sources[key] = { source: 'override' };
       continue;
     }
     const layer = layers.find((l) => l.values[key] !== undefined);
+    sources[key] = layer === undefined ? { source: 'default' } : { source: layer.source, ...(layer.origin !== undefined ? { origin: layer.origin } : {}) };
     const raw = layer?.values[key] ?? spec.default;
     const parsed = spec.schema.safeParse(raw);
-    if (parsed.success) out[key] = parsed.data;
+    if (parsed.success) values[key] = parsed.data;
     else problems.push({ setting: key, flag: spec.flag, env: spec.env, value: raw, source: layer?.source ?? 'default', ...(layer?.origin !== undefined ? { origin: layer.origin } : {}), expected: spec.expected });
   }
-  const config = out as ServiceConfig;
-  problems.push(...crossChecks(config));
-  if (problems.length > 0) {
-    const lines = problems.map((p) => `${p.flag} / ${p.env}: got ${JSON.stringify(p.value)} (from ${p.source}${p.origin !== undefined ? ` ${p.origin}` : ''}), expected ${p.expected}`);
-    throw new RebalancerError('REB_CONFIG_INVALID', `invalid configuration:\n  ${lines.join('\n  ')}`, { problems });
-  }
-  return config;
+  return { values, problems, sources };
+}
+
+/** Where each setting's value came from, for the messages of checks between settings. */
+type Sources = Partial<Record<SettingKey, { source: ConfigSource; origin?: string }>>;
+
+/** One REB_CONFIG_INVALID error for all problems, one line each; a secret's value is never quoted. */
+function configError(problems: ConfigProblem[]): RebalancerError {
+  const shown = problems.map((p) => (SETTINGS[p.setting].secret ? { ...p, value: '(hidden)' } : p));
+  const lines = shown.map((p) => `${p.flag} / ${p.env}: ${SETTINGS[p.setting].secret ? 'got a value' : `got ${JSON.stringify(p.value)}`} (from ${p.source}${p.origin !== undefined ? ` ${p.origin}` : ''}), expected ${p.expected}`);
+  return new RebalancerError('REB_CONFIG_INVALID', `invalid configuration:\n  ${lines.join('\n  ')}`, { problems: shown });
+}
+
+/**
+ * The Kafka security settings alone (the tools that talk to Kafka: generate, import,
+ * replay, backtest, inspect), from their flags and the environment, each value validated
+ * like `run`'s (the same schemas, the same error); how they go together is checked by
+ * kafkaSecurity (src/kafka/security.ts), as for `run`.
+ */
+export function loadKafkaSecurity(options: { flags: RawSettings; env: NodeJS.ProcessEnv }): KafkaSecuritySettings {
+  const { values, problems } = parseSettings(KAFKA_SECURITY_KEYS, layersOf(options), {});
+  if (problems.length > 0) throw configError(problems);
+  return values as KafkaSecuritySettings;
 }
 
 /** Constraints between settings, reported like single-setting errors. */
-function crossChecks(c: ServiceConfig): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
+function crossChecks(c: ServiceConfig, sources: Sources): ConfigProblem[] {
+  // The Kafka security settings are checked together where they become client fields (src/kafka/security.ts).
+  const problems: ConfigProblem[] = [...adminProblems(c, sources)];
   if (typeof c.weightMin === 'number' && typeof c.weightMax === 'number' && c.weightMin > c.weightMax) {
     const spec = SETTINGS.weightMin;
     problems.push({ setting: 'weightMin', flag: spec.flag, env: spec.env, value: String(c.weightMin), source: 'override', expected: `at most --weight-max (${c.weightMax})` });
   }
   return problems;
+}
+
+/** A problem with a setting whose value is fine alone but not with the others; `from` says where the value came from. */
+function problemOf(sources: Sources): (setting: SettingKey, value: unknown, expected: string) => ConfigProblem {
+  return (setting, value, expected) => {
+    const spec = SETTINGS[setting];
+    const from = sources[setting] ?? { source: 'override' as const };
+    return { setting, flag: spec.flag, env: spec.env, value: String(value), source: from.source, ...(from.origin !== undefined ? { origin: from.origin } : {}), expected };
+  };
+}
+
+/** --admin-host needs --admin-port; the admin port must differ from the HTTP port. */
+function adminProblems(c: ServiceConfig, sources: Sources): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  const problem = problemOf(sources);
+  if (c.adminPort === '' && c.adminHost !== '') out.push(problem('adminHost', c.adminHost, 'empty without --admin-port (the admin routes are on --http-host:--http-port unless --admin-port is set)'));
+  const sameHost = c.adminHost === '' || c.adminHost === c.httpHost;
+  if (c.adminPort !== '' && c.adminPort !== 0 && c.adminPort === c.httpPort && sameHost) out.push(problem('adminPort', c.adminPort, `a port other than --http-port (${c.httpPort}), or empty to serve every route there`));
+  return out;
 }
 
 /** Defaults only (what `rebalancer run --help` shows), for tests and tools. */

@@ -16,6 +16,8 @@ export interface SettingSpec<T> {
   readonly schema: z.ZodType<T>;
   /** A test hook: accepted like any setting (flag, env, file) but left out of `run --help`. */
   readonly hidden: boolean;
+  /** A secret (a password): its value is never quoted in an error message. */
+  readonly secret: boolean;
 }
 
 const positiveInt = (max = 2 ** 31 - 1): z.ZodType<number> =>
@@ -41,9 +43,19 @@ const nonEmptyEventTypeSet: z.ZodType<Array<'view' | 'click' | 'add_to_cart' | '
     .refine((types) => new Set(types).size === types.length),
 );
 
-function setting<T>(flag: string, env: string, description: string, def: string, expected: string, schema: z.ZodType<T>, options: { hidden?: boolean } = {}): SettingSpec<T> {
-  return { flag, env, description, default: def, expected, schema, hidden: options.hidden === true };
+function setting<T>(flag: string, env: string, description: string, def: string, expected: string, schema: z.ZodType<T>, options: { hidden?: boolean; secret?: boolean } = {}): SettingSpec<T> {
+  return { flag, env, description, default: def, expected, schema, hidden: options.hidden === true, secret: options.secret === true };
 }
+
+/** Empty (not set), or a TCP port in [0, 65535] (0 = any free port); '' round-trips through the trainer thread's config message. */
+const optionalPort: z.ZodType<'' | number> = z
+  .string()
+  .trim()
+  .pipe(z.union([z.literal(''), z.string().regex(/^\d{1,5}$/).transform(Number).pipe(z.number().int().min(0).max(65_535))]));
+/** Empty (no SASL), or a kafkajs SASL mechanism; Kafka's own spelling (PLAIN, SCRAM-SHA-256) is accepted too. */
+const saslMechanism: z.ZodType<'' | 'plain' | 'scram-sha-256' | 'scram-sha-512'> = z.string().trim().toLowerCase().pipe(z.enum(['', 'plain', 'scram-sha-256', 'scram-sha-512']));
+/** Empty, or a file path (read and checked when the Kafka client is made: src/kafka/security.ts). */
+const optionalPath: z.ZodType<string> = z.string().trim();
 
 /** The `run --help` text of a setting: what it does, its allowed values or range, default and variable. */
 export function settingHelp(spec: SettingSpec<unknown>): string {
@@ -63,6 +75,14 @@ export const SETTINGS = {
   schemaRegistry: setting('--schema-registry', 'REBALANCER_SCHEMA_REGISTRY', 'Confluent-compatible schema registry (base URL of its REST API, e.g. http://registry:8080/apis/ccompat/v7): events in the Confluent wire format (0x00 + schema id) wait while their id is fetched, and wait (never lost) while the registry does not answer; empty = none (Confluent-framed events are dead-lettered as unknown_schema)', '', 'empty, or an http(s) URL', z.string().trim().refine((u) => u === '' || /^https?:\/\/[^\s/]+/.test(u))),
   registryTimeoutMs: setting('--registry-timeout-ms', 'REBALANCER_REGISTRY_TIMEOUT_MS', 'longest wait for one schema-registry request; past it the request counts as unavailable and is retried (capped backoff)', '5000', 'an integer in [100, 600000]', positiveInt(600_000).pipe(z.number().min(100))),
   wireFormat: setting('--wire-format', 'REBALANCER_WIRE_FORMAT', 'framing of the recommendations the service writes: single-object (Avro single-object encoding) or confluent (0x00 + schema id; the schema is registered under <recommendations-topic>-value at start, needs --schema-registry). Events are read in either framing, per message', 'single-object', 'one of single-object, confluent', z.enum(['single-object', 'confluent'])),
+  kafkaSaslMechanism: setting('--kafka-sasl-mechanism', 'REBALANCER_KAFKA_SASL_MECHANISM', 'SASL authentication of every Kafka client (consumer, producer, admin): plain, scram-sha-256 or scram-sha-512, with --kafka-sasl-username and the password; empty = no SASL (without --kafka-ssl: SASL_PLAINTEXT, with it: SASL_SSL)', '', 'empty, or one of plain, scram-sha-256, scram-sha-512', saslMechanism),
+  kafkaSaslUsername: setting('--kafka-sasl-username', 'REBALANCER_KAFKA_SASL_USERNAME', 'SASL user name (needs --kafka-sasl-mechanism)', '', 'a user name (needed with --kafka-sasl-mechanism)', z.string()),
+  kafkaSaslPassword: setting('--kafka-sasl-password', 'REBALANCER_KAFKA_SASL_PASSWORD', 'SASL password; prefer the variable (a flag shows in the process list). Never logged, never in /state or an error message', '', 'a password without line breaks (needed with --kafka-sasl-mechanism; a file read into the variable often ends with one)', z.string().refine((v) => !/[\r\n]/.test(v)), { secret: true }),
+  kafkaSsl: setting('--kafka-ssl', 'REBALANCER_KAFKA_SSL', 'connect to Kafka over TLS (SSL or SASL_SSL listeners); the broker certificate is verified against the system CAs, or --kafka-ssl-ca', 'false', 'true or false', bool),
+  kafkaSslCa: setting('--kafka-ssl-ca', 'REBALANCER_KAFKA_SSL_CA', 'PEM file of the CA certificate(s) that signed the brokers\' certificates, instead of the system CAs (needs --kafka-ssl true)', '', 'empty, or a readable PEM file', optionalPath),
+  kafkaSslCert: setting('--kafka-ssl-cert', 'REBALANCER_KAFKA_SSL_CERT', 'PEM file of the client certificate, for brokers that authenticate clients by TLS (ssl.client.auth=required; with --kafka-ssl-key)', '', 'empty, or a readable PEM file', optionalPath),
+  kafkaSslKey: setting('--kafka-ssl-key', 'REBALANCER_KAFKA_SSL_KEY', 'PEM file of the client certificate\'s private key (unencrypted; with --kafka-ssl-cert)', '', 'empty, or a readable PEM file', optionalPath),
+  kafkaSslRejectUnauthorized: setting('--kafka-ssl-reject-unauthorized', 'REBALANCER_KAFKA_SSL_REJECT_UNAUTHORIZED', 'refuse a broker whose certificate does not verify (false: accept any certificate: encrypted but open to a man in the middle; tests only)', 'true', 'true or false', bool),
   fromBeginning: setting('--from-beginning', 'REBALANCER_FROM_BEGINNING', 'start at the earliest offset when the group has no committed offset', 'true', 'true or false', bool),
 
   windowBuckets: setting('--window-buckets', 'REBALANCER_WINDOW_BUCKETS', 'sliding window: number of event-time buckets', '60', 'an integer in [1, 100000]', positiveInt(100_000)),
@@ -107,7 +127,9 @@ export const SETTINGS = {
   popularityHalfLife: setting('--popularity-half-life', 'REBALANCER_POPULARITY_HALF_LIFE', 'half-life of the recent-popularity counts of the wide part, in positives', '20000', 'an integer in [1, 1000000000]', positiveInt(1_000_000_000)),
 
   httpHost: setting('--http-host', 'REBALANCER_HTTP_HOST', 'HTTP listen address', '127.0.0.1', 'an IP address or host name', z.string().min(1)),
-  httpPort: setting('--http-port', 'REBALANCER_HTTP_PORT', 'HTTP port (/metrics, /recommendations, /state; 0 = any free port)', '9464', 'an integer in [0, 65535]', nonNegativeInt(65_535)),
+  httpPort: setting('--http-port', 'REBALANCER_HTTP_PORT', 'HTTP port (/recommendations; also /metrics, /state, /state/history, /healthz, /readyz and the live page unless --admin-port is set; 0 = any free port)', '9464', 'an integer in [0, 65535]', nonNegativeInt(65_535)),
+  adminHost: setting('--admin-host', 'REBALANCER_ADMIN_HOST', 'listen address of the admin routes (with --admin-port); empty = --http-host', '', 'empty, or an IP address or host name', z.string().trim()),
+  adminPort: setting('--admin-port', 'REBALANCER_ADMIN_PORT', 'a separate HTTP port for the admin routes (/metrics, /state, /state/history, /healthz, /readyz, the live page /), so that --http-port serves /recommendations alone; empty = every route on --http-port; 0 = any free port', '', 'empty, or an integer in [0, 65535]', optionalPort),
 
   checkpointDir: setting('--checkpoint-dir', 'REBALANCER_CHECKPOINT_DIR', 'checkpoint directory', '.rebalancer/checkpoints', 'a directory path', z.string().min(1)),
   checkpointIntervalMs: setting('--checkpoint-interval-ms', 'REBALANCER_CHECKPOINT_INTERVAL_MS', 'time between checkpoints (offsets are committed after each)', '10000', 'an integer in [100, 86400000]', positiveInt(86_400_000).pipe(z.number().min(100))),
@@ -118,7 +140,15 @@ export const SETTINGS = {
   brokerSilenceMs: setting('--broker-silence-ms', 'REBALANCER_BROKER_SILENCE_MS', '/readyz fails when the Kafka cluster has answered no fetch and no heartbeat for this long', '10000', 'an integer in [1000, 600000]', positiveInt(600_000).pipe(z.number().min(1_000))),
 
   metricsTopCategories: setting('--metrics-top-categories', 'REBALANCER_METRICS_TOP_CATEGORIES', 'categories exported by name in metrics; the rest are folded into "other"', '20', 'an integer in [1, 1000]', positiveInt(1000)),
-  dedupHorizon: setting('--dedup-horizon', 'REBALANCER_DEDUP_HORIZON', 'recent eventIds remembered to drop duplicates', '200000', 'an integer in [1, 10000000]', positiveInt(10_000_000)),
+  dedupHorizon: setting('--dedup-horizon', 'REBALANCER_DEDUP_HORIZON', 'most eventIds remembered per input partition to drop producer-side duplicates (a memory bound; --dedup-horizon-ms is the span)', '200000', 'an integer in [1, 10000000]', positiveInt(10_000_000)),
+  dedupHorizonMs: setting('--dedup-horizon-ms', 'REBALANCER_DEDUP_HORIZON_MS', 'event-time span over which a repeated eventId is dropped as a producer-side duplicate (counting itself is exact by offset, whatever this is)', '600000', 'an integer in [1000, 604800000]', positiveInt(604_800_000).pipe(z.number().min(1_000))),
+  instanceId: setting('--instance-id', 'REBALANCER_INSTANCE_ID', 'this instance\'s name in the changelog and global counts topics (default: host name and process id)', '', 'a string of [A-Za-z0-9._-], at most 200 chars, or empty', z.string().regex(/^[A-Za-z0-9._-]{0,200}$/)),
+  changelogTopic: setting('--changelog-topic', 'REBALANCER_CHANGELOG_TOPIC', 'compacted topic holding each input partition\'s state (default: <group-id>-<topic>-changelog)', '', 'a Kafka topic name ([A-Za-z0-9._-], 1-249 chars) or empty', z.string().regex(/^[A-Za-z0-9._-]{0,249}$/)),
+  countsTopic: setting('--counts-topic', 'REBALANCER_COUNTS_TOPIC', 'compacted topic where each owner publishes its partitions\' window counts, merged by every instance into the global window (default: <group-id>-<topic>-counts)', '', 'a Kafka topic name ([A-Za-z0-9._-], 1-249 chars) or empty', z.string().regex(/^[A-Za-z0-9._-]{0,249}$/)),
+  modelSync: setting('--model-sync', 'REBALANCER_MODEL_SYNC', 'how model replicas of the instances in one group stay close: delta (each adds the others\' changes; measured best), average (sample-weighted mean of changed rows and dense weights) or off; needs the trainer thread, and publishes only while another instance is heard of', 'delta', 'one of delta, average, off', z.enum(['delta', 'average', 'off'])),
+  modelSyncIntervalMs: setting('--model-sync-interval-ms', 'REBALANCER_MODEL_SYNC_INTERVAL_MS', 'how often this replica\'s changed embedding rows, dense weights and counted positives are published (keep it below a training step\'s period)', '250', 'an integer in [10, 600000]', positiveInt(600_000).pipe(z.number().min(10))),
+  modelSyncTopic: setting('--model-sync-topic', 'REBALANCER_MODEL_SYNC_TOPIC', 'topic the model updates go through (default: <group-id>-<topic>-model)', '', 'a Kafka topic name ([A-Za-z0-9._-], 1-249 chars) or empty', z.string().regex(/^[A-Za-z0-9._-]{0,249}$/)),
+  countsPublishMs: setting('--counts-publish-ms', 'REBALANCER_COUNTS_PUBLISH_MS', 'how often owned partitions\' changed window counts are published to the counts topic', '1000', 'an integer in [100, 600000]', positiveInt(600_000).pipe(z.number().min(100))),
   fetchMaxBytes: setting('--fetch-max-bytes', 'REBALANCER_FETCH_MAX_BYTES', 'bytes per Kafka fetch response (a quarter per partition); kafkajs decodes a response in one go on the thread that serves /recommendations: 1 MB keeps that under about 30 ms (request p99 while training 85 ms against 163 ms at 8 MB), 8 MB ingests about 1.4x faster', '1048576', 'an integer in [65536, 67108864]', positiveInt(67_108_864).pipe(z.number().min(65_536))),
   maxInFlight: setting('--max-in-flight', 'REBALANCER_MAX_IN_FLIGHT', 'events consumed but not yet processed before the consumer pauses', '20000', 'an integer in [1, 10000000]', positiveInt(10_000_000)),
   maxInFlightBytes: setting('--max-in-flight-bytes', 'REBALANCER_MAX_IN_FLIGHT_BYTES', 'payload bytes consumed but not yet processed before the consumer pauses', '16777216', 'an integer in [1024, 4294967296]', positiveInt(2 ** 32).pipe(z.number().min(1024))),
@@ -146,3 +176,8 @@ export type ServiceConfig = { -readonly [K in SettingKey]: Parsed<(typeof SETTIN
 export function flagToOptionKey(flag: string): string {
   return flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
+
+/** The settings every Kafka client the product makes takes (SASL and TLS): src/kafka/security.ts turns them into kafkajs fields. */
+export const KAFKA_SECURITY_KEYS = ['kafkaSaslMechanism', 'kafkaSaslUsername', 'kafkaSaslPassword', 'kafkaSsl', 'kafkaSslCa', 'kafkaSslCert', 'kafkaSslKey', 'kafkaSslRejectUnauthorized'] as const satisfies readonly SettingKey[];
+
+export type KafkaSecuritySettings = Pick<ServiceConfig, (typeof KAFKA_SECURITY_KEYS)[number]>;

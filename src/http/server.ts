@@ -40,6 +40,14 @@ export interface HttpDeps {
 }
 
 /**
+ * Which routes a listener serves: `all` (one listener, the default), or, with a separate
+ * admin address (--admin-port), `public` (/recommendations alone) and `admin` (/metrics,
+ * /state, /state/history, /healthz, /readyz and the live page /). A route of the other
+ * part answers 404 REB_HTTP_NOT_FOUND, saying where it is served.
+ */
+export type HttpRoutes = 'all' | 'public' | 'admin';
+
+/**
  * The service's HTTP face: recommendations for personalization systems, /metrics for
  * Prometheus, liveness and readiness for orchestrators, /state (and /state/history) for
  * operators, and the live page at / for people without Grafana.
@@ -48,7 +56,7 @@ export interface HttpDeps {
  * `Retry-After` (load-shedding.ts); the cheap routes are never shed: they are how operators
  * see the overload.
  */
-export function createHttpServer(deps: HttpDeps): FastifyInstance {
+export function createHttpServer(deps: HttpDeps, routes: HttpRoutes = 'all'): FastifyInstance {
   // A userId of MAX_ID_LENGTH characters is up to 9 URL characters each (3 UTF-8 bytes, each
   // %XX): the router must pass that much to the handler, which answers 400 with a code.
   // Longest raw (percent-encoded) path parameter the router accepts.
@@ -65,7 +73,10 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   });
 
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}`, code: 'REB_HTTP_NOT_FOUND' });
+    const path = req.url.split('?')[0]!.slice(0, 200);
+    const recommendations = path === '/recommendations' || path.startsWith('/recommendations/');
+    const elsewhere = routes === 'public' && !recommendations ? ' on this listener (the admin routes are on --admin-port)' : routes === 'admin' && recommendations ? ' on this listener (/recommendations is on --http-port)' : '';
+    void reply.code(404).send({ error: `no route ${req.method} ${path}${elsewhere}`, code: 'REB_HTTP_NOT_FOUND' });
   });
 
   app.setErrorHandler((err, _req, reply) => {
@@ -79,7 +90,13 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     void reply.code(status).send({ error: err instanceof Error ? err.message : String(err), ...(code ? { code } : {}) });
   });
 
-  // The only expensive route, in a context of its own so that load shedding reaches it alone.
+  if (routes !== 'admin') registerRecommendations(app, deps, maxIdLength);
+  if (routes !== 'public') registerAdminRoutes(app, deps);
+  return app;
+}
+
+/** /recommendations/:userId, the only expensive route, in a context of its own so that load shedding reaches it alone. */
+function registerRecommendations(app: FastifyInstance, deps: HttpDeps, maxIdLength: number): void {
   void app.register(async (scope) => {
     await registerLoadShedding(scope, DEFAULT_SHEDDING, () => deps.onShed?.());
     scope.get<{ Params: { userId: string }; Querystring: { k?: string } }>('/recommendations/:userId', async (req) => {
@@ -90,7 +107,10 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
       return { userId: rec.userId, k, modelVersion: rec.modelVersion, generatedAt: rec.generatedAt, ...(rec.coldStart !== undefined ? { coldStart: rec.coldStart } : {}), items: rec.items };
     });
   });
+}
 
+/** The operators' routes: metrics, probes, state, history and the live page. */
+function registerAdminRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.get('/metrics', async (_req, reply) => {
     const m = await deps.metrics();
     void reply.header('content-type', m.contentType);
@@ -115,8 +135,6 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     void reply.headers(LIVE_PAGE_HEADERS);
     return LIVE_PAGE_HTML;
   });
-
-  return app;
 }
 
 /** k: absent → default; otherwise a decimal integer in [1, maxK]. */

@@ -84,10 +84,20 @@ export interface LocalKafkaOptions {
   log?: (msg: string) => void;
   /** Extra server.properties settings, after (so overriding) the defaults: e.g. a short log.retention.check.interval.ms in tests. */
   extraProperties?: Record<string, string>;
+  /**
+   * An extra SASL_PLAINTEXT listener on 127.0.0.1 (its own port, `saslBrokers`) that takes
+   * PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for these users (name → password; letters,
+   * digits and `._~+-`, 1 to 128 characters). The PLAINTEXT listener stays as it is. SCRAM
+   * credentials are written when the storage is formatted, so a data directory started
+   * before keeps the SCRAM users it was formatted with (PLAIN takes the users given now).
+   */
+  sasl?: { users: Readonly<Record<string, string>>; port?: number };
 }
 
 export interface LocalKafka {
   readonly brokers: string[];
+  /** The SASL_PLAINTEXT listener's address (empty without the `sasl` option). */
+  readonly saslBrokers: string[];
   readonly pid: number;
   readonly dataDir: string;
   stop(): Promise<void>;
@@ -96,7 +106,9 @@ export interface LocalKafka {
 const IDENTITY_FILE = 'rebalancer-broker.json';
 // Kafka's cluster ids are 16 bytes in URL-safe base64 (22 characters).
 const ClusterId = z.string().regex(/^[A-Za-z0-9_-]{22}$/);
-const Identity = z.object({ clusterId: z.string().min(1), port: z.number().int().min(1).max(65_535), controllerPort: z.number().int().min(1).max(65_535) });
+const Identity = z.object({ clusterId: z.string().min(1), port: z.number().int().min(1).max(65_535), controllerPort: z.number().int().min(1).max(65_535), saslPort: z.number().int().min(1).max(65_535).optional() });
+/** A SASL user name or password the local broker takes: safe inside a JAAS string and a kafka-storage --add-scram argument. */
+const SaslCredential = z.string().regex(/^[A-Za-z0-9._~+-]{1,128}$/);
 
 /** The identity a data directory was first started with (undefined for a new one; an unreadable file is an error). */
 function readIdentity(dataDir: string): z.infer<typeof Identity> | undefined {
@@ -141,17 +153,22 @@ export async function startLocalKafka(options: LocalKafkaOptions = {}): Promise<
   const identity = readIdentity(dataDir);
   const port = options.port ?? identity?.port ?? (await freePort());
   const controllerPort = identity?.controllerPort ?? (await freePort());
+  const users = options.sasl === undefined ? undefined : saslUsers(options.sasl.users);
+  const saslPort = users === undefined ? undefined : (options.sasl?.port ?? identity?.saslPort ?? (await freePort()));
+  const sasl = users !== undefined && saslPort !== undefined ? { port: saslPort, users } : undefined;
   const props = join(dataDir, 'server.properties');
-  writeFileSync(props, serverProperties(port, controllerPort, join(dataDir, 'log'), options.defaultPartitions ?? 3, options.extraProperties ?? {}));
+  writeFileSync(props, serverProperties(port, controllerPort, join(dataDir, 'log'), options.defaultPartitions ?? 3, options.extraProperties ?? {}, sasl));
 
   const classpath = join(libs, '*');
   // Format only a directory that was never formatted; a formatted one keeps its cluster id
   // (and with it its topics and committed offsets).
   const formattedId = readFormattedClusterId(join(dataDir, 'log'));
   const clusterId = formattedId ?? identity?.clusterId ?? newClusterId();
-  writeFileSync(join(dataDir, IDENTITY_FILE), JSON.stringify({ clusterId, port, controllerPort }));
+  writeFileSync(join(dataDir, IDENTITY_FILE), JSON.stringify({ clusterId, port, controllerPort, ...(saslPort !== undefined ? { saslPort } : identity?.saslPort !== undefined ? { saslPort: identity.saslPort } : {}) }));
   if (formattedId === undefined) {
-    const format = spawnSync('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props], { encoding: 'utf8' });
+    // SCRAM users live in the cluster metadata: KRaft takes them at format time (KIP-900).
+    const scram = Object.entries(users ?? {}).flatMap(([name, password]) => ['SCRAM-SHA-256', 'SCRAM-SHA-512'].flatMap((m) => ['--add-scram', `${m}=[name=${name},password=${password}]`]));
+    const format = spawnSync('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props, ...scram], { encoding: 'utf8' });
     if (format.error || format.status !== 0) {
       throw new RebalancerError('REB_LOCAL_KAFKA', `formatting Kafka storage in ${dataDir} failed: ${format.error?.message ?? format.stderr.trim()}`);
     }
@@ -178,6 +195,7 @@ export async function startLocalKafka(options: LocalKafkaOptions = {}): Promise<
   let exited = false;
   child.once('exit', () => { exited = true; });
   const brokers = [`127.0.0.1:${port}`];
+  const saslBrokers = sasl !== undefined ? [`127.0.0.1:${sasl.port}`] : [];
   const stop = async (): Promise<void> => {
     process.off('exit', onExit);
     await stopProcess(child, pid, () => exited);
@@ -189,8 +207,8 @@ export async function startLocalKafka(options: LocalKafkaOptions = {}): Promise<
     await stop();
     throw err;
   }
-  log(`Kafka ${localKafkaVersion()} ready on ${brokers[0]} (pid ${pid}, data ${dataDir})`);
-  return { brokers, pid, dataDir, stop };
+  log(`Kafka ${localKafkaVersion()} ready on ${brokers[0]}${sasl !== undefined ? ` and ${saslBrokers[0]} (SASL_PLAINTEXT: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)` : ''} (pid ${pid}, data ${dataDir})`);
+  return { brokers, saslBrokers, pid, dataDir, stop };
 }
 
 function newClusterId(): string {
@@ -200,16 +218,47 @@ function newClusterId(): string {
   return id;
 }
 
-function serverProperties(port: number, controllerPort: number, logDir: string, partitions: number, extra: Record<string, string>): string {
+/** The `sasl` option's users, checked: each name and password safe in server.properties and --add-scram. */
+function saslUsers(users: Readonly<Record<string, string>>): Record<string, string> {
+  const entries = Object.entries(users);
+  if (entries.length === 0) throw new RebalancerError('REB_LOCAL_KAFKA', 'the local broker\'s SASL listener needs at least one user');
+  for (const [name, password] of entries) {
+    // The password is not quoted: only whether it has the allowed form.
+    if (!SaslCredential.safeParse(name).success || !SaslCredential.safeParse(password).success) {
+      throw new RebalancerError('REB_LOCAL_KAFKA', `the local broker's SASL user ${JSON.stringify(name.slice(0, 128))}: user names and passwords must be 1 to 128 characters of A-Z a-z 0-9 . _ ~ + -`);
+    }
+  }
+  return Object.fromEntries(entries);
+}
+
+/**
+ * The SASL_PLAINTEXT listener's lines: its mechanisms, and JAAS configurations per listener
+ * and mechanism (Kafka docs, "Authentication using SASL": listener.name.<listener>.<mechanism>.sasl.jaas.config).
+ * PLAIN users are `user_<name>="<password>"` entries of PlainLoginModule; SCRAM users are
+ * in the cluster metadata (formatted with --add-scram).
+ */
+function saslProperties(users: Record<string, string>): string[] {
+  const plainUsers = Object.entries(users).map(([name, password]) => `user_${name}="${password}"`).join(' ');
+  return [
+    'listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
+    `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ${plainUsers};`,
+    'listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+  ];
+}
+
+function serverProperties(port: number, controllerPort: number, logDir: string, partitions: number, extra: Record<string, string>, sasl?: { port: number; users: Record<string, string> }): string {
+  const saslListener = sasl !== undefined ? `,SASL_PLAINTEXT://127.0.0.1:${sasl.port}` : '';
   return [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}${saslListener}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}${saslListener}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${sasl !== undefined ? ',SASL_PLAINTEXT:SASL_PLAINTEXT' : ''}`,
+    ...(sasl !== undefined ? saslProperties(sasl.users) : []),
     `log.dirs=${logDir}`,
     // Single node: internal topics must not ask for more replicas than exist, or
     // consumers loop on "group coordinator not available" (kafkajs issue 1752).

@@ -23,6 +23,27 @@ export interface ServiceMetrics {
   /** Dead letters the DLQ topic refused whole and truncated, dropped (logged) so checkpoints go on, by refusal. */
   dlqDropped(refusal: string): Counter.Internal;
   eventsDuplicate: Counter;
+  /** Records re-delivered below their partition's position (a rebalance or restart re-reads from the last commit): neither counted nor applied again. */
+  eventsRedelivered: Counter;
+  /** Scale-out: partitions owned, changelog and global counts (see docs/operations.md, "Scaling out"). */
+  partitions: {
+    owned: Gauge;
+    restores: Counter;
+    restoreDuration: Histogram;
+    changelogWrites: Counter;
+    changelogBytes: Counter;
+    changelogFailures: Counter;
+    changelogLag: Gauge;
+    peers: Gauge;
+    syncUpdates: Record<'sent' | 'received' | 'applied' | 'dropped' | 'failed', MonotonicCount>;
+    syncBytes: Record<'sent' | 'received', MonotonicCount>;
+    syncBlendAge: Gauge;
+    globalLag: Gauge;
+    globalPartitions: Gauge;
+    globalDivergence: Gauge;
+    globalRecords: Counter;
+    commitsSkipped: Counter;
+  };
   /** Events older than the watermark (the slowest assigned partition's, stream/event-time.ts): left out of the window. */
   eventsLate: Counter;
   /** Events of a new category while every window category slot was in use: left out of the window (not late). */
@@ -174,6 +195,34 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
     dlqTruncated: cached((refusal) => dlqTruncated.labels({ refusal })),
     dlqDropped: cached((refusal) => dlqDropped.labels({ refusal })),
     eventsDuplicate: counter('rebalancer_events_duplicate_total', 'Events dropped because their eventId was seen within the dedup horizon.'),
+    eventsRedelivered: counter('rebalancer_events_redelivered_total', 'Records delivered again below their partition\'s position (after a rebalance or restart Kafka re-reads from the last commit; a new owner restores the position from the changelog): neither counted nor applied again.'),
+    partitions: {
+      owned: gauge('rebalancer_partitions_owned', 'Input partitions this instance owns now (assigned by the consumer group, state restored).'),
+      restores: counter('rebalancer_partition_restores_total', 'Partition states restored from the changelog topic on assignment (a partition without a changelog blob starts fresh and is not counted).'),
+      restoreDuration: histogram('rebalancer_partition_restore_duration_seconds', 'Time to read the changelog topic for newly assigned partitions (their records wait meanwhile).', [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]),
+      changelogWrites: counter('rebalancer_changelog_writes_total', 'Partition state blobs written to the changelog topic (one per owned partition per checkpoint).'),
+      changelogBytes: counter('rebalancer_changelog_written_bytes_total', 'Bytes of partition state blobs written to the changelog topic.'),
+      changelogFailures: counter('rebalancer_changelog_write_failures_total', 'Checkpoints whose changelog write failed (offsets are not committed past them; retried at the next checkpoint).'),
+      changelogLag: gauge('rebalancer_changelog_lag_records', 'Records counted by the partitions this instance owns and not yet in their changelog blobs: what their next owner would re-read after a crash (bounded by one checkpoint interval of traffic).'),
+      peers: gauge('rebalancer_peer_instances', 'Other instances of this consumer group heard of in the counts topic within the last minute (model sync publishes only while there is one).'),
+      syncUpdates: {
+        sent: monotonic('rebalancer_model_sync_sent_updates_total', 'Model updates (changed embedding rows, dense weights, counted positives) this instance published.'),
+        received: monotonic('rebalancer_model_sync_received_updates_total', 'Model updates of other instances received.'),
+        applied: monotonic('rebalancer_model_sync_applied_updates_total', 'Model updates of other instances blended into this replica (between training steps).'),
+        dropped: monotonic('rebalancer_model_sync_dropped_updates_total', 'Received model updates dropped because too many waited to be blended (their rows go again when they train again).'),
+        failed: monotonic('rebalancer_model_sync_failed_updates_total', 'Model updates that failed to publish or could not be blended (e.g. another model shape).'),
+      },
+      syncBytes: {
+        sent: monotonic('rebalancer_model_sync_sent_bytes_total', 'Bytes of model updates published.'),
+        received: monotonic('rebalancer_model_sync_received_bytes_total', 'Bytes of model updates received.'),
+      },
+      syncBlendAge: gauge('rebalancer_model_sync_blend_age_seconds', 'Seconds since another instance\'s model update was last blended in (-1: none yet).'),
+      globalLag: gauge('rebalancer_global_counts_lag_records', 'Records of the global counts topic not read yet by this instance (its global window is this far behind the owners).'),
+      globalPartitions: gauge('rebalancer_global_partitions', 'Input partitions the global window has totals for (every partition of the topic once each owner has published).'),
+      globalDivergence: gauge('rebalancer_global_share_divergence', 'Total variation distance (0..1) between this instance\'s local window category mix and the global one: how different the partitions it owns look from the whole stream.'),
+      globalRecords: counter('rebalancer_global_counts_records_total', 'Records of the global counts topic read and merged (including this instance\'s own).'),
+      commitsSkipped: counter('rebalancer_offset_commits_skipped_total', 'Offsets of a checkpoint not committed because the partition is no longer owned or the group\'s committed offset is already further (commits never move backwards).'),
+    },
     eventsLost: { retention: lostRetention },
     eventsLate: counter('rebalancer_events_late_total', 'Events older than the watermark (newest event time of the slowest assigned, non-idle partition minus --window-lateness-ms) or than the window: counted here, not in the window. Other reasons an event is not counted have their own counters.'),
     eventsOverflow: counter('rebalancer_events_overflow_total', 'Events of a new category while every window category slot was in use (the balance core\'s maxCategories): not counted in the window.'),

@@ -102,6 +102,37 @@ export class StreamFeatures {
   }
 
   /**
+   * Counts positives another replica observed (model sync, src/train/model-sync.ts): the
+   * clock first moves on by their number (recent popularity decays in positives of the whole
+   * stream), then each is counted as `observe` counts one, its recent counts aged by ages[k]
+   * positives (how long before the sender published it was observed there).
+   */
+  mergeRemote(users: Int32Array, items: Int32Array, categories: Int32Array, ages: Float32Array): void {
+    const n = users.length;
+    if (n === 0) return;
+    const t = this.tables;
+    let g = t.clock[1]! * Math.pow(2, n / this.halfLife);
+    if (g > RESCALE_AT) {
+      for (const a of [t.itemRecent, t.categoryRecent]) for (let i = 0; i < a.length; i++) a[i]! /= g;
+      g = 1;
+    }
+    t.clock[1] = g;
+    t.clock[0]! += n;
+    for (let k = 0; k < n; k++) {
+      const user = users[k]!;
+      const item = items[k]!;
+      const category = categories[k]!;
+      const w = g * Math.pow(2, -ages[k]! / this.halfLife);
+      t.itemRecent[item]! += w;
+      t.itemTotal[item]! += 1;
+      t.categoryRecent[category]! += w;
+      t.userTotal[user]! += 1;
+      t.userCategory[this.pair(user, category, 0x2545f491)]! += 1;
+      t.userItem[this.pair(user, item, 0x68e31da4)]! += 1;
+    }
+  }
+
+  /**
    * Writes the features of (user, item, category) at out[o..o+WIDE_FEATURES). `self` > 0
    * removes that many of the triple's own positives from the counts: a replayed positive
    * is already in them, and must look as it did before it was counted.

@@ -98,6 +98,10 @@ export class IncrementalTrainer {
   private touched = new Int32Array(0);
   /** Fresh positives counted in the streaming features, with their features from just before. */
   private readonly ingested = new WeakMap<Interaction, Float32Array>();
+  /** Called after every optimizer step with its rows (model sync counts the samples per row). */
+  private stepListener: ((rows: BatchRows) => void) | null = null;
+  /** Called with the rows of every fresh positive just before it enters the count features (model sync). */
+  private positiveListener: ((user: number, item: number, category: number) => void) | null = null;
 
   constructor(model: RecModel, config: TrainerConfigInput, rng: Rng, state?: TrainerState) {
     this.model = model;
@@ -150,6 +154,24 @@ export class IncrementalTrainer {
    */
   countArrived(n: number): void {
     this.eventCount += n;
+  }
+
+  /**
+   * Calls `listener` after every optimizer step with the step's table rows (the `length`
+   * real samples, positives and negatives; src/train/model-sync.ts counts them per row).
+   * One listener; null removes it.
+   */
+  observeSteps(listener: ((rows: BatchRows) => void) | null): void {
+    this.stepListener = listener;
+  }
+
+  /**
+   * Calls `listener` with the user, item and category rows of every fresh positive just
+   * before it enters the streaming count features (model sync sends them to the other
+   * replicas). One listener; null removes it.
+   */
+  observePositives(listener: ((user: number, item: number, category: number) => void) | null): void {
+    this.positiveListener = listener;
   }
 
   /** Optimizer steps taken so far. */
@@ -292,6 +314,7 @@ export class IncrementalTrainer {
     const before = new Float32Array(WIDE_FEATURES);
     features.fill(u, i, c, before, 0);
     this.ingested.set(p, before);
+    this.positiveListener?.(u, i, c);
     features.observe(u, i, c);
   }
 
@@ -424,6 +447,7 @@ export class IncrementalTrainer {
     this.adam(gradData.slice(3), this.learningRate());
     model.denseChanged();
     this.stepCount++;
+    this.stepListener?.(batch.rows);
     return lossValue;
   }
 

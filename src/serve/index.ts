@@ -5,6 +5,7 @@
 import type { InteractionEvent } from '../codec/index.js';
 
 export { MainThreadServing } from './main-thread-serving.js';
+export { adminAddress, adminUrl, type ListenAddress } from './listeners.js';
 export { ServingThread } from './serving-thread.js';
 export { TriggerGate } from './trigger-gate.js';
 export { Recommender, type ScoringPort } from './recommender.js';
@@ -14,6 +15,8 @@ export { SnapshotServing } from './snapshot-serving.js';
 export interface Serving {
   /** The bound HTTP port. */
   readonly port: number;
+  /** The bound admin port (--admin-port), or null when every route is on `port`. */
+  readonly adminPort: number | null;
   /** Recommendations acknowledged by the output topic. */
   readonly producedCount: number;
   /** Share of recently recommended items in tail categories. */

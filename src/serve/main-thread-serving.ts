@@ -1,12 +1,14 @@
 import type { InteractionEvent } from '../codec/index.js';
-import { RebalancerError } from '../errors.js';
-import { createHttpServer, type HttpDeps } from '../http/server.js';
+import type { HttpDeps } from '../http/server.js';
+import { listenHttp, type ListenAddress } from './listeners.js';
 import { Recommender, type RecommenderOptions, type ServedRecommendation } from './recommender.js';
 import type { TriggerGate } from './trigger-gate.js';
 
 export interface MainThreadServingOptions {
   host: string;
   port: number;
+  /** A separate address for the admin routes (listeners.ts); absent: every route on host:port. */
+  admin?: ListenAddress;
   gate: TriggerGate;
   /** The recommender (its scorer is the live model); null when recommendations are off. */
   recommender: Omit<RecommenderOptions, 'sliceMs' | 'cpuShare'> | null;
@@ -27,20 +29,18 @@ export class MainThreadServing {
     private readonly recommender: Recommender | null,
     private readonly close: () => Promise<void>,
     readonly port: number,
+    readonly adminPort: number | null,
   ) {}
 
   static async start(o: MainThreadServingOptions): Promise<MainThreadServing> {
     const recommender = o.recommender === null ? null : new Recommender({ ...o.recommender, sliceMs: 8, cpuShare: 0.3 });
-    const http = createHttpServer({
+    const deps: HttpDeps = {
       ...o.http,
       recommend: async (userId, k): Promise<ServedRecommendation> => (recommender === null ? o.off() : recommender.recommend(userId, k, 'http')),
-    });
-    await http.listen({ host: o.host, port: o.port }).catch((err: unknown) => {
-      throw new RebalancerError('REB_SERVING_FAILED', `the HTTP server could not listen on ${o.host}:${o.port}: ${(err as Error).message}`, { host: o.host, port: o.port }, { cause: err });
-    });
-    const address = http.server.address();
+    };
+    const http = await listenHttp(deps, { host: o.host, port: o.port }, o.admin);
     recommender?.start();
-    return new MainThreadServing(o.gate, recommender, () => http.close(), typeof address === 'object' && address !== null ? address.port : o.port);
+    return new MainThreadServing(o.gate, recommender, () => http.close(), http.port, http.adminPort);
   }
 
   get producedCount(): number {

@@ -14,6 +14,8 @@ import type { CandidateItem } from '../stream/ports.js';
 export interface ServingInit {
   host: string;
   port: number;
+  /** A separate address for the admin routes (listeners.ts); absent: every route on host:port. */
+  admin?: { host: string; port: number };
   /** k when a request does not say, and the largest it may ask for. */
   defaultK: number;
   maxK: number;
@@ -32,6 +34,7 @@ export interface ServingInit {
 export const servingInitSchema: z.ZodType<ServingInit> = z.object({
   host: z.string(),
   port: z.number().int().min(0).max(65_535),
+  admin: z.object({ host: z.string(), port: z.number().int().min(0).max(65_535) }).optional(),
   defaultK: z.number().int().min(1),
   maxK: z.number().int().min(1),
   maxIdLength: z.number().int().min(1),
@@ -75,7 +78,7 @@ export interface ServingTally {
 }
 
 export type FromServing =
-  | { type: 'listening'; port: number }
+  | { type: 'listening'; port: number; adminPort: number | null }
   | { type: 'failed'; code: string | null; message: string; stack: string }
   | { type: 'ask'; id: number; question: Question }
   | { type: 'produce'; messages: Array<{ key: string; value: Uint8Array }> }
@@ -84,7 +87,7 @@ export type FromServing =
   | { type: 'stopped' };
 
 export const fromServingSchema: z.ZodType<FromServing> = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('listening'), port: z.number().int().min(1).max(65_535) }),
+  z.object({ type: z.literal('listening'), port: z.number().int().min(1).max(65_535), adminPort: z.number().int().min(1).max(65_535).nullable() }),
   z.object({ type: z.literal('failed'), code: z.string().nullable(), message: z.string(), stack: z.string() }),
   z.object({ type: z.literal('ask'), id: z.number().int(), question: z.enum(['state', 'readiness', 'metrics', 'history']) }),
   z.object({ type: z.literal('produce'), messages: z.array(z.object({ key: z.string(), value: z.instanceof(Uint8Array) })) }),

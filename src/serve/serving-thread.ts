@@ -52,6 +52,7 @@ export class ServingThread {
   private readonly stopped: Promise<void>;
   private stopping = false;
   private boundPort = 0;
+  private boundAdminPort: number | null = null;
   private candidatesAt = -Infinity;
   private candidatesEmpty = true;
 
@@ -69,10 +70,12 @@ export class ServingThread {
       const m = parsed.data;
       if (m.type === 'listening') {
         this.boundPort = m.port;
+        this.boundAdminPort = m.adminPort;
         onListening(m.port);
       } else if (m.type === 'failed') {
         const cause = errorFromThread(m.code, m.message, m.stack);
-        onFailed(new RebalancerError('REB_SERVING_FAILED', `the HTTP server could not listen on ${o.init.host}:${o.init.port}: ${m.message}`, { host: o.init.host, port: o.init.port }, { cause }));
+        // listeners.ts names the address that failed (the HTTP or the admin one).
+        onFailed(m.code === 'REB_SERVING_FAILED' ? cause : new RebalancerError('REB_SERVING_FAILED', `the HTTP server could not listen on ${o.init.host}:${o.init.port}: ${m.message}`, { host: o.init.host, port: o.init.port }, { cause }));
       }
       else if (m.type === 'stopped') resolveStopped();
       else this.onMessage(m);
@@ -109,6 +112,11 @@ export class ServingThread {
   /** The bound HTTP port. */
   get port(): number {
     return this.boundPort;
+  }
+
+  /** The bound admin port, or null when every route is on `port`. */
+  get adminPort(): number | null {
+    return this.boundAdminPort;
   }
 
   get producedCount(): number {

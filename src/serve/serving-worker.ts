@@ -8,7 +8,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createRecommendationCodec } from '../codec/index.js';
 import { isRebalancerError } from '../errors.js';
-import { createHttpServer, type MetricsText, type Readiness } from '../http/server.js';
+import type { HttpDeps, MetricsText, Readiness } from '../http/server.js';
+import { listenHttp, type HttpListeners } from './listeners.js';
 import type { CandidateItem } from '../stream/ports.js';
 import { fromServingSchema, metricsTextSchema, readinessSchema, servingInitSchema, toServingSchema, type FromServing, type Question } from './protocol.js';
 import { Recommender } from './recommender.js';
@@ -67,7 +68,7 @@ function flushStats(): void {
   send({ type: 'stats', http: Float64Array.from(t.http), event: Float64Array.from(t.event), droppedBacklog: t.droppedBacklog, shed: t.shed, tailShare: recommender.tailShare(), servedSeq: serving.snapshot?.seq ?? -1 });
 }
 
-const http = createHttpServer({
+const httpDeps: HttpDeps = {
   metrics: async (): Promise<MetricsText> => metricsTextSchema.parse(await ask('metrics')),
   recommend: async (userId, k) => recommender.recommend(userId, k, 'http'),
   state: () => ask('state'),
@@ -78,13 +79,14 @@ const http = createHttpServer({
   maxK: init.maxK,
   log,
   onShed: () => tally.shed++,
-});
+};
+let http: HttpListeners | undefined;
 
 const statsTimer = setInterval(flushStats, STATS_INTERVAL_MS);
 
 async function stop(): Promise<void> {
   clearInterval(statsTimer);
-  await http.close();
+  await http?.close();
   await recommender.stop();
   flushStats();
   send({ type: 'stopped' });
@@ -125,10 +127,10 @@ port.on('message', (raw: unknown) => {
 });
 
 recommender.start();
-http.listen({ host: init.host, port: init.port }).then(
-  () => {
-    const address = http.server.address();
-    send(fromServingSchema.parse({ type: 'listening', port: typeof address === 'object' && address !== null ? address.port : init.port }));
+listenHttp(httpDeps, { host: init.host, port: init.port }, init.admin).then(
+  (listeners) => {
+    http = listeners;
+    send(fromServingSchema.parse({ type: 'listening', port: listeners.port, adminPort: listeners.adminPort }));
   },
   (err: unknown) => {
     const e = err instanceof Error ? err : new Error(String(err));

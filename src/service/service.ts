@@ -22,14 +22,17 @@ import type { AdjustmentView, CandidateItem } from '../stream/ports.js';
 import { KafkaSource } from '../stream/source.js';
 import { REJECT_REASONS } from '../stream/reasons.js';
 import { createKafkaClient } from '../kafka/client.js';
+import { waitForKafka } from '../kafka/connect.js';
+import { kafkaSecurity } from '../kafka/security.js';
 import { SchemaRegistryClient } from '../kafka/schema-registry.js';
 import { SchemaIdGate } from '../stream/schema-ids.js';
 import { BalanceAdapter, type BalanceAdapterSnapshot } from './balance-adapter.js';
+import { ScaleOut, type GlobalState } from './scale-out.js';
 import { startTrainer, type Trainer, type TrainerStats } from '../train/index.js';
 import { MODEL_DIR } from '../state/checkpoint-layout.js';
 import { NOT_READY_REASONS, type NotReady } from './readiness.js';
 import { ServiceHistory, type HistorySample } from './history.js';
-import { MainThreadServing, ServingThread, TriggerGate, type Serving } from '../serve/index.js';
+import { MainThreadServing, ServingThread, TriggerGate, adminAddress, adminUrl, type Serving } from '../serve/index.js';
 import { TrainerThread } from '../train/trainer-thread.js';
 
 export interface ServiceOptions {
@@ -49,6 +52,8 @@ export interface ServiceHandle {
   /** The bound HTTP port (useful with --http-port 0). */
   readonly httpPort: number;
   readonly url: string;
+  /** Base URL of /metrics, /state, probes and the live page: `url` unless --admin-port is set. */
+  readonly adminUrl: string;
   /** Resolves when the service stopped cleanly; rejects (REB_KAFKA_CONSUMER_DEAD) when the consumer died. */
   readonly done: Promise<void>;
   /** Drain in-flight work, final checkpoint, commit, disconnect. */
@@ -78,6 +83,11 @@ export interface ServiceState {
   /** The dead-letter sink: sent (= totals.deadLettered), not yet acknowledged, stored truncated, dropped. */
   deadLetters: { sent: number; pending: number; truncated: number; dropped: number };
   checkpoint: { seq: number; ageSeconds: number; restoredFrom: number | null; restored: RestoredCounts | null };
+  /**
+   * Merged from every partition's owner (the consumer group may split the topic over several
+   * instances; `totals`, `window` and `offsets` above are what this instance has applied).
+   */
+  global: GlobalState;
 }
 
 /**
@@ -141,7 +151,8 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
   }
   const schemaRegistry = config.schemaRegistry === '' ? undefined : new SchemaRegistryClient({ url: config.schemaRegistry, timeoutMs: config.registryTimeoutMs });
   const rng = new Rng(config.seed);
-  const kafka = createKafkaClient({ clientId: config.clientId, brokers: config.brokers, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel, retry: { retries: 8 } });
+  const security = kafkaSecurity(config); // SASL and TLS (src/kafka/security.ts): REB_CONFIG_INVALID for an unusable PEM file
+  const kafka = createKafkaClient({ clientId: config.clientId, brokers: config.brokers, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel, retry: { retries: 8 }, ...security });
 
   // Until the service is up, HTTP says it is starting, and in which phase.
   let phase = 'restoring the latest checkpoint';
@@ -214,11 +225,22 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
   // 3. Kafka clients and topics.
   const admin = kafka.admin();
   undo.push(() => admin.disconnect());
+  // Bounded retry, then one line naming the brokers and attempts (REB_KAFKA_UNAVAILABLE); refused credentials or TLS at once (REB_KAFKA_AUTH_FAILED).
+  await waitForKafka({ brokers: config.brokers, security, timeoutMs: config.connectTimeoutMs, onRetry: (n, why) => { if (config.logLevel === 'debug') log(`Kafka not reachable yet (attempt ${n}): ${why}`); } });
   await withTimeout(admin.connect(), config.connectTimeoutMs, `connecting to Kafka at ${config.brokers.join(',')}`);
   await ensureTopics(admin, config);
-  await admin.disconnect();
   undo.push(() => producer.disconnect());
   await withTimeout(producer.connect(), config.connectTimeoutMs, 'connecting the producer');
+
+  // Partition-owned state: the changelog and counts topics, and the global window read to
+  // its end before this instance joins the group (docs/operations.md, "Scaling out").
+  phase = 'reading the global window counts';
+  const scaleOut = new ScaleOut(config, { kafka, producer, metrics, log, now });
+  await scaleOut.start(admin);
+  undo.push(() => scaleOut.stop());
+  balance.state.useCountSource(scaleOut.global);
+  const ownership = scaleOut.ownership;
+  const partitionStates = scaleOut.states;
 
   // 4. Sinks, source.
   const deadLetters = new DeadLetterSink({ producer, topic: config.dlqTopic, log, metrics, now, timeoutMs: config.produceTimeoutMs });
@@ -243,6 +265,18 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
     maxInFlightBytes: config.maxInFlightBytes,
     fetchMaxBytes: config.fetchMaxBytes,
     startOffsets: ledger.positions,
+    preparePartition: (p) => ownership.prepare(p),
+    positions: {
+      get: (p) => {
+        const position = partitionStates.get(p)?.position;
+        return position !== undefined && position >= 0 ? position : undefined;
+      },
+    },
+    onRebalancing: () => {
+      // This member still owns its partitions until it rejoins: a checkpoint now writes their
+      // changelog blobs, so their next owner re-reads less.
+      if (!stopping) void checkpointer.checkpoint().catch((err: unknown) => log(`checkpoint at rebalance failed: ${(err as Error).message}`));
+    },
     onDead: (err) => {
       deadError = err;
       metrics.consumerUp.set(0);
@@ -262,9 +296,13 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
       metrics.consumerLag(topic, partition).set(lag);
       eventTime.backlog(partition, lag);
     },
-    onAssigned: (partitions) => eventTime.assign(partitions, now()),
+    onAssigned: (partitions) => {
+      ownership.assign(partitions);
+      eventTime.assign(partitions, now());
+    },
     onLost: (gap) => {
       ledger.lose(gap.partition, gap.expected, gap.actual);
+      partitionStates.get(gap.partition)?.lose(gap.expected, gap.actual);
       metrics.eventsLost.retention.inc(gap.lost);
     },
     log,
@@ -281,13 +319,19 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
     capture: () => {
       const saved: SavedState = { format: 2, balance: balance.snapshot(), dedup: dedup.snapshot(), ledger: ledger.snapshot(), backlog: backlog.snapshot(), held: eventTime.snapshot() };
       const files = new Map([[STATE_FILE, serialize(saved)]]);
-      if (!model) return { meta: { topic: config.topic, positions: saved.ledger.positions, modelVersion: null }, files };
+      // The owned partitions' states at the same instant: written to the changelog after the
+      // local checkpoint and before the commit, which covers exactly these positions.
+      const blobs = ownership.captureBlobs();
+      const commitPositions = new Map([...blobs.keys()].map((p) => [p, partitionStates.get(p)!.position]));
+      const partitionsPart = { beforeCommit: () => ownership.writeBlobs(blobs, commitPositions), commitPositions };
+      if (!model) return { meta: { topic: config.topic, positions: saved.ledger.positions, modelVersion: null }, files, ...partitionsPart };
       // A `.tmp-…-<pid>` name: the store removes it if this process dies before moving it.
       const stage = join(config.checkpointDir, `.tmp-model-${++stages}-${process.pid}`);
       const save = model.save(stage);
       return {
         meta: { topic: config.topic, positions: saved.ledger.positions, modelVersion: save.version },
         files,
+        ...partitionsPart,
         writeModel: async (dir: string) => {
           try {
             await save.done;
@@ -299,7 +343,11 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
       };
     },
     flushDeadLetters: () => deadLetters.flush(),
-    commit: (positions) => source.commit(positions),
+    commit: async (positions) => {
+      const allowed = ownership.committable(positions);
+      await source.commit(allowed);
+      ownership.committedNow(allowed);
+    },
     fingerprint: () => `${[...ledger.positions].join(";")}|${ledger.applied}|${model?.trainedEvents ?? 0}|${backlog.size}|${deadLetters.sent}`,
     metrics,
     now,
@@ -315,6 +363,7 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
       codec: eventCodec,
       schemaIds,
       dedup,
+      partitions: partitionStates,
       balance,
       model,
       deadLetters,
@@ -353,6 +402,7 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
 
   // 6. Gauges derived from state, refreshed per scrape (and by the live view).
   refreshGauges = () => {
+    scaleOut.refreshGauges(balance.view().windowCounts);
     updateGauges(metrics, config, balance, model, source, checkpointer, serving);
     const failing = new Set(notReady().map((f) => f.reason));
     for (const reason of NOT_READY_REASONS) metrics.notReady(reason).set(failing.has(reason) ? 1 : 0);
@@ -391,7 +441,15 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
     return { ready: failing.length === 0, reasons: failing.map((f) => f.text) };
   };
 
-  const state = (): ServiceState => serviceState(config, balance, model, ledger, source, checkpointer, deadLetters, serving, readiness(), restored?.manifest.seq ?? null, restoredCounts);
+  const state = (): ServiceState => ({ ...serviceState(config, balance, model, ledger, source, checkpointer, deadLetters, serving, readiness(), restored?.manifest.seq ?? null, restoredCounts), global: scaleOut.state(balance.view().windowCounts) });
+
+  // Model sync with the group's other instances (needs the trainer thread).
+  if (model instanceof TrainerThread) {
+    phase = 'starting model sync';
+    await scaleOut.startModelSync(model);
+  } else if (model !== undefined && config.modelSync !== 'off') {
+    log('model sync needs the trainer thread (--trainer-thread true): this replica is not synchronised with other instances');
+  }
 
   // 7. Go.
   phase = 'joining the consumer group';
@@ -418,7 +476,9 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
           log(`final checkpoint failed: ${(err as Error).message}`);
         }
       }
+      await scaleOut.stopModelSync();
       await model?.stop().catch((err: unknown) => log(`stopping the trainer failed: ${(err as Error).message}`));
+      await scaleOut.stop();
       await source.disconnect();
       await serving.stop().catch((err: unknown) => log(`stopping the HTTP server failed: ${(err as Error).message}`));
       await producer.disconnect().catch(() => {});
@@ -429,7 +489,7 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
     return stopped;
   };
 
-  return { config, registry, httpPort, url: `http://${config.httpHost}:${httpPort}`, done, stop, state, readiness };
+  return { config, registry, httpPort, url: `http://${config.httpHost}:${httpPort}`, adminUrl: adminUrl(config, httpPort, serving.adminPort), done, stop, state, readiness };
 }
 
 interface ServingDeps {
@@ -474,7 +534,7 @@ async function startServing(config: ServiceConfig, d: ServingDeps): Promise<Serv
   if (model instanceof TrainerThread) {
     const trainer = model;
     const thread = await ServingThread.start({
-      init: { host: config.httpHost, port: config.httpPort, defaultK: config.recK, maxK: MAX_K, maxIdLength: config.maxIdLength, recK: config.recK, cpuShare: SERVING_THREAD_EVENT_SHARE, sliceMs: SERVING_THREAD_SLICE_MS, ...(d.recommendationSchemaId === undefined ? {} : { recommendationSchemaId: d.recommendationSchemaId }) },
+      init: { host: config.httpHost, port: config.httpPort, ...adminAddress(config), defaultK: config.recK, maxK: MAX_K, maxIdLength: config.maxIdLength, recK: config.recK, cpuShare: SERVING_THREAD_EVENT_SHARE, sliceMs: SERVING_THREAD_SLICE_MS, ...(d.recommendationSchemaId === undefined ? {} : { recommendationSchemaId: d.recommendationSchemaId }) },
       gate,
       candidates: () => {
         const c = candidates();
@@ -499,6 +559,7 @@ async function startServing(config: ServiceConfig, d: ServingDeps): Promise<Serv
   return MainThreadServing.start({
     host: config.httpHost,
     port: config.httpPort,
+    ...adminAddress(config),
     gate,
     recommender:
       model === undefined
@@ -621,7 +682,7 @@ function serviceState(
   readiness: Readiness,
   restoredFrom: number | null,
   restored: RestoredCounts | null,
-): ServiceState {
+): Omit<ServiceState, 'global'> {
   const view = balance.view();
   const ev = model?.evaluation();
   const ledgerSnap = ledger.snapshot();

@@ -13,6 +13,13 @@ export interface CheckpointContent {
   files: ReadonlyMap<string, Buffer>;
   /** Writes the model into the checkpoint's temp directory. */
   writeModel?: (tmpDir: string) => Promise<void>;
+  /**
+   * Runs after the checkpoint is on disk and before the commit (the partition states'
+   * changelog blobs, state/changelog.ts); when it throws, nothing is committed.
+   */
+  beforeCommit?: () => Promise<void>;
+  /** What to commit, when not meta.positions (the owned partitions' counted positions). */
+  commitPositions?: ReadonlyMap<number, number>;
 }
 
 export interface CheckpointerOptions {
@@ -134,10 +141,12 @@ export class Checkpointer {
     this.lastFingerprint = fingerprint;
     this.opts.metrics.checkpoints.inc();
     this.opts.metrics.checkpointDuration.observe((this.opts.now() - started) / 1000);
-    const positions = new Map(Object.entries(content.meta.positions).map(([p, o]) => [Number(p), o]));
+    // Thrown here (a changelog write failed), nothing is committed and the timer retries.
+    await content.beforeCommit?.();
+    const positions = content.commitPositions ?? new Map(Object.entries(content.meta.positions).map(([p, o]) => [Number(p), o]));
     try {
       await this.opts.commit(positions);
-      this.committed = { ...content.meta.positions };
+      this.committed = { ...this.committed, ...Object.fromEntries([...positions].map(([p, o]) => [String(p), o])) };
     } catch (err) {
       // The checkpoint holds these offsets; a restart seeks to them. The next checkpoint retries the commit.
       this.opts.log(`offset commit after checkpoint ${seq} failed: ${(err as Error).message}`);

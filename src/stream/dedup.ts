@@ -1,3 +1,5 @@
+import { RebalancerError } from '../errors.js';
+
 /**
  * Remembers the last `capacity` distinct event ids to drop duplicates within a bounded
  * horizon. When full, the oldest id is forgotten (FIFO), so a duplicate older than the
@@ -32,6 +34,8 @@ export class DedupSet {
   private readonly mask: number;
   /** Inserted keys in arrival order, (hi, lo) at [2j], [2j + 1]. */
   private readonly ring: Uint32Array;
+  /** Per ring slot: the time (ms) its key was added with (0 when added without one); see expireBefore. */
+  private readonly times: Float64Array;
   /** Ring slot the next key goes to (and, once full, the oldest key). */
   private next = 0;
   private count = 0;
@@ -46,6 +50,7 @@ export class DedupSet {
     this.table = new Uint32Array(2 * slots);
     this.mask = slots - 1;
     this.ring = new Uint32Array(2 * capacity);
+    this.times = new Float64Array(capacity);
   }
 
   get size(): number {
@@ -57,10 +62,54 @@ export class DedupSet {
     return this.find(this.hi, this.lo) >= 0;
   }
 
-  /** Records `id`; returns false when it was already present (a duplicate). */
-  add(id: string): boolean {
+  /**
+   * Records `id`; returns false when it was already present (a duplicate). `time` (ms, e.g.
+   * the event time) dates the key for expireBefore; keys are expected roughly in time order.
+   */
+  add(id: string, time = 0): boolean {
     this.hash(id);
-    return this.addKey(this.hi, this.lo);
+    return this.addKey(this.hi, this.lo, time);
+  }
+
+  /**
+   * Forgets the oldest keys while they were added before `time`: the horizon becomes a span
+   * of time, with `capacity` as its memory bound. Stops at the first key at or after `time`
+   * (arrival order), so it costs O(keys forgotten).
+   */
+  expireBefore(time: number): number {
+    let forgotten = 0;
+    while (this.count > 0) {
+      let oldest = this.next - this.count;
+      if (oldest < 0) oldest += this.capacity;
+      if (!(this.times[oldest]! < time)) break;
+      this.remove(this.find(this.ring[2 * oldest]!, this.ring[2 * oldest + 1]!));
+      this.count--;
+      forgotten++;
+    }
+    return forgotten;
+  }
+
+  /** The keys with their times, oldest first: 16 bytes each (hi, lo as uint32 LE, time as float64 LE). */
+  toBytes(): Buffer {
+    const bytes = Buffer.allocUnsafe(16 * this.count);
+    let j = this.next - this.count;
+    if (j < 0) j += this.capacity;
+    for (let i = 0; i < this.count; i++) {
+      bytes.writeUInt32LE(this.ring[2 * j]!, 16 * i);
+      bytes.writeUInt32LE(this.ring[2 * j + 1]!, 16 * i + 4);
+      bytes.writeDoubleLE(this.times[j]!, 16 * i + 8);
+      j = j + 1 === this.capacity ? 0 : j + 1;
+    }
+    return bytes;
+  }
+
+  /** Rebuilds from toBytes() output; with a smaller capacity only the newest keys stay. */
+  static fromBytes(capacity: number, bytes: Buffer): DedupSet {
+    if (bytes.length % 16 !== 0) throw new RebalancerError('REB_CHECKPOINT_CORRUPT', `a dedup key list holds ${bytes.length} bytes, not a multiple of 16`);
+    const set = new DedupSet(capacity);
+    const keys = bytes.length / 16;
+    for (let i = Math.max(0, keys - capacity); i < keys; i++) set.addKey(bytes.readUInt32LE(16 * i), bytes.readUInt32LE(16 * i + 4), bytes.readDoubleLE(16 * i + 8));
+    return set;
   }
 
   /**
@@ -97,7 +146,7 @@ export class DedupSet {
     return set;
   }
 
-  private addKey(hi: number, lo: number): boolean {
+  private addKey(hi: number, lo: number, time = 0): boolean {
     if ((hi | lo) === 0) lo = 1;
     if (this.find(hi, lo) >= 0) return false;
     const ring = this.ring;
@@ -109,6 +158,7 @@ export class DedupSet {
     }
     ring[r] = hi;
     ring[r + 1] = lo;
+    this.times[this.next] = time;
     this.next = this.next + 1 === this.capacity ? 0 : this.next + 1;
     const table = this.table;
     const mask = this.mask;

@@ -9,6 +9,7 @@ import type { DedupSet } from './dedup.js';
 import type { DeadLetter } from './dlq.js';
 import { DEFAULT_PARTITION_IDLE_MS, EventTimeAlignment, FutureSkewGuard, type Released } from './event-time.js';
 import type { IngestLedger } from './ledger.js';
+import type { PartitionStates } from './partition-state.js';
 import type { BalancePort, ModelPort, ObserveOutcome } from './ports.js';
 import { reasonOfDecodeError, reasonOfValidation, type RejectReason } from './reasons.js';
 import { awaitSchemaIds, SchemaIdGate } from './schema-ids.js';
@@ -70,6 +71,12 @@ export interface PipelineDeps<B> {
    */
   schemaIds?: SchemaIdGate;
   dedup: DedupSet;
+  /**
+   * The input partitions this instance owns (stream/partition-state.ts): when given, they
+   * decide what is counted (offset beyond the partition's position) and what is a duplicate
+   * (their id sets), instead of `dedup`.
+   */
+  partitions?: PartitionStates;
   balance: BalancePort<B>;
   /** Undefined when training is off: events are released right after the state update. */
   model: ModelPort<B> | undefined;
@@ -122,7 +129,7 @@ export function buildPipeline<B>(chunks$: Observable<RecordChunk>, deps: Pipelin
   const applied$ = chunks$.pipe(
     awaitSchemaIds(gate),
     decode(deps.codec, { metrics: deps.metrics, whyUnknown: (id) => gate.whyUnknown(id) }),
-    clean(deps.dedup, deps.metrics, deps.ledger, timeGuard, () => eventTime.watermarks.newest, deps.maxIdLength),
+    clean(deps.dedup, deps.metrics, deps.ledger, timeGuard, () => eventTime.watermarks.newest, deps.maxIdLength, deps.partitions),
     deadLetter(deps),
     align(eventTime, deps.now, deps.metrics, deps.onApplied),
     applyToBalance(deps, eventTime),
@@ -193,11 +200,18 @@ export function decode(codec: SingleObjectCodec<InteractionEvent>, context: Deco
  * the newest event time seen on any partition at the start of the chunk, moved along by the
  * chunk's kept events (`align` takes them right after this step, in this order).
  */
-export function clean(dedup: DedupSet, metrics: ServiceMetrics, ledger: IngestLedger, timeGuard: FutureSkewGuard, newestAtStart: () => number, maxIdLength?: number): OperatorFunction<DecodedChunk, CleanChunk> {
+export function clean(dedup: DedupSet, metrics: ServiceMetrics, ledger: IngestLedger, timeGuard: FutureSkewGuard, newestAtStart: () => number, maxIdLength?: number, partitions?: PartitionStates): OperatorFunction<DecodedChunk, CleanChunk> {
   return map(function cleanChunk({ chunk, events, messages, rejects }: DecodedChunk): CleanChunk {
     const kept: InteractionEvent[] = [];
     let duplicates = 0;
+    let behind = 0;
     let watermark = newestAtStart();
+    const owned = partitions?.forRecords(chunk.partition);
+    if (owned !== undefined && chunk.messages.length > 0) owned.startAt(Number(chunk.messages[0]!.offset));
+    // This process's replica state (balance window, reservoirs, model) reflects offsets below
+    // the ledger's position: after a restore whose changelog blob is older than the local
+    // checkpoint, such events are counted for the partition but not applied twice.
+    const applied = ledger.positions.get(chunk.partition) ?? -1;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       const invalid = validateEvent(e, maxIdLength);
@@ -210,17 +224,31 @@ export function clean(dedup: DedupSet, metrics: ServiceMetrics, ledger: IngestLe
         rejects.push({ message: messages[i]!, reason: 'future_timestamp', code: 'REB_EVENT_INVALID', detail });
         continue;
       }
-      if (!dedup.add(e.eventId)) {
+      if (owned !== undefined) {
+        const offset = Number(messages[i]!.offset);
+        const admission = owned.admit(e, offset);
+        if (admission === 'duplicate') duplicates++;
+        if (admission !== 'new' || offset < applied) {
+          if (admission === 'behind' || offset < applied) behind++;
+          continue;
+        }
+      } else if (!dedup.add(e.eventId)) {
         duplicates++;
         continue;
       }
       if (e.eventTime > watermark) watermark = e.eventTime;
       kept.push(e);
     }
+    if (owned !== undefined) {
+      for (const r of rejects) owned.reject(Number(r.message.offset));
+      const last = chunk.messages[chunk.messages.length - 1];
+      if (last !== undefined) owned.advance(Number(last.offset) + 1);
+    }
     if (duplicates > 0) {
       metrics.eventsDuplicate.inc(duplicates);
       ledger.duplicates += duplicates;
     }
+    if (behind > 0) metrics.eventsRedelivered.inc(behind);
     return { chunk, events: kept, messages: [], rejects, duplicates };
   });
 }

@@ -32,6 +32,17 @@ export interface SourceOptions {
   onLag?(topic: string, partition: number, lag: number): void;
   onAssigned?(partitions: number[]): void;
   /**
+   * Partition ownership (stream/partition-state.ts): awaited before a partition's first batch
+   * after each assignment; resolves to the offset its state is counted up to (records below
+   * are skipped; a fetch position beyond it is moved back to it), or undefined when the
+   * partition has no state yet. When given, it replaces `startOffsets`.
+   */
+  preparePartition?(partition: number): Promise<number | undefined>;
+  /** The counted next offset per partition for the gap check (default: startOffsets). */
+  positions?: { get(partition: number): number | undefined };
+  /** A rebalance started (this member still owns its partitions until it rejoins). */
+  onRebalancing?(): void;
+  /**
    * A partition skipped offsets: the records in [expected, actual) were no longer in the log
    * when fetched (see OffsetGapWatch). Called before any record at or after `actual` is
    * handed downstream; the source has logged it.
@@ -82,8 +93,8 @@ export class OffsetGapWatch {
   private readonly unchecked = new Set<number>();
   private assigned: ReadonlySet<number> | undefined;
 
-  /** `positions`: the applied next offset per partition, kept current by the pipeline (the ledger's). */
-  constructor(private readonly positions: ReadonlyMap<number, number>) {}
+  /** `positions`: the applied next offset per partition, kept current by the pipeline (the partitions' or the ledger's). */
+  constructor(private readonly positions: { get(partition: number): number | undefined }) {}
 
   /** A new assignment (each group join). */
   assign(partitions: readonly number[]): void {
@@ -124,6 +135,8 @@ const BatchStart = z.object({ topic: z.string(), partition: z.number().int().min
 /** Largest chunk handed to the pipeline at once: bounds the work done between heartbeats. */
 const CHUNK_MESSAGES = 1_000;
 const HEARTBEAT_WHILE_PAUSED_MS = 1_000;
+/** How long after a STOP a CRASH may come (kafkajs disconnects from the cluster in between). */
+const STOP_CRASH_GRACE_MS = 10_000;
 
 /**
  * A kafkajs consumer-group member exposed as an Observable of record chunks, with real
@@ -154,9 +167,11 @@ export class KafkaSource {
   private assigned: number[] = [];
   private readonly lag = new Map<number, number>();
   private readonly gaps: OffsetGapWatch;
+  /** Partitions whose first batch of this assignment was checked against their restored position (moved back at most once: again would loop when retention deleted the records). */
+  private readonly prepared = new Set<number>();
 
   constructor(private readonly opts: SourceOptions) {
-    this.gaps = new OffsetGapWatch(opts.startOffsets);
+    this.gaps = new OffsetGapWatch(opts.positions ?? opts.startOffsets);
     this.consumer = opts.kafka.consumer({
       groupId: opts.groupId,
       sessionTimeout: opts.sessionTimeoutMs,
@@ -165,7 +180,8 @@ export class KafkaSource {
       // which also serves /recommendations: see --fetch-max-bytes.
       maxBytesPerPartition: Math.max(65_536, Math.floor(opts.fetchMaxBytes / 4)),
       maxBytes: opts.fetchMaxBytes,
-      retry: { retries: 8 },
+      // Never restarted by kafkajs once shutting down or dead (a restart racing disconnect() keeps retrying in the background).
+      retry: { retries: 8, restartOnFailure: () => Promise.resolve(!this.stopping && this.dead === undefined) },
     });
     this.watchHealth();
     this.watchGaps();
@@ -219,15 +235,20 @@ export class KafkaSource {
     await this.consumer.subscribe({ topic: this.opts.topic, fromBeginning: this.opts.fromBeginning });
     await this.consumer.run({
       autoCommit: false,
-      eachBatchAutoResolve: true,
+      // Offsets are resolved as chunks are handed on (handleBatch): a batch left early (a
+      // rebalance, a seek, a shutdown, a consumer kafkajs restarts) is fetched again from the
+      // first record not handed on, instead of being skipped.
+      eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.handleBatch(payload),
     });
     // Seek restored partitions; kafkajs applies a seek when (and if) the partition is
     // assigned to this member. handleBatch also skips anything below the start offset,
     // so a fetch racing the seek cannot re-deliver checkpointed records.
-    for (const [partition, offset] of this.opts.startOffsets) {
-      this.consumer.seek({ topic: this.opts.topic, partition, offset: String(offset) });
+    if (this.opts.preparePartition === undefined) {
+      for (const [partition, offset] of this.opts.startOffsets) {
+        this.consumer.seek({ topic: this.opts.topic, partition, offset: String(offset) });
+      }
     }
     this.up = true;
   }
@@ -272,13 +293,32 @@ export class KafkaSource {
     await this.consumer.disconnect().catch((err: unknown) => this.opts.log(`consumer disconnect failed: ${(err as Error).message}`));
   }
 
-  private async handleBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async handleBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
     let messages = batch.messages;
     this.setLag(topic, partition, Number(batch.highWatermark) - Number(batch.firstOffset() ?? batch.highWatermark));
-    const start = this.opts.startOffsets.get(partition);
+    let start = this.opts.startOffsets.get(partition);
+    if (this.opts.preparePartition !== undefined) {
+      start = await this.opts.preparePartition(partition);
+      if (!isRunning() || isStale() || this.stopping) return;
+      const first = batch.firstOffset();
+      // Only the first batch after an assignment starts at the group's committed offset;
+      // later ones follow what was handed on (which the position may not cover yet).
+      const firstOfAssignment = !this.prepared.has(partition);
+      this.prepared.add(partition);
+      if (firstOfAssignment && start !== undefined && first !== null && Number(first) > start) {
+        // The group's fetch position is past what the partition's state counts (its owner's
+        // last changelog blob is older than its last commit): read from the state's position.
+        this.opts.log(`partition ${partition}: fetch position ${first} is past its restored position ${start}; seeking back`);
+        this.consumer.seek({ topic, partition, offset: String(start) });
+        return;
+      }
+    }
     if (start !== undefined && messages.length > 0 && Number(messages[0]!.offset) < start) {
+      const skipped = messages.filter((m) => Number(m.offset) < start);
       messages = messages.filter((m) => Number(m.offset) >= start);
+      // Counted before: passed over for good.
+      resolveOffset(skipped[skipped.length - 1]!.offset);
     }
     for (let from = 0; from < messages.length; from += CHUNK_MESSAGES) {
       if (!isRunning() || isStale() || this.stopping) return;
@@ -290,6 +330,7 @@ export class KafkaSource {
       this.inFlight += slice.length;
       this.inFlightBytes += bytes;
       this.subject.next({ topic, partition, messages: slice, bytes });
+      resolveOffset(slice[slice.length - 1]!.offset);
       if (this.inFlight >= this.opts.maxInFlight || this.inFlightBytes >= this.opts.maxInFlightBytes) this.pause();
       await heartbeat();
       // A fetched batch holds up to ~10k records: let timers, HTTP and training steps run
@@ -297,6 +338,7 @@ export class KafkaSource {
       if (from + CHUNK_MESSAGES < messages.length) await yieldToEventLoop();
     }
     // The whole batch reached the pipeline, trailing control records included.
+    resolveOffset(batch.lastOffset());
     this.gaps.batchTaken(partition, Number(batch.lastOffset()));
     this.setLag(topic, partition, Number(batch.highWatermark) - Number(batch.lastOffset()) - 1);
   }
@@ -350,7 +392,8 @@ export class KafkaSource {
    * reports it on /readyz and the rebalancer_consumer_up metric, and exits non-zero.
    */
   private watchHealth(): void {
-    const { CRASH, STOP, GROUP_JOIN, HEARTBEAT, FETCH } = this.consumer.events;
+    const { CRASH, STOP, GROUP_JOIN, HEARTBEAT, FETCH, REBALANCING } = this.consumer.events;
+    this.consumer.on(REBALANCING, () => this.opts.onRebalancing?.());
     // Any answer from the cluster: a fetch (also an empty one) or a group heartbeat (sent
     // while paused too). A long silence is a broker outage or a partition from it.
     const contact = (): void => {
@@ -363,13 +406,22 @@ export class KafkaSource {
     this.consumer.on(GROUP_JOIN, (e) => {
       const assignment = e.payload.memberAssignment[this.opts.topic] ?? [];
       this.assigned = [...assignment].sort((a, b) => a - b);
+      // A partition no longer assigned has no lag here (its new owner reports it).
+      for (const p of [...this.lag.keys()]) {
+        if (assignment.includes(p)) continue;
+        this.setLag(this.opts.topic, p, 0);
+        this.lag.delete(p);
+      }
       this.gaps.assign(this.assigned);
+      this.prepared.clear();
       this.up = true;
       this.opts.onAssigned?.(this.assigned);
     });
     this.consumer.on(CRASH, (e) => {
       this.crashes++;
       const { error, restart } = e.payload;
+      // Shutting down: no restart is asked for (restartOnFailure), and none is a failure.
+      if (this.stopping) return;
       this.opts.onCrash?.(error, restart);
       if (!restart) {
         this.markDead(new RebalancerError('REB_KAFKA_CONSUMER_DEAD', `Kafka consumer crashed with a non-retriable error: ${error.message}`, { error: error.name }, { cause: error }));
@@ -383,8 +435,14 @@ export class KafkaSource {
         this.markDead(new RebalancerError('REB_KAFKA_CONSUMER_DEAD', `Kafka consumer is in a restart loop: ${this.recentRestarts.length} crashes within ${windowMs} ms (last: ${error.message})`, { crashes: this.recentRestarts.length }, { cause: error }));
       }
     });
+    // kafkajs also stops the consumer on its way to a crash it then restarts from (STOP comes
+    // before CRASH): a stop is unexpected only if no crash follows it.
     this.consumer.on(STOP, () => {
-      if (!this.stopping) this.markDead(new RebalancerError('REB_KAFKA_CONSUMER_DEAD', 'Kafka consumer stopped unexpectedly'));
+      if (this.stopping || this.dead) return;
+      const crashesBefore = this.crashes;
+      setTimeout(() => {
+        if (!this.stopping && this.crashes === crashesBefore) this.markDead(new RebalancerError('REB_KAFKA_CONSUMER_DEAD', 'Kafka consumer stopped unexpectedly'));
+      }, STOP_CRASH_GRACE_MS).unref();
     });
   }
 

@@ -89,7 +89,8 @@ export class StrategyRunner {
   readonly config: ServiceConfig;
   private readonly balance: BalanceAdapter;
   private readonly model: RecModel;
-  private readonly trainer: IncrementalTrainer;
+  /** The strategy's trainer (model sync in src/tools/sync-sim.ts counts its steps and blends into its model). */
+  readonly trainer: IncrementalTrainer;
   private readonly trains: readonly boolean[];
   private readonly prior: (categoryId: string) => number;
   private readonly tally = new EvalTally();

@@ -13,6 +13,7 @@ import type { Kafka } from 'kafkajs';
 import { createEventCodec, type InteractionEvent } from '../codec/index.js';
 import { CONFLUENT_HEADER_BYTES, HEADER_BYTES, SingleObjectCodec, type Framing } from '../codec/single-object.js';
 import { RebalancerError, isRebalancerError } from '../errors.js';
+import { kafkaAuthFailure } from '../kafka/connect.js';
 import type { SchemaRegistryClient } from '../kafka/schema-registry.js';
 import { openEventFile } from './event-file.js';
 
@@ -283,7 +284,8 @@ export async function readTopic(kafka: Kafka, options: TopicReadOptions, handle:
     }
   } catch (err) {
     if (err instanceof RebalancerError) throw err;
-    throw new RebalancerError('REB_KAFKA_UNAVAILABLE', `cannot read offsets of topic ${topic}: ${(err as Error).message}`, { topic }, { cause: err });
+    // Refused credentials or TLS: REB_KAFKA_AUTH_FAILED (src/kafka/connect.ts), not an outage.
+    throw kafkaAuthFailure(err) ?? new RebalancerError('REB_KAFKA_UNAVAILABLE', `cannot read offsets of topic ${topic}: ${(err as Error).message}`, { topic }, { cause: err });
   } finally {
     await admin.disconnect().catch(() => {});
   }

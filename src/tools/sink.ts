@@ -12,6 +12,8 @@
  */
 import kafkajs, { CompressionTypes, type Admin, type Kafka, type Message, type Producer } from 'kafkajs';
 import { createKafkaClient } from '../kafka/client.js';
+import { kafkaFailure, type KafkaTarget } from '../kafka/connect.js';
+import type { KafkaSecurityFields } from '../kafka/security.js';
 import { createEventCodec } from '../codec/index.js';
 import { RebalancerError } from '../errors.js';
 import { EventFileWriter } from './event-file.js';
@@ -44,8 +46,9 @@ export function fileSink(path: string, source: string): EventSink {
   };
 }
 
-export function kafkaClient(brokers: string[], clientId: string): Kafka {
-  return createKafkaClient({ clientId, brokers, logLevel: 'error', retry: { retries: 5 } });
+/** The tools' kafkajs client; `security` from the verb's Kafka security flags (src/cli/kafka-flags.ts). */
+export function kafkaClient(brokers: string[], clientId: string, security: KafkaSecurityFields = {}): Kafka {
+  return createKafkaClient({ clientId, brokers, logLevel: 'error', retry: { retries: 5 }, ...security });
 }
 
 /** The topic configuration the tools create topics with: no deletion by time. */
@@ -64,7 +67,7 @@ export interface TopicInfo {
  * Creates the topic when it does not exist (with `partitions` partitions and retention.ms=-1);
  * for an existing topic, reads its time retention (describeConfigs).
  */
-export async function ensureTopic(kafka: Kafka, topic: string, partitions: number): Promise<TopicInfo> {
+export async function ensureTopic(kafka: Kafka, topic: string, partitions: number, target?: KafkaTarget): Promise<TopicInfo> {
   const admin = kafka.admin();
   try {
     await admin.connect();
@@ -79,6 +82,7 @@ export async function ensureTopic(kafka: Kafka, topic: string, partitions: numbe
     return { created: false, retentionMs: await timeRetention(admin, topic), note: undefined };
   } catch (err) {
     if (err instanceof RebalancerError) throw err;
+    if (target !== undefined) throw kafkaFailure(err, `preparing topic ${topic}`, target);
     throw new RebalancerError('REB_KAFKA_UNAVAILABLE', `cannot reach Kafka to prepare topic ${topic}: ${(err as Error).message}`, { topic }, { cause: err });
   } finally {
     await admin.disconnect().catch(() => {});
@@ -115,12 +119,13 @@ function duration(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
 }
 
-export async function connectProducer(kafka: Kafka): Promise<Producer> {
+export async function connectProducer(kafka: Kafka, target?: KafkaTarget): Promise<Producer> {
   // One in-flight request keeps per-partition order even when a send is retried.
   const producer = kafka.producer({ maxInFlightRequests: 1, idempotent: false });
   try {
     await producer.connect();
   } catch (err) {
+    if (target !== undefined) throw kafkaFailure(err, 'connecting a Kafka producer', target);
     throw new RebalancerError('REB_KAFKA_UNAVAILABLE', `cannot connect a Kafka producer: ${(err as Error).message}`, {}, { cause: err });
   }
   return producer;
@@ -132,6 +137,8 @@ export interface TopicSinkOptions {
   log?: (line: string) => void;
   /** The wire format to write (default: single-object, no registry). */
   wireFormat?: WireFormatChoice;
+  /** SASL and TLS for the client (default: plaintext, no SASL). */
+  security?: KafkaSecurityFields;
 }
 
 export async function topicSink(brokers: string[], topic: string, partitions: number, options: TopicSinkOptions = {}): Promise<EventSink> {
@@ -142,12 +149,13 @@ export async function topicSink(brokers: string[], topic: string, partitions: nu
   const format = options.wireFormat?.format ?? DEFAULT_WIRE_FORMAT;
   const encoders = new TopicEncoders(topic, options.wireFormat?.registry);
   const encode = await encoders.encoder(format);
-  const kafka = kafkaClient(brokers, 'rebalancer-tools');
-  const info = await ensureTopic(kafka, topic, partitions);
+  const target: KafkaTarget = { brokers, security: options.security ?? {} };
+  const kafka = kafkaClient(brokers, 'rebalancer-tools', target.security);
+  const info = await ensureTopic(kafka, topic, partitions, target);
   if (info.note !== undefined) log(info.note);
   if (format !== DEFAULT_WIRE_FORMAT) log(`writing ${encoders.describe(format)}`);
   let warned = info.retentionMs === undefined;
-  const producer = await connectProducer(kafka);
+  const producer = await connectProducer(kafka, target);
   let batch: Message[] = [];
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;

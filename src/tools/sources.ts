@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Admin, Consumer, IHeaders, Kafka } from 'kafkajs';
 import { createEventCodec, type InteractionEvent, type SingleObjectCodec } from '../codec/index.js';
 import { RebalancerError, isRebalancerError } from '../errors.js';
+import { kafkaAuthFailure } from '../kafka/connect.js';
 import { openEventFile } from './event-file.js';
 import { timeRetention } from './sink.js';
 
@@ -160,7 +161,8 @@ export async function topicSource(kafka: Kafka, topic: string, range: Range, res
     }
   } catch (err) {
     if (err instanceof RebalancerError) throw err;
-    throw new RebalancerError('REB_KAFKA_UNAVAILABLE', `cannot read offsets of topic ${topic}: ${(err as Error).message}`, { topic }, { cause: err });
+    // Refused credentials or TLS: REB_KAFKA_AUTH_FAILED (src/kafka/connect.ts), not an outage.
+    throw kafkaAuthFailure(err) ?? new RebalancerError('REB_KAFKA_UNAVAILABLE', `cannot read offsets of topic ${topic}: ${(err as Error).message}`, { topic }, { cause: err });
   } finally {
     await admin.disconnect().catch(() => {});
   }

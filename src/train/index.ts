@@ -51,6 +51,7 @@ export async function startTrainer(o: StartTrainerOptions): Promise<Trainer> {
     prior,
     ...(restoreDir === undefined ? {} : { restoreDir }),
     snapshotIntervalMs: config.snapshotIntervalMs,
+    ...(config.modelSync === 'off' ? {} : { syncMode: config.modelSync }),
     recycleAtTensorId: config.recycleAtTensorId,
     log,
     now: o.now,

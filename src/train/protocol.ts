@@ -29,6 +29,7 @@ import { SETTINGS, loadConfig, type RawSettings, type ServiceConfig, type Settin
 import type { EvaluatorState, RingState } from '../model/evaluator.js';
 import type { EvaluationView } from '../stream/ports.js';
 import { modelSnapshotSchema, type ModelSnapshot } from '../model/snapshot.js';
+import { modelChangesSchema, type BlendReport, type ModelChanges, type SyncMode } from './model-sync.js';
 
 const float32 = z.instanceof(Float32Array);
 const float64 = z.instanceof(Float64Array);
@@ -291,11 +292,27 @@ export interface InitMessage {
   /** Sequence number of the worker's first snapshot. */
   seqFrom: number;
   hooks: WorkerHooks;
+  /** How model sync combines replicas (model-sync.ts; absent: 'average'). */
+  syncMode?: SyncMode;
+}
+
+/**
+ * Model sync: blend another replica's changes (model-sync.ts) between steps. Journaled with
+ * the batches, so a replacement worker replays it in order (`replay`: no snapshot after it).
+ */
+export interface SyncApplyMessage {
+  type: 'sync-apply';
+  call: number;
+  replay: boolean;
+  changes: ModelChanges;
 }
 
 export type ToWorker =
   | InitMessage
   | TrainMessage
+  | SyncApplyMessage
+  /** Model sync: the rows (and with `dense` the dense weights) trained since the last export, with their sample counts. */
+  | { type: 'sync-export'; call: number; dense: boolean }
   /** Publish a snapshot now. */
   | { type: 'publish' }
   | { type: 'save'; call: number; dir: string; version: string }
@@ -317,12 +334,15 @@ const initMessageSchema: z.ZodType<InitMessage> = z.object({
   categories: z.array(z.string()),
   snapshotIntervalMs: z.number().min(0),
   seqFrom: count,
+  syncMode: z.enum(['average', 'delta']).optional(),
   hooks: z.object({ trainDelayMs: z.number().min(0), crashAfterSteps: count.nullable(), crashOnBatch: count.nullable() }),
 });
 
 export const toWorkerSchema: z.ZodType<ToWorker> = z.union([
   initMessageSchema,
   trainMessageSchema,
+  z.object({ type: z.literal('sync-apply'), call: count, replay: z.boolean(), changes: modelChangesSchema }),
+  z.object({ type: z.literal('sync-export'), call: count, dense: z.boolean() }),
   z.object({ type: z.literal('publish') }),
   z.object({ type: z.literal('save'), call: count, dir: z.string().min(1), version: z.string().min(1) }),
   z.object({ type: z.literal('export'), call: count, final: z.boolean() }),
@@ -373,6 +393,8 @@ export type FromWorker =
   | { type: 'snapshot'; snapshot: ModelSnapshot; publishMs: number }
   | { type: 'saved'; call: number; version: string; path: string }
   | { type: 'exported'; call: number; state: HandOverState; nextSeq: number }
+  | { type: 'sync-exported'; call: number; changes: ModelChanges }
+  | { type: 'sync-applied'; call: number; report: BlendReport }
   | { type: 'failed'; call: number | null; code: string | null; message: string; stack: string };
 
 const labelWeightsSchema: z.ZodType<Record<EventType, number>> = z.object({ view: z.number(), click: z.number(), add_to_cart: z.number(), purchase: z.number() });
@@ -406,5 +428,7 @@ export const fromWorkerSchema: z.ZodType<FromWorker> = z.discriminatedUnion('typ
   z.object({ type: z.literal('snapshot'), snapshot: modelSnapshotSchema, publishMs: z.number() }),
   z.object({ type: z.literal('saved'), call: count, version: z.string(), path: z.string() }),
   z.object({ type: z.literal('exported'), call: count, state: handOverStateSchema, nextSeq: count }),
+  z.object({ type: z.literal('sync-exported'), call: count, changes: modelChangesSchema }),
+  z.object({ type: z.literal('sync-applied'), call: count, report: z.object({ replaced: count, averaged: count, added: count, dense: z.boolean(), positives: count }) }),
   z.object({ type: z.literal('failed'), call: count.nullable(), code: z.string().nullable(), message: z.string(), stack: z.string() }),
 ]);

@@ -24,6 +24,16 @@
  * dropped (logged with its size, counted). Three deaths within ten minutes make `healthy`
  * false. Serving keeps using the latest snapshot meanwhile.
  *
+ * Model sync (model-sync.ts, model-sync-loop.ts): `exportChanges` and `applyChanges` reach
+ * the worker in call order with the batches; a blend is journaled like a batch, so a
+ * replacement worker replays it in place. The sync's own state (per-row sample counts of
+ * the changes not yet exported; in delta mode the copy of the parameters as last published)
+ * is not part of a hand-over: a worker that replaces another (recycle, restart) starts it
+ * afresh: rows trained before the new worker's start state and not yet exported are sent
+ * only once they train again, and the batches it replays count as new, so in delta mode the
+ * other replicas add their changes a second time if they had them already (average mode only
+ * weighs them again), and in both modes they count the replayed batches' positives again.
+ *
  * Staleness: the worker publishes after a step once `snapshotIntervalMs` has passed since
  * its last snapshot, and by timer when a step is left unpublished, so while the worker lives
  * the served parameters lag the newest step by at most the interval plus one step plus one
@@ -40,7 +50,8 @@ import { SnapshotServing } from '../serve/snapshot-serving.js';
 import type { EventBatch } from '../service/balance-adapter.js';
 import type { CandidateItem, EvaluationView, ModelPort } from '../stream/ports.js';
 import { BatchEncoder, CategoryDictionary } from './batch-codec.js';
-import { configToWire, type HandOverState, type ModelSource, type ReadyMessage, type TrainMessage, type TrainedMessage, type WorkerHooks } from './protocol.js';
+import type { BlendReport, ModelChanges, SyncMode } from './model-sync.js';
+import { configToWire, type HandOverState, type ModelSource, type ReadyMessage, type SyncApplyMessage, type TrainMessage, type TrainedMessage, type WorkerHooks } from './protocol.js';
 import { WorkerLink, type LinkEvents } from './worker-link.js';
 
 /** Deaths within this window that make the trainer unhealthy. */
@@ -73,6 +84,8 @@ export interface TrainerThreadOptions {
   onPublish?: (snapshot: ModelSnapshot, cause: 'step' | 'start' | 'recycle' | 'restart', publishMs: number) => void;
   /** Test hooks (slow or kill the worker on purpose); `crashAfterSteps` applies to the first worker only. */
   testHooks?: Partial<WorkerHooks>;
+  /** How model sync combines replicas (model-sync.ts; default 'average'; every instance must use the same). */
+  syncMode?: SyncMode;
 }
 
 export interface TrainerThreadStats {
@@ -102,7 +115,7 @@ export class TrainerThread implements ModelPort<EventBatch> {
   private readonly events: LinkEvents;
   /** Where a replacement worker starts from, and the batches trained since. */
   private base: ModelSource;
-  private journal: TrainMessage[] = [];
+  private journal: Array<TrainMessage | SyncApplyMessage> = [];
   private readonly journalMax: number;
   private readonly dictionary = new CategoryDictionary();
   private encoder = new BatchEncoder(null);
@@ -215,6 +228,7 @@ export class TrainerThread implements ModelPort<EventBatch> {
         categories: this.dictionary.slice(),
         snapshotIntervalMs: this.o.snapshotIntervalMs,
         seqFrom: this.nextSeq,
+        ...(this.o.syncMode === undefined ? {} : { syncMode: this.o.syncMode }),
         hooks: { trainDelayMs: h?.trainDelayMs ?? 0, crashOnBatch: h?.crashOnBatch ?? null, crashAfterSteps: hooks.crashAfterSteps },
       },
       this.events,
@@ -314,6 +328,42 @@ export class TrainerThread implements ModelPort<EventBatch> {
       }
     });
     return { version, done };
+  }
+
+  /**
+   * Model sync: the embedding rows trained since the last export with their sample counts,
+   * and with `dense` the dense weights (queued behind the batches handed to `train` so far).
+   */
+  exportChanges(dense: boolean): Promise<ModelChanges> {
+    if (this.stopped) return Promise.reject(new RebalancerError('REB_TRAINER_DIED', 'the trainer thread has been stopped'));
+    return this.serial(async () => {
+      await this.ensureLive();
+      return this.link.syncExport(dense);
+    });
+  }
+
+  /**
+   * Model sync: blends another replica's changes into the model between two steps (queued
+   * behind the batches handed to `train` so far; serving goes on from the latest snapshot,
+   * and the blended parameters are published like a step's). Retried once on a new worker
+   * if the worker dies meanwhile.
+   */
+  applyChanges(changes: ModelChanges): Promise<BlendReport> {
+    if (this.stopped) return Promise.reject(new RebalancerError('REB_TRAINER_DIED', 'the trainer thread has been stopped'));
+    const message: SyncApplyMessage = { type: 'sync-apply', call: 0, replay: false, changes };
+    return this.serial(async () => {
+      await this.maintain();
+      for (let attempt = 1; ; attempt++) {
+        await this.ensureLive();
+        try {
+          const report = await this.link.syncApply(message);
+          this.journal.push(message);
+          return report;
+        } catch (err) {
+          if (!isRebalancerError(err, 'REB_TRAINER_DIED') || attempt >= 2) throw err;
+        }
+      }
+    });
   }
 
   /** Test hook: makes the current worker exit abruptly. */
@@ -434,11 +484,11 @@ export class TrainerThread implements ModelPort<EventBatch> {
   private async revive(): Promise<void> {
     const started = this.o.now();
     const { link } = await this.startLink(this.base, 'restart', { crashAfterSteps: null });
-    const replies = this.journal.map((m) => link.train({ ...m, replay: true }));
+    const replies = this.journal.map((m) => (m.type === 'train' ? link.train({ ...m, replay: true }) : link.syncApply({ ...m, replay: true }).then(() => null)));
     const settled = await Promise.allSettled(replies);
     let last: TrainedMessage | undefined;
     for (const s of settled) {
-      if (s.status === 'fulfilled') last = s.value;
+      if (s.status === 'fulfilled') last = s.value ?? last;
       else if (isRebalancerError(s.reason, 'REB_TRAINER_DIED')) throw s.reason;
     }
     // The replayed batches were counted when they first trained.
@@ -446,7 +496,7 @@ export class TrainerThread implements ModelPort<EventBatch> {
     link.publish();
     this.link = link;
     this.restarts++;
-    this.o.log(`trainer: worker restarted (${this.base.kind} base + ${this.journal.length} batches replayed, step ${this.lastSteps}) in ${Math.round(this.o.now() - started)} ms`);
+    this.o.log(`trainer: worker restarted (${this.base.kind} base + ${this.journal.length} batches and blends replayed, step ${this.lastSteps}) in ${Math.round(this.o.now() - started)} ms`);
   }
 
   private onTrained(r: TrainedMessage): void {

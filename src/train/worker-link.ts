@@ -7,7 +7,8 @@ import type { Worker } from 'node:worker_threads';
 import { RebalancerError, errorFromThread } from '../errors.js';
 import type { ModelSnapshot } from '../model/snapshot.js';
 import { startModuleWorker } from '../start-worker.js';
-import { fromWorkerSchema, type FromWorker, type HandOverState, type InitMessage, type ReadyMessage, type ToWorker, type TrainMessage, type TrainedMessage } from './protocol.js';
+import type { BlendReport, ModelChanges } from './model-sync.js';
+import { fromWorkerSchema, type FromWorker, type HandOverState, type InitMessage, type ReadyMessage, type SyncApplyMessage, type ToWorker, type TrainMessage, type TrainedMessage } from './protocol.js';
 
 /**
  * The trainer thread's nice value: training takes whatever CPU the ingest and serving
@@ -94,6 +95,20 @@ export class WorkerLink {
     const r = await this.request({ type: 'export', call: this.nextCall++, final });
     if (r.type !== 'exported') throw this.unexpected(r.type, 'exported');
     return r;
+  }
+
+  /** Model sync: the rows (and with `dense` the dense weights) trained since the last export. */
+  async syncExport(dense: boolean): Promise<ModelChanges> {
+    const r = await this.request({ type: 'sync-export', call: this.nextCall++, dense });
+    if (r.type !== 'sync-exported') throw this.unexpected(r.type, 'sync-exported');
+    return r.changes;
+  }
+
+  /** Model sync: blends another replica's changes between steps. */
+  async syncApply(m: SyncApplyMessage): Promise<BlendReport> {
+    const r = await this.request({ ...m, call: this.nextCall++ });
+    if (r.type !== 'sync-applied') throw this.unexpected(r.type, 'sync-applied');
+    return r.report;
   }
 
   /** Asks for a snapshot now. */

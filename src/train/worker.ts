@@ -9,6 +9,10 @@
  * passed since the last one, and by timer when a step is left unpublished, so the served
  * parameters are never older than the interval (plus one step and one publish) behind the
  * newest step.
+ *
+ * Model sync (model-sync.ts): every step's rows are counted; `sync-export` takes the rows
+ * and dense weights trained since the last export, `sync-apply` blends another replica's
+ * between two steps (messages are handled one at a time) and publishes like a step does.
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,7 +25,8 @@ import { evaluationOf } from './evaluation.js';
 import { MODEL_DIR, modelConfigOf, tfBackendIsNative, trainerConfigOf } from '../service/model-adapter.js';
 import { CategoryPriors, decodeBatch } from './batch-codec.js';
 import { exportHandOver, modelFromHandOver, trainerStateOf } from './hand-over.js';
-import { configFromWire, toWorkerSchema, type FromWorker, type InitMessage, type ModelSource, type ToWorker, type TrainMessage, type WorkerHooks } from './protocol.js';
+import { blendIntoModel, syncParamsOf, trackTrainer, type SyncMode, type SyncTracker } from './model-sync.js';
+import { configFromWire, toWorkerSchema, type FromWorker, type InitMessage, type ModelSource, type SyncApplyMessage, type ToWorker, type TrainMessage, type WorkerHooks } from './protocol.js';
 import { tensorIdHighWater } from './tensor-ids.js';
 
 const maybePort = parentPort;
@@ -84,6 +89,10 @@ class Session {
   private timer: NodeJS.Timeout | undefined;
   private publishing = true;
   private ownSteps = 0;
+  /** A blend happened after the last snapshot (it changes the parameters without a step). */
+  private blendUnpublished = false;
+  /** Model sync: rows trained and positives counted since the last export (always counted: a few additions per sample). */
+  private readonly sync: SyncTracker;
 
   constructor(
     readonly trainer: IncrementalTrainer,
@@ -92,9 +101,11 @@ class Session {
     seqFrom: number,
     private readonly hooks: WorkerHooks,
     private readonly enqueue: (task: () => void) => void,
+    syncMode: SyncMode,
   ) {
     this.seq = seqFrom;
     this.priors.extend(0, categories);
+    this.sync = trackTrainer(trainer, syncMode);
   }
 
   ready(made: Made): FromWorker {
@@ -141,9 +152,28 @@ class Session {
     if (!m.replay) this.maybePublish();
   }
 
+  /** Model sync: what this replica trained since the last export (the buffers are transferred). */
+  syncExport(call: number, dense: boolean): void {
+    const changes = this.sync.take(syncParamsOf(this.trainer.model), dense);
+    const transfer: ArrayBuffer[] = [];
+    const p = changes.positives;
+    for (const b of changes.tables) for (const a of [b.rows, b.counts, b.values]) if (a.buffer instanceof ArrayBuffer) transfer.push(a.buffer);
+    for (const a of [p.users, p.items, p.categories, p.ages]) if (a.buffer instanceof ArrayBuffer) transfer.push(a.buffer);
+    for (const d of changes.dense ?? []) if (d.buffer instanceof ArrayBuffer) transfer.push(d.buffer);
+    send({ type: 'sync-exported', call, changes }, transfer);
+  }
+
+  /** Model sync: blends another replica's changes (between steps), then serves them like a step. */
+  syncApply(m: SyncApplyMessage): void {
+    const report = blendIntoModel(this.trainer.model, this.sync, m.changes);
+    send({ type: 'sync-applied', call: m.call, report });
+    if (!m.replay) this.maybePublish(true);
+  }
+
   /** Publishes now when the interval has passed, else makes sure a timer will. */
-  private maybePublish(): void {
-    if (this.trainer.steps === this.publishedSteps || !this.publishing) return;
+  private maybePublish(blended = false): void {
+    if (blended) this.blendUnpublished = true;
+    if ((this.trainer.steps === this.publishedSteps && !this.blendUnpublished) || !this.publishing) return;
     const wait = this.lastPublish + this.intervalMs - performance.now();
     if (wait <= 0) {
       this.publish();
@@ -163,6 +193,7 @@ class Session {
     send({ type: 'snapshot', snapshot, publishMs: performance.now() - start }, snapshotTransferList(snapshot));
     this.lastPublish = performance.now();
     this.publishedSteps = this.trainer.steps;
+    this.blendUnpublished = false;
   }
 
   async save(call: number, dir: string, version: string): Promise<void> {
@@ -204,7 +235,7 @@ async function handle(m: ToWorker): Promise<void> {
   switch (m.type) {
     case 'init': {
       const made = await makeTrainer(m.source, m);
-      session = new Session(made.trainer, m.categories, m.snapshotIntervalMs, m.seqFrom, m.hooks, enqueue);
+      session = new Session(made.trainer, m.categories, m.snapshotIntervalMs, m.seqFrom, m.hooks, enqueue, m.syncMode ?? 'average');
       send(session.ready(made));
       return;
     }
@@ -228,6 +259,20 @@ async function handle(m: ToWorker): Promise<void> {
     case 'export':
       try {
         need().exportState(m.call, m.final);
+      } catch (err) {
+        fail(m.call, err);
+      }
+      return;
+    case 'sync-export':
+      try {
+        need().syncExport(m.call, m.dense);
+      } catch (err) {
+        fail(m.call, err);
+      }
+      return;
+    case 'sync-apply':
+      try {
+        need().syncApply(m);
       } catch (err) {
         fail(m.call, err);
       }

@@ -128,3 +128,21 @@ test('stats(), prior() and weights() describe the window', () => {
   st.refreshWeights();
   assert.ok(st.weightOf('c') > st.weightOf('a'), 'the rare category weighs more');
 });
+
+test('with a count source (the global window), weights and priors follow it, not the local window', () => {
+  const config: Partial<BalanceConfig> = { smoothing: 1, weightPolicy: 'inverse_frequency', refreshEveryEvents: 0, alpha: 1, minWeight: 0.01, maxWeight: 100 };
+  const st = new BalanceState<TestEvent>(config, new Rng(1));
+  // Locally the two categories look balanced...
+  for (let i = 0; i < 100; i++) st.observe({ id: i, categoryId: i % 2 === 0 ? 'a' : 'b', type: 'click', eventTime: 1_000 + i });
+  st.refreshWeights();
+  assert.ok(Math.abs(st.weightOf('a') - st.weightOf('b')) < 1e-9, 'local: equal weights');
+  // ...globally `b` is the minority (the other instances' partitions).
+  const global = new Map([['a', 900], ['b', 100]]);
+  st.useCountSource({ count: (c) => global.get(c) ?? 0, total: () => 1_000, categories: () => 2 });
+  st.refreshWeights();
+  assert.ok(st.weightOf('b') / st.weightOf('a') > 8, `global: b weighted ~9x a (got ${st.weightOf('b') / st.weightOf('a')})`);
+  assert.equal(st.prior('b'), (100 + 1) / (1_000 + 2));
+  // An empty source (nothing published yet) falls back to the local window.
+  st.useCountSource({ count: () => 0, total: () => 0, categories: () => 0 });
+  assert.equal(st.prior('b'), (50 + 1) / (100 + 2));
+});

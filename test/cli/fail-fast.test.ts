@@ -60,10 +60,11 @@ describe('fail-fast starts', () => {
     }
   });
 
-  it('no broker: HTTP answers meanwhile (/healthz 200, /readyz 503 "connecting to Kafka"), then REB_KAFKA_UNAVAILABLE at --connect-timeout-ms and exit 2', async () => {
+  it('no broker: HTTP answers meanwhile (/healthz 200, /readyz 503 "connecting to Kafka"), bounded retries, then ONE REB_KAFKA_UNAVAILABLE line naming the brokers and attempts at --connect-timeout-ms, and exit 2', async () => {
     const httpPort = await deadPort();
+    const brokerPort = await deadPort();
     let probed: Promise<{ health: number; ready: number; reasons: string[] }> | undefined;
-    const r = await run(['--brokers', `127.0.0.1:${await deadPort()}`, '--checkpoint-dir', mkdtempSync(join(tmpdir(), 'rebalancer-ff-')), '--connect-timeout-ms', '8000', '--http-port', String(httpPort)], (stderr) => {
+    const r = await run(['--brokers', `127.0.0.1:${brokerPort}`, '--checkpoint-dir', mkdtempSync(join(tmpdir(), 'rebalancer-ff-')), '--connect-timeout-ms', '8000', '--http-port', String(httpPort)], (stderr) => {
       // Ask as soon as the HTTP server is up (while the service waits for Kafka).
       void stderr;
       if (probed === undefined) {
@@ -83,7 +84,18 @@ describe('fail-fast starts', () => {
       }
     });
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /connecting to Kafka at 127\.0\.0\.1:\d+ timed out after 8000 ms \[REB_KAFKA_UNAVAILABLE\]/);
+    // One line, naming the broker tried, how often and for how long, and the last error (src/kafka/connect.ts).
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('rebalancer: '));
+    assert.equal(lines.length, 1, r.stderr);
+    const m = new RegExp(`^rebalancer: cannot reach Kafka at 127\\.0\\.0\\.1:${brokerPort} after (\\d+) attempts over (\\d+\\.\\d) s \\(--connect-timeout-ms 8000; last error: .*ECONNREFUSED.*\\) \\[REB_KAFKA_UNAVAILABLE\\]$`).exec(lines[0]!);
+    assert.ok(m !== null, lines[0]);
+    // Retried with a capped backoff (0.25, 0.5, 1, 2, 2 ... s) for the whole budget, not once, not in a tight loop.
+    const attempts = Number(m[1]);
+    const over = Number(m[2]);
+    assert.ok(attempts >= 4 && attempts <= 10, `${attempts} attempts`);
+    assert.ok(over >= 6 && over <= 8.5, `over ${over} s`);
+    // No client library noise (a log line per failed attempt) around the one line.
+    assert.doesNotMatch(r.stderr, /\[kafka /);
     // Ends within the timeout plus start-up and clean-up, not after the client's retries (80 s before).
     assert.ok(r.seconds < 40, `took ${r.seconds} s`);
     assert.ok(probed !== undefined);

@@ -49,6 +49,7 @@ function fakeState(o: StateOptions = {}): ServiceState {
     consumer: { up: true, paused: o.paused ?? false, pauses: 0, inFlight: 300, assigned: [0, 1, 2], crashes: 0, lag: { 0: 10, 1: 0, 2: 2 } },
     deadLetters: { sent: o.deadLettered ?? 37, pending: 0, truncated: 0, dropped: 0 },
     checkpoint: { seq: 2, ageSeconds: 4, restoredFrom: null, restored: null },
+    global: { instanceId: 'test-1', owned: [0], totals: { byCategory: {}, byType: {}, applied, duplicates: 0, late: 0, lost: 0, invalid: 0, partitions: 1 }, positions: { 0: applied }, window: { events: 50_000, categories: cats.length, counts: {} }, weights: {}, divergence: 0, counts: { topic: 'c', lag: 0, read: 0, invalid: 0 }, changelog: { topic: 'l', writes: 0, bytesWritten: 0, reads: 0, corrupt: 0 }, peers: [], modelSync: null },
   };
 }
 

@@ -1,0 +1,62 @@
+import kafkajs, { type Admin } from 'kafkajs';
+import { RebalancerError } from '../errors.js';
+
+/**
+ * Creating (or checking) a compacted topic that holds state: the partition changelog and
+ * the global counts topic. Shared by both so the rule is stated once.
+ */
+export interface CompactedTopicSpec {
+  topic: string;
+  /** What the topic is for, in the error messages ("partition changelog"). */
+  purpose: string;
+  partitions: number;
+  /** Topic configs besides cleanup.policy=compact (set only when this call creates the topic). */
+  configs: Readonly<Record<string, string>>;
+  /** -1 (the default): the broker's default.replication.factor. */
+  replicationFactor?: number;
+}
+
+/**
+ * Creates the topic when missing, compacted. An existing topic must compact
+ * (cleanup.policy contains `compact`) and must not also delete by time: with
+ * `compact,delete` and a finite retention.ms, the state of a partition whose owner has not
+ * written for that long would be deleted. Either is a REB_CONFIG_INVALID naming the topic.
+ * Returns whether this call created the topic.
+ */
+export async function ensureCompactedTopic(admin: Admin, spec: CompactedTopicSpec): Promise<boolean> {
+  try {
+    const existing = await admin.listTopics();
+    if (!existing.includes(spec.topic)) {
+      const configEntries = Object.entries({ ...spec.configs, 'cleanup.policy': 'compact' }).map(([name, value]) => ({ name, value }));
+      const created = await admin.createTopics({
+        topics: [{ topic: spec.topic, numPartitions: spec.partitions, replicationFactor: spec.replicationFactor ?? -1, configEntries }],
+        waitForLeaders: true,
+      });
+      // false: another instance created it meanwhile; check what it created.
+      if (created) return true;
+    }
+    await checkCompacted(admin, spec);
+    return false;
+  } catch (err) {
+    if (err instanceof RebalancerError) throw err;
+    throw new RebalancerError('REB_KAFKA_UNAVAILABLE', `cannot prepare the ${spec.purpose} topic ${spec.topic}: ${err instanceof Error ? err.message : String(err)}`, { topic: spec.topic }, { cause: err });
+  }
+}
+
+async function checkCompacted(admin: Admin, spec: CompactedTopicSpec): Promise<void> {
+  const { resources } = await admin.describeConfigs({
+    resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: spec.topic, configNames: ['cleanup.policy', 'retention.ms'] }],
+    includeSynonyms: false,
+  });
+  const entries = resources.find((r) => r.resourceName === spec.topic)?.configEntries ?? [];
+  const value = (name: string): string | undefined => entries.find((e) => e.configName === name)?.configValue;
+  const policy = value('cleanup.policy') ?? 'delete';
+  const policies = policy.split(',').map((p) => p.trim());
+  if (!policies.includes('compact')) {
+    throw new RebalancerError('REB_CONFIG_INVALID', `topic ${spec.topic} (the ${spec.purpose}) has cleanup.policy=${policy}; it must be compacted (cleanup.policy=compact): use another topic name or change its cleanup.policy`, { topic: spec.topic, cleanupPolicy: policy });
+  }
+  const retention = Number(value('retention.ms'));
+  if (policies.includes('delete') && retention !== -1) {
+    throw new RebalancerError('REB_CONFIG_INVALID', `topic ${spec.topic} (the ${spec.purpose}) has cleanup.policy=${policy} with retention.ms=${value('retention.ms') ?? 'default'}: state not rewritten within that time would be deleted; set cleanup.policy=compact (or retention.ms=-1)`, { topic: spec.topic, cleanupPolicy: policy });
+  }
+}
