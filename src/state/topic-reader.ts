@@ -81,9 +81,10 @@ export class TopicReader {
   static async start(opts: TopicReaderOptions): Promise<TopicReader> {
     // kafkajs restarts a crashed consumer on its own, also one being stopped (a restart racing
     // disconnect() leaves it retrying in the background): never once this reader is stopped.
-    let reader: TopicReader | undefined;
-    const consumer = opts.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: opts.maxWaitTimeInMs ?? 250, retry: { restartOnFailure: () => Promise.resolve(reader?.stopped !== true) } });
-    reader = new TopicReader(opts, consumer);
+    const self: { reader?: TopicReader } = {};
+    const consumer = opts.kafka.consumer({ groupId: opts.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: opts.maxWaitTimeInMs ?? 250, retry: { restartOnFailure: () => Promise.resolve(self.reader?.stopped !== true) } });
+    const reader = new TopicReader(opts, consumer);
+    self.reader = reader;
     let timer: NodeJS.Timeout | undefined;
     const running = reader.run();
     running.catch(() => {}); // when the timeout wins, its later rejection is expected

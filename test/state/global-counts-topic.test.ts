@@ -80,7 +80,7 @@ describe('GlobalCountsTopic (real broker)', () => {
     await c.counts.start();
     assert.equal(c.delivered.length, expected.length, 'every record delivered by the time start() resolved');
     assert.deepEqual(c.delivered, expected);
-    assert.deepEqual({ ...c.counts.stats(), lastReadAt: 0 }, { lag: 0, read: 200, published: 0, invalid: 0, failed: 0, lastReadAt: 0 });
+    assert.deepEqual({ ...c.counts.stats(), lastReadAt: 0 }, { lag: 0, read: 200, published: 0, invalid: 0, failed: 0, lastReadAt: 0, restarts: 0 });
 
     // And what is published afterwards arrives while it runs.
     const later = [totals(1, 999, 42)];
