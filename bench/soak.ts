@@ -41,6 +41,8 @@ export interface SoakOptions {
   instances: number;
   sampleSeconds: number;
   train: boolean;
+  /** --window-buckets of the instances (undefined: the run default, 60 one-minute buckets). */
+  windowBuckets: number | undefined;
   json: string;
   brokers: string[] | undefined;
   seed: number;
@@ -180,7 +182,7 @@ export async function soak(o: SoakOptions, log: (m: string) => void = (m) => con
     await a.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1, configEntries: [{ name: 'retention.ms', value: '-1' }] }], waitForLeaders: true });
     await a.disconnect();
 
-    const settings = { train: String(o.train), statusIntervalMs: '60000', modelUserRows: '65536', modelItemRows: '65536' };
+    const settings = { train: String(o.train), statusIntervalMs: '60000', modelUserRows: '65536', modelItemRows: '65536', ...(o.windowBuckets === undefined ? {} : { windowBuckets: String(o.windowBuckets) }) };
     for (let k = 0; k < o.instances; k++) instances.push(await startInstance({ name: `i${k + 1}`, brokers, topic, groupId, settings }));
     log(`${o.instances} instances up (${instances.map((i) => `${i.name} pid ${i.pid} ${i.url}`).join(', ')}); producing ${o.rate} events/s to ${topic} for ${o.minutes} min`);
 
@@ -245,11 +247,12 @@ function parseOptions(argv: string[]): SoakOptions | undefined {
       brokers: { type: 'string' },
       seed: { type: 'string', default: '42' },
       'max-rss-slope': { type: 'string', default: '1' },
+      'window-buckets': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    console.log('usage: npm run bench:soak -- [--minutes 10] [--rate 2000] [--instances 2] [--sample-seconds 10] [--train true|false] [--json FILE] [--brokers host:port] [--seed 42] [--max-rss-slope 1]');
+    console.log('usage: npm run bench:soak -- [--minutes 10] [--rate 2000] [--instances 2] [--sample-seconds 10] [--train true|false] [--json FILE] [--brokers host:port] [--seed 42] [--max-rss-slope 1] [--window-buckets N]\n  --window-buckets: a shorter window (N one-minute buckets) brings every time-bounded structure (window buckets, global window, dedup span) to its steady size within the run, so growth after that is a leak, not filling');
     return undefined;
   }
   const num = (name: string, raw: string, min: number): number => {
@@ -268,6 +271,7 @@ function parseOptions(argv: string[]): SoakOptions | undefined {
     brokers: values.brokers?.split(','),
     seed: Math.round(num('seed', values.seed, 0)),
     maxRssSlope: num('max-rss-slope', values['max-rss-slope'], 0),
+    windowBuckets: values['window-buckets'] === undefined ? undefined : Math.round(num('window-buckets', values['window-buckets'], 1)),
   };
 }
 
