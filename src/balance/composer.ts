@@ -32,6 +32,23 @@
  * 0.98 to 0.99 measured at B = 1,024, the gap shrinking as 1/√B.
  * Note: balancing by resampling and by class weights both correct for the skew; a trainer
  * using both at full strength over-corrects (use ρ < 1 or the 'none' policy).
+ *
+ * Informed undersampling (options.score; `--undersampling informed`). Uniform undersampling
+ * drops majority events at random; informed undersampling keeps the most informative ones
+ * instead, as NearMiss keeps the majority examples nearest the minority (Mani & Zhang, "kNN
+ * approach to unbalanced data distributions", ICML 2003 Workshop on Learning from Imbalanced
+ * Datasets) and online hard example mining keeps the highest-loss ones (Shrivastava et al.,
+ * CVPR 2016). How many of each category stay is unchanged, only which: a category c with
+ * F_c fresh events and a_c < 1 keeps k_c = ⌊x⌋ or ⌈x⌉ of them, x = F_c·a_c (randomised
+ * rounding, P(⌈x⌉) = x − ⌊x⌋, so E[k_c] = F_c·a_c, the uniform method's expected count, where
+ * a deterministic round would bias small categories), namely its k_c highest-scored fresh
+ * events, ties broken by a uniform key from the Rng. Categories with a_c ≥ 1 and events outside
+ * the window keep everything. When more than B are kept, how many each category loses is drawn
+ * as the uniform method draws it (a uniform B-subset of the kept events) and each drops its
+ * lowest-scored. Slots with nothing to replay take the highest-scored dropped events first.
+ * So within a category the fresh events in the batch are always its top-scored ones. A NaN
+ * score counts as −∞. Without options.score every step and every random draw is the uniform
+ * method's, bit for bit.
  */
 import { invalid } from './config.js';
 import type { ReservoirBank } from './reservoir.js';
@@ -48,9 +65,18 @@ export const SOURCE_NAMES: readonly SampleSource[] = ['fresh', 'replay', 'synthe
 
 export type Interpolate<T> = (a: T, b: T, lambda: number) => T;
 
+/** How informative a fresh event is (e.g. the current model's loss on it); `index` is its position in `fresh`. */
+export type Informativeness<T> = (item: T, index: number) => number;
+
 export interface ComposeOptions<T> {
   /** Synthetic minority samples: the model interpolates two same-category items (latent SMOTE). */
   readonly interpolate?: Interpolate<T>;
+  /**
+   * Informed undersampling: an undersampled category keeps its highest-scored fresh events
+   * (as many as uniform undersampling keeps in expectation) instead of a uniform subset.
+   * Called once per fresh event. Absent: uniform undersampling.
+   */
+  readonly score?: Informativeness<T>;
 }
 
 export interface SourceCounts {
@@ -112,6 +138,25 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
   private droppedIdx = new Int32Array(0);
   /** 1/Σ_c q_c w_c of the batch being composed (read by fill()). */
   private weightScale = 1;
+  // Informed undersampling scratch (allocated on first use): per fresh event its score, its
+  // random tie-break key, its group (slot, or slotLimit for categories outside the window),
+  // an index permutation and a keep flag; per group its keep count; labels for the trim.
+  private keys = new Float64Array(0);
+  private ties = new Float64Array(0);
+  private groups = new Int32Array(0);
+  private order = new Int32Array(0);
+  private keepFlags = new Uint8Array(0);
+  private labels = new Int32Array(0);
+  private quota = new Int32Array(0);
+  /** Group, then score descending, then tie key descending. */
+  private readonly byGroupThenScore = (i: number, j: number): number => this.groups[i]! - this.groups[j]! || this.byScore(i, j);
+  /** Score descending, then tie key descending. */
+  private readonly byScore = (i: number, j: number): number => {
+    const a = this.keys[i]!;
+    const b = this.keys[j]!;
+    if (a !== b) return a > b ? -1 : 1;
+    return this.ties[j]! - this.ties[i]!;
+  };
 
   constructor(parts: ComposerParts<T>) {
     this.p = parts;
@@ -122,6 +167,7 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
     if (!Array.isArray(fresh)) throw invalid('fresh', 'an array of events', fresh);
     const { window, weights, rng } = this.p;
     const interpolate = options.interpolate;
+    const score = options.score;
     const B = batchSize;
     const F = fresh.length;
     const limit = window.slotLimit;
@@ -171,39 +217,8 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
 
     // 1. Undersampling of fresh events.
     const factor = F > 0 ? 1 / F : 0;
-    let keptCount = 0;
-    let droppedCount = 0;
-    for (let i = 0; i < F; i++) {
-      const slot = window.slotOf(fresh[i]!.categoryId);
-      this.freshSlot[i] = slot;
-      let keep = true;
-      if (slot >= 0 && priors[slot]! > 0) {
-        const a = (factor * target[slot]!) / priors[slot]!;
-        keep = a >= 1 || rng.next() < a;
-      }
-      if (keep) {
-        this.keptIdx[keptCount++] = i;
-        if (slot >= 0) kept[slot]!++;
-      } else {
-        this.droppedIdx[droppedCount++] = i;
-      }
-    }
-    if (keptCount > B) {
-      // Uniform subset of B (partial Fisher–Yates); the rest count as dropped.
-      for (let i = 0; i < B; i++) {
-        const j = i + rng.int(keptCount - i);
-        const t = this.keptIdx[i]!;
-        this.keptIdx[i] = this.keptIdx[j]!;
-        this.keptIdx[j] = t;
-      }
-      for (let i = B; i < keptCount; i++) {
-        const idx = this.keptIdx[i]!;
-        const slot = this.freshSlot[idx]!;
-        if (slot >= 0) kept[slot]!--;
-        this.droppedIdx[droppedCount++] = idx;
-      }
-      keptCount = B;
-    }
+    const keptCount = score === undefined ? this.undersampleUniform(fresh, B, factor) : this.undersampleInformed(fresh, B, factor, score);
+    const droppedCount = F - keptCount;
 
     const items: T[] = new Array<T>(B);
     const w = new Float32Array(B);
@@ -288,12 +303,19 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
       }
     }
     // Fall back on undersampled-away fresh events for slots with nothing to replay.
+    // (Informed: the highest-scored first.)
     let fallback = 0;
+    if (score !== undefined && unfilled > 0 && droppedCount > 1) this.droppedIdx.subarray(0, droppedCount).sort(this.byScore);
     while (unfilled > 0 && fallback < droppedCount) {
-      const j = fallback + rng.int(droppedCount - fallback);
-      const idx = this.droppedIdx[j]!;
-      this.droppedIdx[j] = this.droppedIdx[fallback]!;
-      this.droppedIdx[fallback] = idx;
+      let idx: number;
+      if (score !== undefined) {
+        idx = this.droppedIdx[fallback]!;
+      } else {
+        const j = fallback + rng.int(droppedCount - fallback);
+        idx = this.droppedIdx[j]!;
+        this.droppedIdx[j] = this.droppedIdx[fallback]!;
+        this.droppedIdx[fallback] = idx;
+      }
       fallback++;
       const e = fresh[idx]!;
       const slot = this.freshSlot[idx]!;
@@ -336,6 +358,143 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
       sources: size === B ? sources : sources.slice(0, size),
       report: { requested: B, size, fresh: nFresh, replay: nReplay, synthetic: nSynthetic, droppedFresh: droppedCount - fallback, unfilled, byCategory, weightScale },
     };
+  }
+
+  /**
+   * Step 1 with uniform undersampling: keeps a fresh event of slot c with probability a_c, then
+   * a uniform subset of B if more are kept. Fills freshSlot, keptIdx, droppedIdx and kept[slot];
+   * returns the kept count (≤ B).
+   */
+  private undersampleUniform(fresh: readonly T[], B: number, factor: number): number {
+    const { window, rng } = this.p;
+    const F = fresh.length;
+    const { priors, target, kept } = this;
+    let keptCount = 0;
+    let droppedCount = 0;
+    for (let i = 0; i < F; i++) {
+      const slot = window.slotOf(fresh[i]!.categoryId);
+      this.freshSlot[i] = slot;
+      let keep = true;
+      if (slot >= 0 && priors[slot]! > 0) {
+        const a = (factor * target[slot]!) / priors[slot]!;
+        keep = a >= 1 || rng.next() < a;
+      }
+      if (keep) {
+        this.keptIdx[keptCount++] = i;
+        if (slot >= 0) kept[slot]!++;
+      } else {
+        this.droppedIdx[droppedCount++] = i;
+      }
+    }
+    if (keptCount > B) {
+      // Uniform subset of B (partial Fisher–Yates); the rest count as dropped.
+      for (let i = 0; i < B; i++) {
+        const j = i + rng.int(keptCount - i);
+        const t = this.keptIdx[i]!;
+        this.keptIdx[i] = this.keptIdx[j]!;
+        this.keptIdx[j] = t;
+      }
+      for (let i = B; i < keptCount; i++) {
+        const idx = this.keptIdx[i]!;
+        const slot = this.freshSlot[idx]!;
+        if (slot >= 0) kept[slot]!--;
+        this.droppedIdx[droppedCount++] = idx;
+      }
+      keptCount = B;
+    }
+    return keptCount;
+  }
+
+  /**
+   * Step 1 with informed undersampling (see the module comment): fills freshSlot, keptIdx and
+   * droppedIdx (both in arrival order) and kept[slot]; returns the kept count (≤ B).
+   */
+  private undersampleInformed(fresh: readonly T[], B: number, factor: number, score: Informativeness<T>): number {
+    const { window, rng } = this.p;
+    const F = fresh.length;
+    const limit = window.slotLimit;
+    this.ensureInformed(limit + 1, F);
+    const { priors, target, kept, freshSlot, keys, ties, groups, order, keepFlags, quota } = this;
+    quota.fill(0, 0, limit + 1);
+    // Group sizes F_g, scores and tie-break keys, in arrival order.
+    for (let i = 0; i < F; i++) {
+      const e = fresh[i]!;
+      const slot = window.slotOf(e.categoryId);
+      freshSlot[i] = slot;
+      const g = slot >= 0 ? slot : limit;
+      groups[i] = g;
+      quota[g]!++;
+      const k = score(e, i);
+      keys[i] = k === k ? k : -Infinity;
+      ties[i] = rng.next();
+      order[i] = i;
+    }
+    // Keep counts: all of a group with a ≥ 1 (or outside the window), else F_g·a_g rounded at random.
+    let total = quota[limit]!;
+    for (let s = 0; s < limit; s++) {
+      const n = quota[s]!;
+      if (n === 0) continue;
+      if (priors[s]! > 0) {
+        const a = (factor * target[s]!) / priors[s]!;
+        if (a < 1) {
+          const x = n * a;
+          const k = Math.floor(x);
+          quota[s] = k + (x > k && rng.next() < x - k ? 1 : 0);
+        }
+      }
+      total += quota[s]!;
+    }
+    if (total > B) {
+      // How many of each group survive a uniform B-subset of the kept events (partial Fisher–Yates on group labels).
+      const labels = this.labels;
+      let w = 0;
+      for (let g = 0; g <= limit; g++) for (let c = quota[g]!; c > 0; c--) labels[w++] = g;
+      quota.fill(0, 0, limit + 1);
+      for (let i = 0; i < B; i++) {
+        const j = i + rng.int(total - i);
+        const t = labels[i]!;
+        labels[i] = labels[j]!;
+        labels[j] = t;
+        quota[t]!++;
+      }
+    }
+    // Each group keeps its quota of highest-scored events.
+    const sorted = order.subarray(0, F).sort(this.byGroupThenScore);
+    for (let r = 0; r < F; r++) {
+      const i = sorted[r]!;
+      const g = groups[i]!;
+      if (quota[g]! > 0) {
+        quota[g]!--;
+        keepFlags[i] = 1;
+      } else {
+        keepFlags[i] = 0;
+      }
+    }
+    let keptCount = 0;
+    let droppedCount = 0;
+    for (let i = 0; i < F; i++) {
+      if (keepFlags[i] === 1) {
+        this.keptIdx[keptCount++] = i;
+        const slot = freshSlot[i]!;
+        if (slot >= 0) kept[slot]!++;
+      } else {
+        this.droppedIdx[droppedCount++] = i;
+      }
+    }
+    return keptCount;
+  }
+
+  private ensureInformed(groups: number, fresh: number): void {
+    if (this.quota.length < groups) this.quota = new Int32Array(Math.max(groups, 2 * this.quota.length));
+    if (this.keys.length < fresh) {
+      const n = Math.max(fresh, this.keys.length * 2);
+      this.keys = new Float64Array(n);
+      this.ties = new Float64Array(n);
+      this.groups = new Int32Array(n);
+      this.order = new Int32Array(n);
+      this.keepFlags = new Uint8Array(n);
+      this.labels = new Int32Array(n);
+    }
   }
 
   /** One replay or synthetic sample of slot s; false when the category has nothing stored. */

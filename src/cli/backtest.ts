@@ -40,6 +40,9 @@ interface BacktestFlags extends KafkaSecurityFlags {
   evalCandidates: string;
   tailShare: string;
   workers?: string;
+  pretrainEvents?: string;
+  coldStartEvents: string;
+  saveModels?: string;
   json?: string;
   chart?: string;
   quiet?: boolean;
@@ -74,6 +77,9 @@ export function registerBacktest(program: Command): void {
     .option('--eval-candidates <n>', 'sampled candidates each positive is ranked among (the same for every row)', String(DEFAULT_BACKTEST.evalCandidates))
     .option('--tail-share <x>', 'tail = least frequent categories holding at most this share of events', String(DEFAULT_BACKTEST.tailShare))
     .option('--workers <n>', 'worker threads running the strategies (default: min(cores, strategies)); results do not depend on it')
+    .option('--pretrain-events <n>', 'warm start: the first n events of the source only pre-train the strategies whose init-from is @pretrained (warm_start), each saving its model; every row is then measured on the events after them, those strategies starting from that model (run --init-from). Default 0: none (@pretrained then starts cold)')
+    .option('--cold-start-events <n>', 'the cold-start window: HR@K over the first n measured events (rounded up to a series point), shown with --pretrain-events and in the JSON (cold_start)', String(DEFAULT_BACKTEST.coldStartEvents))
+    .option('--save-models <dir>', 'save each strategy\'s final model and trainer state into <dir>/<strategy> (what run --init-from reads)')
     .option('--json <file>', 'write the report as JSON')
     .option('--chart <file>', 'write the HTML report (inline SVG, no scripts): micro-vs-macro trade-off per row, cumulative micro and macro HR@K over the stream, HR@K per category with 95% Wilson intervals')
     .option('--quiet', 'no progress output')
@@ -88,6 +94,7 @@ A strategy file (JSON or YAML) holds run settings by name (weightPolicy or weigh
   mild: {weight-policy: sqrt_inverse, target-mix-rho: 0.9, weight-min: 0.9, weight-max: 1.1}
   deploy: {}                       # exactly the run defaults, like "service"
 A file with one settings object is one strategy named after the file; \`rebalancer run --config FILE\` takes that format.
+In a strategy, init-from: @pretrained is the model the strategy's own settings trained on the --pretrain-events events.
 
 Each strategy does per event and per batch what the service does: every valid event updates the balance state,
 positives (label weight > 0) are batched by --batch-size, composed (replay, undersampling, class weights) and trained on.
@@ -157,6 +164,9 @@ async function runBacktestCli(flags: BacktestFlags): Promise<void> {
   const evalCandidates = intFlag('eval-candidates', flags.evalCandidates, 1, 100_000);
   const tailShare = numberFlag('tail-share', flags.tailShare, 0, 1);
   const workers = flags.workers !== undefined ? intFlag('workers', flags.workers, 1, 256) : 0;
+  const pretrainEvents = flags.pretrainEvents !== undefined ? intFlag('pretrain-events', flags.pretrainEvents, 0, 1e9) : 0;
+  const coldStartEvents = intFlag('cold-start-events', flags.coldStartEvents, 1, 1e9);
+  const saveModelsDir = flags.saveModels ?? '';
   if (k > evalCandidates) throw new RebalancerError('REB_INPUT_INVALID', `--k ${k} must not exceed --eval-candidates ${evalCandidates}`);
   // The backtest's --seed and --batch-size are run settings too: the default of every strategy.
   const harnessSettings: RawSettings = {};
@@ -171,7 +181,7 @@ async function runBacktestCli(flags: BacktestFlags): Promise<void> {
     // its main thread (the trainer thread creates TensorFlow's thread pools, niced).
     const { runBacktest } = await import('../tools/backtest.js');
     result = await runBacktest(stream, strategies, {
-      seed, k, evalCandidates, tailShare, workers, harnessSettings,
+      seed, k, evalCandidates, tailShare, workers, harnessSettings, pretrainEvents, coldStartEvents, saveModelsDir,
       onProgress: (done, total) => {
         if (total !== stream.total) progress.setTotal(total);
         progress.update(done);

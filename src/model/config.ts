@@ -69,6 +69,13 @@ export interface TrainerConfig {
   denseLearningRate: number;
   /** Learning rate of the per-row Adagrad on the embedding tables. */
   embeddingLearningRate: number;
+  /**
+   * Per-category learning rate of the item and category rows (see category-lr.ts): their
+   * Adagrad step is scaled by f_c ∝ π_c^−γ (prior-weighted mean 1); 0 = off.
+   */
+  categoryLrGamma: number;
+  /** The per-category factor is clipped to [1/clip, clip]. */
+  categoryLrClip: number;
   /** Adam learning rate of the wide part's feature weights (a handful of weights on counts: they can move fast). */
   wideLearningRate: number;
   /** Linear warm-up over this many steps (0 = none). */
@@ -107,6 +114,8 @@ export const DEFAULT_TRAINER_CONFIG: Readonly<TrainerConfig> = Object.freeze({
   loss: DEFAULT_LOSS_CONFIG,
   denseLearningRate: 0.002,
   embeddingLearningRate: 0.05,
+  categoryLrGamma: 0,
+  categoryLrClip: 4,
   wideLearningRate: 0.05,
   warmupSteps: 0,
   lrDecay: 0,
@@ -166,6 +175,8 @@ export function resolveTrainerConfig(partial: Partial<Omit<TrainerConfig, 'loss'
   nonNegative('loss.logitAdjustTau', c.loss.logitAdjustTau);
   nonNegative('denseLearningRate', c.denseLearningRate);
   nonNegative('embeddingLearningRate', c.embeddingLearningRate);
+  if (!(c.categoryLrGamma >= 0 && c.categoryLrGamma <= 1)) invalid('categoryLrGamma', 'in [0, 1]', c.categoryLrGamma);
+  if (!(c.categoryLrClip >= 1 && Number.isFinite(c.categoryLrClip))) invalid('categoryLrClip', 'a finite number >= 1', c.categoryLrClip);
   nonNegative('wideLearningRate', c.wideLearningRate);
   nonNegative('warmupSteps', c.warmupSteps);
   nonNegative('lrDecay', c.lrDecay);

@@ -18,3 +18,7 @@ export { MODEL_FORMAT, loadModel, saveModel } from './persistence.js';
 export type { LoadedModel, ModelManifest } from './persistence.js';
 export { SnapshotScorer, modelSnapshotSchema, snapshotTransferList, takeSnapshot } from './snapshot.js';
 export type { ModelSnapshot } from './snapshot.js';
+export { hasInitSource, initialTrainer, placeItemVectors, prepareInit } from './warm-start.js';
+export type { InitSources, ModelSettingNames, PreparedInit } from './warm-start.js';
+export { idsFileOf, readItemVectors } from './item-vectors.js';
+export type { ItemRowVectors } from './item-vectors.js';

@@ -39,6 +39,8 @@ export class ItemCatalog {
   private readonly ringCategories: string[] = [];
   private ringPos = 0;
   private readonly ringCount = new Map<string, number>();
+  /** Catalog items per category (the categories the catalog holds now). */
+  private readonly categoryItems = new Map<string, number>();
 
   constructor(capacity: number, ringSize: number, uniformShare: number, rng: Rng) {
     this.capacity = capacity;
@@ -62,12 +64,16 @@ export class ItemCatalog {
       } else {
         const victim = this.rng.int(this.capacity);
         this.slotOf.delete(this.itemIds[victim]!);
+        this.countCategory(this.categoryIds[victim]!, -1);
         this.itemIds[victim] = itemId;
         this.categoryIds[victim] = categoryId;
         this.slotOf.set(itemId, victim);
       }
-    } else {
+      this.countCategory(categoryId, 1);
+    } else if (this.categoryIds[slot] !== categoryId) {
+      this.countCategory(this.categoryIds[slot]!, -1);
       this.categoryIds[slot] = categoryId;
+      this.countCategory(categoryId, 1);
     }
     if (this.ringItems.length < this.ringSize) {
       this.ringItems.push(itemId);
@@ -82,6 +88,17 @@ export class ItemCatalog {
       this.ringPos = (this.ringPos + 1) % this.ringSize;
     }
     this.ringCount.set(itemId, (this.ringCount.get(itemId) ?? 0) + 1);
+  }
+
+  /** The categories of the catalog's items (each once; a live view). */
+  categories(): IterableIterator<string> {
+    return this.categoryItems.keys();
+  }
+
+  private countCategory(categoryId: string, delta: number): void {
+    const n = (this.categoryItems.get(categoryId) ?? 0) + delta;
+    if (n === 0) this.categoryItems.delete(categoryId);
+    else this.categoryItems.set(categoryId, n);
   }
 
   /** Probability that one `sampleNegative` draw (before rejection of the positive) returns the item. */
@@ -155,6 +172,7 @@ export class ItemCatalog {
       c.slotOf.set(state.items[i]!, i);
       c.itemIds.push(state.items[i]!);
       c.categoryIds.push(state.categories[i]!);
+      c.countCategory(state.categories[i]!, 1);
     }
     for (let i = 0; i < state.ringItems.length; i++) {
       c.ringItems.push(state.ringItems[i]!);

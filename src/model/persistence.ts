@@ -18,6 +18,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { z } from 'zod';
 import { RebalancerError } from '../errors.js';
 import { resolveModelConfig, type ModelConfig } from './config.js';
 import { RecModel } from './neumf.js';
@@ -72,6 +73,54 @@ interface TrainerJson {
   adjustment?: AdjustmentState;
   events?: number;
 }
+
+// What is read from disk is parsed, never cast: a file that does not match is REB_CHECKPOINT_CORRUPT.
+const count = z.number().int().min(0);
+const uint32 = z.number().int().min(0).max(0xffffffff);
+const rngStateSchema: z.ZodType<RngState> = z.object({ s: z.tuple([uint32, uint32, uint32, uint32]) });
+const catalogStateSchema: z.ZodType<CatalogState> = z.object({
+  capacity: count,
+  ringSize: count,
+  uniformShare: z.number().min(0).max(1),
+  items: z.array(z.string()),
+  categories: z.array(z.string()),
+  ringItems: z.array(z.string()),
+  ringCategories: z.array(z.string()),
+  ringPos: count,
+  rng: rngStateSchema,
+});
+const trainerJsonSchema = z.object({
+  step: count,
+  rng: rngStateSchema,
+  catalog: catalogStateSchema,
+  // Checked by adjustmentStateSchema in parseAdjustment (its own message names it).
+  adjustment: z.unknown().optional(),
+  events: count.optional(),
+});
+/** The model settings as saved (ranges are checked by resolveModelConfig). */
+const modelConfigSchema: z.ZodType<ModelConfig> = z.object({
+  userRows: z.number(),
+  itemRows: z.number(),
+  categoryRows: z.number(),
+  gmfDim: z.number(),
+  mlpDim: z.number(),
+  mlpLayers: z.array(z.number()),
+  hashSeed: z.number(),
+  embeddingInitStd: z.number(),
+  wideFeatures: z.boolean(),
+  pairRows: z.number(),
+  popularityHalfLife: z.number(),
+});
+const manifestSchema: z.ZodType<ModelManifest> = z.object({
+  format: z.string(),
+  version: z.string(),
+  savedAt: z.string(),
+  modelConfig: modelConfigSchema,
+  arrays: z.array(z.object({ name: z.string(), file: z.string(), dtype: z.enum(['float32', 'uint8']), offset: count, length: count })),
+  files: z.record(z.string(), z.object({ bytes: count, sha256: z.string() })),
+  hasTrainerState: z.boolean(),
+  featureClock: z.tuple([z.number(), z.number()]).optional(),
+});
 
 /**
  * Saves the model (and optionally the trainer's state, from `trainer.exportState()`) as a
@@ -152,10 +201,12 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   }
   const manifestBytes = await readOptional(path.join(snapDir, 'manifest.json'));
   if (manifestBytes === null) corrupt(snapDir, 'manifest.json is missing (torn or absent save)');
-  const manifest = parseJson<ModelManifest>(manifestBytes, snapDir, 'manifest.json');
-  if (manifest.format !== MODEL_FORMAT) corrupt(snapDir, `unknown format ${JSON.stringify(manifest.format)} (expected ${MODEL_FORMAT})`);
+  const rawManifest = parseJson(manifestBytes, snapDir, 'manifest.json');
+  const format = typeof rawManifest === 'object' && rawManifest !== null && 'format' in rawManifest ? rawManifest.format : undefined;
+  if (format !== MODEL_FORMAT) corrupt(snapDir, `unknown format ${JSON.stringify(format)} (expected ${MODEL_FORMAT})`);
+  const manifest = parseWith(manifestSchema, rawManifest, snapDir, 'manifest.json');
   const contents = new Map<string, Buffer>();
-  for (const [file, entry] of Object.entries(manifest.files ?? {})) {
+  for (const [file, entry] of Object.entries(manifest.files)) {
     const data = await readOptional(path.join(snapDir, file));
     if (data === null) corrupt(snapDir, `${file} is missing`);
     if (data.length !== entry.bytes) corrupt(snapDir, `${file} has ${data.length} bytes, manifest says ${entry.bytes}`);
@@ -205,7 +256,7 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   if (manifest.hasTrainerState) {
     const stateBytes = contents.get('state.json');
     if (stateBytes === undefined) corrupt(snapDir, 'state.json is not listed in the manifest');
-    const json = parseJson<TrainerJson>(stateBytes, snapDir, 'state.json');
+    const json = parseWith(trainerJsonSchema, parseJson(stateBytes, snapDir, 'state.json'), snapDir, 'state.json');
     const f32 = (name: string, like: Float32Array): Float32Array => {
       const a = new Float32Array(like.length);
       fill(name, a);
@@ -216,7 +267,7 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
       rng: json.rng,
       catalog: json.catalog,
       ...(json.adjustment === undefined ? {} : { adjustment: parseAdjustment(json.adjustment, snapDir) }),
-      events: Number.isSafeInteger(json.events) && json.events! >= 0 ? json.events! : 0,
+      events: json.events ?? 0,
       embeddingAccumulators: [f32('embeddingAccumulator0', model.userTable), f32('embeddingAccumulator1', model.itemTable), f32('embeddingAccumulator2', model.categoryTable)],
       denseFirstMoments: model.dense.map((d, i) => f32(`denseFirstMoment${i}`, d)),
       denseSecondMoments: model.dense.map((d, i) => f32(`denseSecondMoment${i}`, d)),
@@ -244,12 +295,19 @@ function parseAdjustment(raw: unknown, snapDir: string): AdjustmentState {
   return parsed.success ? parsed.data : corrupt(snapDir, `state.json: adjustment state is malformed (${parsed.error.issues[0]?.message ?? 'invalid'})`);
 }
 
-function parseJson<T>(bytes: Buffer, snapDir: string, file: string): T {
+function parseJson(bytes: Buffer, snapDir: string, file: string): unknown {
   try {
-    return JSON.parse(bytes.toString('utf8')) as T;
+    return JSON.parse(bytes.toString('utf8')) as unknown;
   } catch (err) {
     return corrupt(snapDir, `${file} is not valid JSON`, err);
   }
+}
+
+function parseWith<T>(schema: z.ZodType<T>, raw: unknown, snapDir: string, file: string): T {
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  return corrupt(snapDir, `${file} is malformed at ${issue?.path.map(String).join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
 }
 
 function corrupt(where: string, why: string, cause?: unknown): never {

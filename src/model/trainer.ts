@@ -23,6 +23,7 @@ import { forwardLogits, type BatchRows, type RecModel } from './neumf.js';
 import { ItemCatalog, type CatalogItem, type CatalogState } from './negatives.js';
 import { CATEGORY_LOG_COUNT, WIDE_FEATURES } from './features.js';
 import { PrequentialEvaluator } from './evaluator.js';
+import { CategoryStepSizes } from './category-lr.js';
 
 /** One training interaction; an InteractionEvent satisfies it. */
 export type Interaction = Pick<InteractionEvent, 'userId' | 'itemId' | 'categoryId' | 'type'>;
@@ -54,6 +55,12 @@ export interface TrainingBatch {
    * (a fresh positive: just before it was counted). Default: the counts as they are now.
    */
   wide?: Float32Array;
+  /**
+   * Per-sample learning-rate factor of the sample's item and category rows (per-category
+   * learning rates, category-lr.ts); a row's step is scaled by the mean factor of its
+   * samples in the batch. Default: 1 (the loss and every other parameter ignore it).
+   */
+  rowScales?: Float32Array;
 }
 
 /** Optimizer and sampler state, persisted with the model for a warm start. */
@@ -96,6 +103,11 @@ export class IncrementalTrainer {
   private readonly rowSlots: [Int32Array, Int32Array, Int32Array];
   private scratch = new Float32Array(0);
   private touched = new Int32Array(0);
+  /** Per slot of the step's gradient scratch: sum of its samples' rowScales, and their count. */
+  private slotScale = new Float64Array(0);
+  private slotSamples = new Int32Array(0);
+  /** Per-category step sizes of the item and category rows; null when categoryLrGamma is 0. */
+  private readonly stepSizes: CategoryStepSizes | null;
   /** Fresh positives counted in the streaming features, with their features from just before. */
   private readonly ingested = new WeakMap<Interaction, Float32Array>();
   /** Called after every optimizer step with its rows (model sync counts the samples per row). */
@@ -106,6 +118,7 @@ export class IncrementalTrainer {
   constructor(model: RecModel, config: TrainerConfigInput, rng: Rng, state?: TrainerState) {
     this.model = model;
     this.config = resolveTrainerConfig(config);
+    this.stepSizes = this.config.categoryLrGamma > 0 ? new CategoryStepSizes(this.config.categoryLrGamma, this.config.categoryLrClip) : null;
     this.rng = state ? Rng.fromState(state.rng) : rng;
     const w = model.rowWidth;
     const mc = model.config;
@@ -172,6 +185,11 @@ export class IncrementalTrainer {
    */
   observePositives(listener: ((user: number, item: number, category: number) => void) | null): void {
     this.positiveListener = listener;
+  }
+
+  /** True when steps read the priors π_c (logit adjustment, per-category learning rates): the trainer thread's batches must carry them. */
+  get usesPriors(): boolean {
+    return this.config.loss.logitAdjustTau !== 0 || this.stepSizes !== null;
   }
 
   /** Optimizer steps taken so far. */
@@ -351,6 +369,9 @@ export class IncrementalTrainer {
     const wide = new Float32Array(features === null ? 0 : cap * WIDE_FEATURES);
     const needPrior = loss.logitAdjustTau !== 0;
     const needQ = loss.sampledNegativeCorrection;
+    const sizes = this.stepSizes;
+    const rowScales = sizes === null ? null : new Float32Array(cap);
+    sizes?.begin(catalog.categories(), prior);
     let n = 0;
     for (let i = 0; i < positives.length; i++) {
       const p = positives[i]!;
@@ -371,6 +392,7 @@ export class IncrementalTrainer {
         else features.fill(u, rows.items[n]!, rows.categories[n]!, wide, n * WIDE_FEATURES, 1);
       }
       offsets[n] = offsetOf(loss, needPrior ? prior(p.categoryId) : 1, needQ ? catalog.probability(p.itemId) : 1);
+      if (rowScales !== null) rowScales[n] = sizes!.factor(p.categoryId);
       n++;
       for (let j = 0; j < k; j++) {
         const neg = catalog.sampleNegative(p.itemId);
@@ -382,12 +404,13 @@ export class IncrementalTrainer {
         weights[n] = c.negativeWeight;
         offsets[n] = offsetOf(loss, needPrior ? prior(neg.categoryId) : 1, needQ ? catalog.probability(neg.itemId) : 1);
         if (features !== null) features.fill(u, rows.items[n]!, rows.categories[n]!, wide, n * WIDE_FEATURES);
+        if (rowScales !== null) rowScales[n] = sizes!.factor(neg.categoryId);
         n++;
       }
     }
     rows.length = n;
     const lr = this.learningRate();
-    const value = n === 0 ? 0 : this.trainBatch({ rows, labels, weights, offsets, ...(features !== null ? { wide } : {}) });
+    const value = n === 0 ? 0 : this.trainBatch({ rows, labels, weights, offsets, ...(features !== null ? { wide } : {}), ...(rowScales !== null ? { rowScales } : {}) });
     return { loss: value, evaluated: 0, trainedSamples: n, ms: performance.now() - start, learningRate: lr };
   }
 
@@ -439,11 +462,15 @@ export class IncrementalTrainer {
     // The loss is a mean; the embedding rows get the gradient of the sum (×n) so that a
     // row's Adagrad step does not shrink with the batch size against the initial accumulator.
     // Only the n real rows are scattered (the padding rows' gradients are zero).
+    // Per-category learning rates scale the item and category rows' steps only: a user row
+    // is shared by every category the user touches, so no single category's step size is its
+    // own (scaling its samples' contributions would be a class weight on the user side).
     const lrEmb = this.config.embeddingLearningRate;
     const [gU, gV, gX] = [gradData[0]!, gradData[1]!, gradData[2]!];
-    this.sparseAdagrad(0, model.userTable, batch.rows.users, n, gU, gX, 0, lrEmb);
-    this.sparseAdagrad(1, model.itemTable, batch.rows.items, n, gV, gX, m, lrEmb);
-    this.sparseAdagrad(2, model.categoryTable, batch.rows.categories, n, gV, gX, 2 * m, lrEmb);
+    const scales = batch.rowScales ?? null;
+    this.sparseAdagrad(0, model.userTable, batch.rows.users, n, gU, gX, 0, lrEmb, null);
+    this.sparseAdagrad(1, model.itemTable, batch.rows.items, n, gV, gX, m, lrEmb, scales);
+    this.sparseAdagrad(2, model.categoryTable, batch.rows.categories, n, gV, gX, 2 * m, lrEmb, scales);
     this.adam(gradData.slice(3), this.learningRate());
     model.denseChanged();
     this.stepCount++;
@@ -472,9 +499,11 @@ export class IncrementalTrainer {
 
   /**
    * Per-row Adagrad (Duchi et al. 2011): gradients of repeated rows are summed first, then
-   * acc += g², w −= lr·g/√acc, for touched rows only.
+   * acc += g², w −= lr·g/√acc, for touched rows only. With `scales` (per sample), a row's
+   * learning rate is lr × the mean scale of its samples (acc is unchanged: a step size, not
+   * a gradient scale); without, exactly the plain step.
    */
-  private sparseAdagrad(table: 0 | 1 | 2, weights: Float32Array, rowIdx: Int32Array, n: number, gGmf: Float32Array, gMlp: Float32Array, mlpOffset: number, lr: number): void {
+  private sparseAdagrad(table: 0 | 1 | 2, weights: Float32Array, rowIdx: Int32Array, n: number, gGmf: Float32Array, gMlp: Float32Array, mlpOffset: number, lr: number, scales: Float32Array | null): void {
     const { gmfDim: g, mlpDim: m } = this.model.config;
     const w = g + m;
     const m3 = 3 * m;
@@ -483,8 +512,14 @@ export class IncrementalTrainer {
     const acc = this.accumulators[table];
     if (this.scratch.length < n * w) this.scratch = new Float32Array(n * w);
     if (this.touched.length < n) this.touched = new Int32Array(n);
+    if (scales !== null && this.slotScale.length < n) {
+      this.slotScale = new Float64Array(n);
+      this.slotSamples = new Int32Array(n);
+    }
     const scratch = this.scratch;
     const touched = this.touched;
+    const slotScale = this.slotScale;
+    const slotSamples = this.slotSamples;
     let t = 0;
     for (let s = 0; s < n; s++) {
       const r = rowIdx[s]!;
@@ -494,6 +529,14 @@ export class IncrementalTrainer {
         slots[r] = slot;
         touched[slot] = r;
         scratch.fill(0, slot * w, slot * w + w);
+        if (scales !== null) {
+          slotScale[slot] = 0;
+          slotSamples[slot] = 0;
+        }
+      }
+      if (scales !== null) {
+        slotScale[slot]! += scales[s]!;
+        slotSamples[slot]!++;
       }
       const so = slot * w;
       const go = s * g;
@@ -506,11 +549,12 @@ export class IncrementalTrainer {
       slots[r] = -1;
       const so = slot * w;
       const ro = r * w;
+      const rowLr = scales === null ? lr : lr * (slotScale[slot]! / slotSamples[slot]!);
       for (let d = 0; d < w; d++) {
         const gr = scratch[so + d]! * scale;
         const a = acc[ro + d]! + gr * gr;
         acc[ro + d] = a;
-        weights[ro + d]! -= (lr * gr) / Math.sqrt(a);
+        weights[ro + d]! -= (rowLr * gr) / Math.sqrt(a);
       }
     }
   }

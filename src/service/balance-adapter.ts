@@ -1,4 +1,4 @@
-import { BalanceState, SOURCE_FRESH, SOURCE_REPLAY, SOURCE_SYNTHETIC, type BalanceConfig, type BalanceSnapshot, type ComposedBatch, type Rng } from '../balance/index.js';
+import { BalanceState, SOURCE_FRESH, SOURCE_REPLAY, SOURCE_SYNTHETIC, type BalanceConfig, type BalanceSnapshot, type ComposedBatch, type ComposeOptions, type Rng } from '../balance/index.js';
 import type { InteractionEvent } from '../codec/index.js';
 import type { ServiceConfig } from '../config/index.js';
 import type { BalancePort, BalanceView, CandidateItem, ObserveOutcome } from '../stream/ports.js';
@@ -10,6 +10,17 @@ import { PopularItems } from './popular-items.js';
  * prequential evaluation still see all of them).
  */
 export type EventBatch = ComposedBatch<InteractionEvent> & { readonly arrived: readonly InteractionEvent[] };
+
+/**
+ * Informed undersampling: the model's logits s of (userId, itemId, categoryId) for each event,
+ * or null when there is no model to score with yet (src/service/informed-scores.ts).
+ */
+export type FreshScorer = (events: readonly InteractionEvent[]) => Float32Array | null;
+
+/** −log σ(s) = softplus(−s): the BCE loss of a positive with logit s, without overflow. */
+export function positiveLoss(s: number): number {
+  return s >= 0 ? Math.log1p(Math.exp(-s)) : Math.log1p(Math.exp(s)) - s;
+}
 
 /** The balance settings of the service configuration, in the balance core's terms. */
 export function balanceConfigOf(c: ServiceConfig): Partial<BalanceConfig> {
@@ -45,18 +56,49 @@ export class BalanceAdapter implements BalancePort<EventBatch> {
   private readonly popular: PopularItems;
   /** Training samples composed since start, by source (the live page's replay mix). */
   private readonly composed = { fresh: 0, replay: 0, synthetic: 0 };
+  private readonly batchSize: number;
+  private readonly oversample: number;
+  /**
+   * --undersampling informed with a target mix that undersamples (ρ < 1; at ρ = 1 every
+   * fresh event is kept, so nothing is scored): decided once.
+   */
+  private readonly informed: boolean;
+  private scorer: FreshScorer | undefined;
+  /** Batches composed with informed undersampling (a model score for every fresh event), and without (no model yet, or uniform). */
+  private readonly undersampled = { informed: 0, uniform: 0 };
 
-  private constructor(readonly state: BalanceState<InteractionEvent>, private readonly batchSize: number, private readonly oversample: number, headItems: number, popular?: PopularItems) {
-    this.popular = popular ?? new PopularItems(Math.max(1_000, headItems * 8));
+  private constructor(
+    readonly state: BalanceState<InteractionEvent>,
+    config: ServiceConfig,
+    popular?: PopularItems,
+  ) {
+    this.batchSize = config.batchSize;
+    this.oversample = config.batchOversample;
+    this.informed = config.undersampling === 'informed' && config.targetMixRho < 1;
+    this.popular = popular ?? new PopularItems(Math.max(1_000, config.recHeadItems * 8));
   }
 
   static create(config: ServiceConfig, rng: Rng): BalanceAdapter {
-    return new BalanceAdapter(new BalanceState<InteractionEvent>(balanceConfigOf(config), rng), config.batchSize, config.batchOversample, config.recHeadItems);
+    return new BalanceAdapter(new BalanceState<InteractionEvent>(balanceConfigOf(config), rng), config);
   }
 
   static restore(snapshot: BalanceAdapterSnapshot, config: ServiceConfig): BalanceAdapter {
     const state = BalanceState.restore(snapshot.state, balanceConfigOf(config));
-    return new BalanceAdapter(state, config.batchSize, config.batchOversample, config.recHeadItems, PopularItems.restore(snapshot.popular));
+    return new BalanceAdapter(state, config, PopularItems.restore(snapshot.popular));
+  }
+
+  /**
+   * Informed undersampling (--undersampling informed): where the model's logits of the fresh
+   * events come from (src/service/informed-scores.ts; the backtest passes its model). Ignored
+   * with --undersampling uniform.
+   */
+  scoreWith(scorer: FreshScorer | undefined): void {
+    this.scorer = scorer;
+  }
+
+  /** Batches composed with informed undersampling and with uniform undersampling so far. */
+  undersampledBatches(): { informed: number; uniform: number } {
+    return { ...this.undersampled };
   }
 
   observe(event: InteractionEvent): ObserveOutcome {
@@ -77,11 +119,24 @@ export class BalanceAdapter implements BalancePort<EventBatch> {
     // majority keeps more of its fresh events (a_c = min(1, (B/F)·q_c/π_c)) and the minority
     // gets the extra slots as replay (oversampling rather than undersampling).
     const size = Math.round(Math.max(this.batchSize, fresh.length) * (1 + this.oversample));
-    const batch = this.state.composeBatch(fresh, size);
+    const options = this.informedOptions(fresh);
+    if (options === undefined) this.undersampled.uniform++;
+    else this.undersampled.informed++;
+    const batch = this.state.composeBatch(fresh, size, options);
     this.composed.fresh += batch.report.fresh;
     this.composed.replay += batch.report.replay;
     this.composed.synthetic += batch.report.synthetic;
     return { ...batch, arrived: fresh };
+  }
+
+  /** The composer's score hook: each fresh event's loss −log σ(s) under the model (undefined: uniform undersampling). */
+  private informedOptions(fresh: readonly InteractionEvent[]): ComposeOptions<InteractionEvent> | undefined {
+    if (!this.informed || this.scorer === undefined || fresh.length === 0) return undefined;
+    const logits = this.scorer(fresh);
+    if (logits === null) return undefined;
+    const losses = new Float64Array(fresh.length);
+    for (let i = 0; i < losses.length; i++) losses[i] = positiveLoss(logits[i]!);
+    return { score: (_, i) => losses[i]! };
   }
 
   /** Training samples composed since this process started, by source. */

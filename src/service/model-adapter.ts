@@ -2,9 +2,9 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-node';
 import type { Rng } from '../balance/index.js';
 import type { EventType, RecommendedItem } from '../codec/index.js';
-import type { ServiceConfig } from '../config/index.js';
+import { SETTINGS, type ServiceConfig } from '../config/index.js';
 import { RebalancerError } from '../errors.js';
-import { IncrementalTrainer, createModel, loadModel, recommend, saveModel, type ModelConfig, type TrainerConfigInput } from '../model/index.js';
+import { IncrementalTrainer, hasInitSource, initialTrainer, loadModel, prepareInit, recommend, saveModel, type ModelConfig, type ModelSettingNames, type PreparedInit, type TrainerConfigInput } from '../model/index.js';
 import { isColdStart } from '../model/snapshot.js';
 import type { CandidateItem, EvaluationView, ModelPort } from '../stream/ports.js';
 import { evaluationOf } from '../train/evaluation.js';
@@ -18,10 +18,35 @@ export function modelConfigOf(c: ServiceConfig): Partial<ModelConfig> {
   return { userRows: c.modelUserRows, itemRows: c.modelItemRows, gmfDim: c.modelDim, mlpDim: c.modelDim, wideFeatures: c.wideFeatures, popularityHalfLife: c.popularityHalfLife };
 }
 
+/** The run settings behind modelConfigOf's fields (error messages of a warm start name them). */
+export const MODEL_SETTING_NAMES: ModelSettingNames = {
+  userRows: SETTINGS.modelUserRows.flag,
+  itemRows: SETTINGS.modelItemRows.flag,
+  gmfDim: SETTINGS.modelDim.flag,
+  mlpDim: SETTINGS.modelDim.flag,
+  wideFeatures: SETTINGS.wideFeatures.flag,
+  popularityHalfLife: SETTINGS.popularityHalfLife.flag,
+};
+
+/**
+ * Reads the warm-start sources of the configuration (--init-from, --item-embeddings; null
+ * when neither is set), checked against the configured model (src/model/warm-start.ts).
+ */
+export function prepareInitOf(c: ServiceConfig): Promise<PreparedInit | null> {
+  return prepareInit({ initFrom: c.initFrom, itemEmbeddings: c.itemEmbeddings }, modelConfigOf(c), MODEL_SETTING_NAMES);
+}
+
+/** True when the configuration starts a fresh model from --init-from or --item-embeddings. */
+export function usesInitSource(c: ServiceConfig): boolean {
+  return hasInitSource({ initFrom: c.initFrom, itemEmbeddings: c.itemEmbeddings });
+}
+
 export function trainerConfigOf(c: ServiceConfig): TrainerConfigInput {
   return {
     denseLearningRate: c.learningRate,
     embeddingLearningRate: c.embeddingLearningRate,
+    categoryLrGamma: c.categoryLrGamma,
+    categoryLrClip: c.categoryLrClip,
     negativesPerPositive: c.negatives,
     uniformNegativeShare: c.uniformNegativeShare,
     wideLearningRate: c.wideLearningRate,
@@ -54,9 +79,20 @@ export class ModelAdapter implements ModelPort<EventBatch> {
     this.labelWeights = trainer.config.labelWeights;
   }
 
-  static create(config: ServiceConfig, rng: Rng, prior: (categoryId: string) => number): ModelAdapter {
-    const model = createModel(modelConfigOf(config), rng.fork());
-    return new ModelAdapter(new IncrementalTrainer(model, trainerConfigOf(config), rng.fork()), prior, 0);
+  /**
+   * A fresh model (the model's generator forked first, then the trainer's), started from
+   * `init` (prepareInitOf) when the configuration names a warm-start source.
+   */
+  static create(config: ServiceConfig, rng: Rng, prior: (categoryId: string) => number, init: PreparedInit | null = null): ModelAdapter {
+    if (init === null && usesInitSource(config)) throw new RebalancerError('REB_MODEL_INVALID', '--init-from / --item-embeddings are set: read them first (ModelAdapter.createInitialised)');
+    const modelRng = rng.fork();
+    const trainerRng = rng.fork();
+    return new ModelAdapter(initialTrainer(init, modelConfigOf(config), trainerConfigOf(config), modelRng, trainerRng), prior, 0);
+  }
+
+  /** As `create`, reading the warm-start sources of the configuration first (--init-from, --item-embeddings). */
+  static async createInitialised(config: ServiceConfig, rng: Rng, prior: (categoryId: string) => number): Promise<ModelAdapter> {
+    return ModelAdapter.create(config, rng, prior, await prepareInitOf(config));
   }
 
   /**
@@ -71,7 +107,7 @@ export class ModelAdapter implements ModelPort<EventBatch> {
     } catch (err) {
       if (!(err instanceof RebalancerError) || err.code !== 'REB_CHECKPOINT_CORRUPT') throw err;
       log(`warning: the model in ${checkpointDir} was not loaded (${err.message}); the model starts fresh, the rest of the checkpoint is restored`);
-      return ModelAdapter.create(config, rng, prior);
+      return ModelAdapter.createInitialised(config, rng, prior);
     }
   }
 
@@ -125,6 +161,11 @@ export class ModelAdapter implements ModelPort<EventBatch> {
   recommend(userId: string, candidates: readonly CandidateItem[], k: number): RecommendedItem[] {
     if (candidates.length === 0) return [];
     return recommend(this.trainer.model, userId, candidates, Math.min(k, candidates.length)).map((r) => ({ itemId: r.itemId, categoryId: r.categoryId, score: r.score }));
+  }
+
+  /** Raw logits of (user, item, category) pairs by the live model (informed undersampling, src/service/informed-scores.ts). */
+  scorePairs(pairs: readonly { userId: string; itemId: string; categoryId: string }[]): Float32Array {
+    return this.trainer.model.scorePairs(pairs);
   }
 
   coldStart(userId: string): boolean | null {

@@ -27,6 +27,7 @@ import { kafkaSecurity } from '../kafka/security.js';
 import { SchemaRegistryClient } from '../kafka/schema-registry.js';
 import { SchemaIdGate } from '../stream/schema-ids.js';
 import { BalanceAdapter, type BalanceAdapterSnapshot } from './balance-adapter.js';
+import { informedScorer } from './informed-scores.js';
 import { ScaleOut, type GlobalState } from './scale-out.js';
 import { startTrainer, type Trainer, type TrainerStats } from '../train/index.js';
 import { MODEL_DIR } from '../state/checkpoint-layout.js';
@@ -34,6 +35,7 @@ import { NOT_READY_REASONS, type NotReady } from './readiness.js';
 import { ServiceHistory, type HistorySample } from './history.js';
 import { MainThreadServing, ServingThread, TriggerGate, adminAddress, adminUrl, type Serving } from '../serve/index.js';
 import { TrainerThread } from '../train/trainer-thread.js';
+import type { ModelSnapshot } from '../model/snapshot.js';
 
 export interface ServiceOptions {
   /** Defaults to a fresh registry (never prom-client's global one). */
@@ -204,6 +206,9 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
     const m = model;
     undo.push(() => m.stop());
   }
+  // --undersampling informed: batches keep the majority events the model scores worst (src/service/informed-scores.ts).
+  const informed = config.undersampling === 'informed' && model !== undefined ? informedScorer(model, now) : undefined;
+  balance.scoreWith(informed?.score);
   // Asked of the trainer, so TensorFlow loads where it trains (the trainer thread creates its
   // thread pools, with the thread's priority); with training off it is loaded here to report.
   const native = model ? model.nativeBackend : (await import('./model-adapter.js')).tfBackendIsNative();
@@ -218,7 +223,7 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
   }
   phase = 'connecting to Kafka';
   const producer: Producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false, retry: { retries: 5 } });
-  const serving = await startServing(config, { recommendationSchemaId, balance: () => balance, model, metrics, producer, registry, state: () => answers.state(), readiness: () => answers.readiness(), history: () => answers.history(), now, log });
+  const serving = await startServing(config, { recommendationSchemaId, balance: () => balance, model, onSnapshot: informed?.offer, metrics, producer, registry, state: () => answers.state(), readiness: () => answers.readiness(), history: () => answers.history(), now, log });
   undo.push(() => serving.stop());
   const httpPort = serving.port;
 
@@ -497,6 +502,8 @@ interface ServingDeps {
   recommendationSchemaId: number | undefined;
   balance: () => BalanceAdapter;
   model: Trainer | undefined;
+  /** Sees each trainer-thread snapshot before it is transferred to the serving thread (informed undersampling). */
+  onSnapshot: ((snapshot: ModelSnapshot) => void) | undefined;
   metrics: ServiceMetrics;
   producer: Producer;
   registry: Registry;
@@ -553,7 +560,10 @@ async function startServing(config: ServiceConfig, d: ServingDeps): Promise<Serv
       },
       log,
     });
-    trainer.forwardSnapshots((snapshot) => thread.publish(snapshot));
+    trainer.forwardSnapshots((snapshot) => {
+      d.onSnapshot?.(snapshot);
+      thread.publish(snapshot);
+    });
     return thread;
   }
   return MainThreadServing.start({

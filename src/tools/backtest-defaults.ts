@@ -17,4 +17,7 @@ export const DEFAULT_BACKTEST: Readonly<Omit<BacktestOptions, 'onProgress'>> = O
   chunkSize: 4_096,
   queueDepth: 4,
   harnessSettings: {},
+  pretrainEvents: 0,
+  coldStartEvents: 5_000,
+  saveModelsDir: '',
 });

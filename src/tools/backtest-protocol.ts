@@ -23,6 +23,8 @@ export interface StrategySpec {
   name: string;
   /** Raw setting layers for loadConfig, highest precedence first (strategyLayers; validated in the main thread already). */
   layers: ConfigLayer[];
+  /** Save the strategy's final model here (saveModel's layout, what `run --init-from` reads); absent: not saved. */
+  saveModelTo?: string;
 }
 
 export interface InitMessage {
@@ -91,7 +93,7 @@ export const toWorkerSchema: z.ZodType<ToWorker> = z.discriminatedUnion('type', 
   z.object({
     type: z.literal('init'),
     harness: z.object({ k: z.number().int().min(1), evalCandidates: z.number().int().min(1), seriesEvery: z.number().int().min(1) }),
-    strategies: z.array(z.object({ name: z.string(), layers: z.array(layerSchema) })),
+    strategies: z.array(z.object({ name: z.string(), layers: z.array(layerSchema), saveModelTo: z.string().min(1).optional() })),
   }),
   z.object({
     type: z.literal('chunk'),

@@ -47,6 +47,7 @@ export function toJson(r: BacktestResult, source: string): { [key: string]: Json
     categories: r.categories,
     tail_categories: r.tailCategories,
     tail_share_interactions: round(r.tailShareInteractions),
+    ...(r.pretrainEvents === undefined ? {} : { pretrain_events: r.pretrainEvents }),
     best_reference: { [`micro_hr${k}`]: best.micro?.name ?? null, [`macro_hr${k}`]: best.macro?.name ?? null },
     strategies: r.strategies.map((s) => strategyJson(s, r, best)),
     references: r.references.map((x) => rowJson(x, r)),
@@ -72,6 +73,7 @@ function rowJson(s: RowResult, r: BacktestResult): { [key: string]: JsonValue } 
     hits: s.hits,
     tail_share_recs: round(s.tailShareRecs),
     tail_share_interactions: round(r.tailShareInteractions),
+    ...(s.coldStart === undefined ? {} : { cold_start: { events: s.coldStart.events, evaluated: s.coldStart.evaluated, [`micro_hr${k}`]: round(s.coldStart.microHr), [`macro_hr${k}`]: round(s.coldStart.macroHr) } }),
     per_category: perCategory,
     series: s.series.map((p) => ({
       events: p.events,
@@ -163,6 +165,7 @@ export function formatTables(r: BacktestResult): string {
     ['category', 'events', 'evals', ...r.strategies.map((s) => s.name), ...r.references.map((x) => `${x.name} (ref)`)],
     cats.map((c) => [`${c}${tail.has(c) ? ' (tail)' : ''}`, String(first.perCategory[c]!.interactions), String(first.perCategory[c]!.evaluated), ...all.map((s) => pct(s.perCategory[c]?.hr ?? 0))]),
   );
+  const cold = coldStartTable(r);
   const dropped = r.dropped.invalid + r.dropped.future + r.dropped.duplicates;
   const notes = [
     ...(r.strategies.every((s) => s.evaluated === 0) ? [`no positive was evaluated: ranking starts once ${r.evalCandidates} items have been seen as positives (--eval-candidates)`] : []),
@@ -171,5 +174,18 @@ export function formatTables(r: BacktestResult): string {
     'macro = mean over categories; tail = outside the most frequent categories holding at least 1 − the tail share of events.',
     'τ served: mean serving-time logit adjustment over the evaluated positives (--max-micro-loss; rows are ranked as served).',
   ];
-  return `${main}\n\nHR@${k} per category (%):\n${per}\n\n(${notes.join('\n ')})`;
+  return `${main}\n\nHR@${k} per category (%):\n${per}${cold}\n\n(${notes.join('\n ')})`;
+}
+
+/** With --pretrain-events: HR@K over the cold-start window next to the whole run (warm start, issue #16). */
+function coldStartTable(r: BacktestResult): string {
+  const k = r.k;
+  const rows = [...r.strategies, ...r.references.map((x) => ({ ...x, name: `${x.name} (ref)` }))];
+  const window = rows[0]?.coldStart;
+  if (r.pretrainEvents === undefined || r.pretrainEvents === 0 || window === undefined) return '';
+  const t = table(
+    ['row', `micro HR@${k} first ${window.events}`, 'evals', `macro HR@${k} first ${window.events}`, `micro HR@${k} all`, `macro HR@${k} all`],
+    rows.map((x) => [x.name, pct(x.coldStart?.microHr ?? 0), String(x.coldStart?.evaluated ?? 0), pct(x.coldStart?.macroHr ?? 0), pct(x.microHr), pct(x.macroHr)]),
+  );
+  return `\n\nCold start (%): every row measured on the ${r.events} events after the ${r.pretrainEvents} that pre-trained the @pretrained strategies:\n${t}`;
 }

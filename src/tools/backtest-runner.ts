@@ -23,9 +23,10 @@ import { performance } from 'node:perf_hooks';
 import { EVENT_TYPE_ORDER, Rng } from '../balance/index.js';
 import { makeEvent, type InteractionEvent } from '../codec/types.js';
 import { loadConfig, type ServiceConfig } from '../config/index.js';
-import { createModel, IncrementalTrainer, rankOutcome, type RankOutcome, type RecModel } from '../model/index.js';
+import { initialTrainer, rankOutcome, saveModel, type IncrementalTrainer, type PreparedInit, type RankOutcome, type RecModel } from '../model/index.js';
+import { RebalancerError } from '../errors.js';
 import { BalanceAdapter, freshFirst } from '../service/balance-adapter.js';
-import { modelConfigOf, trainerConfigOf } from '../service/model-adapter.js';
+import { modelConfigOf, prepareInitOf, trainerConfigOf, usesInitSource } from '../service/model-adapter.js';
 import type { EventChunk, HarnessSettings, Probe, RunnerResult, StrategySpec } from './backtest-protocol.js';
 import { EvalTally, topK } from './backtest-tally.js';
 
@@ -117,18 +118,29 @@ export class StrategyRunner {
   private openPoint = 0;
   private readonly started = performance.now();
 
-  constructor(spec: StrategySpec, private readonly harness: HarnessSettings, private readonly tables: StreamTables) {
+  /** A runner whose model starts from the strategy's warm-start sources (--init-from, --item-embeddings), read first. */
+  static async create(spec: StrategySpec, harness: HarnessSettings, tables: StreamTables): Promise<StrategyRunner> {
+    return new StrategyRunner(spec, harness, tables, await prepareInitOf(loadConfig({ layers: spec.layers })));
+  }
+
+  /** `init`: the warm-start sources read by prepareInitOf (needed when the strategy sets them; see `create`). */
+  constructor(spec: StrategySpec, private readonly harness: HarnessSettings, private readonly tables: StreamTables, init: PreparedInit | null = null) {
     this.name = spec.name;
     this.config = loadConfig({ layers: spec.layers });
     const config = this.config;
-    // As startService: one Rng of the seed; the balance state takes it, the model and trainer forks.
+    if (init === null && usesInitSource(config)) throw new RebalancerError('REB_INPUT_INVALID', `strategy ${JSON.stringify(spec.name)} sets --init-from / --item-embeddings: its runner must read them first (StrategyRunner.create)`);
+    // As startService: one Rng of the seed; the balance state takes it, the model and trainer forks
+    // (ModelAdapter.create: from the warm-start sources when the strategy sets them).
     const rng = new Rng(config.seed);
     this.balance = BalanceAdapter.create(config, rng);
-    this.model = createModel(modelConfigOf(config), rng.fork());
-    this.trainer = new IncrementalTrainer(this.model, trainerConfigOf(config), rng.fork());
+    const modelRng = rng.fork();
+    this.trainer = initialTrainer(init, modelConfigOf(config), trainerConfigOf(config), modelRng, rng.fork());
+    this.model = this.trainer.model;
     const labelWeights = this.trainer.config.labelWeights;
     this.trains = EVENT_TYPE_ORDER.map((t) => labelWeights[t] > 0);
     this.prior = (c) => this.balance.prior(c);
+    // --undersampling informed: the composer ranks fresh events by the loss of the model as it is before the step.
+    if (config.undersampling === 'informed') this.balance.scoreWith((events) => this.model.scorePairs(events));
     this.top = new Int32Array(harness.k);
   }
 
@@ -180,6 +192,11 @@ export class StrategyRunner {
       trainSeconds: this.trainMs / 1000,
       wallSeconds: (performance.now() - this.started) / 1000,
     };
+  }
+
+  /** Saves the model and trainer state into `dir` (saveModel's layout: what `run --init-from DIR` reads). */
+  async saveModel(dir: string): Promise<void> {
+    await saveModel(this.model, this.trainer.exportState(), dir, `backtest-${this.name}`, { keep: 1 });
   }
 
   dispose(): void {

@@ -19,8 +19,22 @@
  * The time series is HR@K per interval of the stream (micro: all evaluations in the
  * interval; macro: mean over the categories evaluated in it) and cumulative up to each
  * point (its last point is the whole-run micro and macro HR@K).
+ *
+ * Warm start (issue #16): with `pretrainEvents` P > 0, the first P events of the source only
+ * pre-train: every strategy whose `init-from` is the placeholder PRETRAINED ("@pretrained";
+ * the built-in `warm_start`) is first run on them with its own settings (init-from cleared),
+ * its final model saved to a temporary directory; then every row (strategies and reference
+ * rows) is measured on the events after them, the @pretrained strategies starting from that
+ * model (`run --init-from DIR`). So `warm_start` against `none` is the cold-start benefit of
+ * yesterday's model on today's traffic; the cold-start window (the first `coldStartEvents`
+ * measured events, rounded up to a series point) shows it where it matters. With P = 0 the
+ * placeholder means no saved model: such a strategy starts cold (as its settings without it).
+ * Two backtests in a row do the same by hand: `--save-models DIR` on the first, a strategy
+ * file with `init-from: DIR/<name>` on the second.
  */
-import { availableParallelism } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { headCategories } from '../balance/index.js';
 import type { InteractionEvent } from '../codec/types.js';
@@ -57,8 +71,17 @@ export interface BacktestOptions {
   queueDepth: number;
   /** Run settings the backtest's own flags set for every strategy (below the strategy's own): --seed, --batch-size. */
   harnessSettings: RawSettings;
+  /** The first this many events of the source only pre-train the @pretrained strategies (see the file comment); 0 = none. */
+  pretrainEvents: number;
+  /** The cold-start window: HR@K over the first this many measured events (rounded up to a series point). */
+  coldStartEvents: number;
+  /** Save each strategy's final model (and trainer state) into <dir>/<strategy name> ('' = not saved): what `run --init-from` reads. */
+  saveModelsDir: string;
   onProgress?(done: number, total: number): void;
 }
+
+/** `init-from` of a backtest strategy: the model its own settings trained on the --pretrain-events events. */
+export const PRETRAINED = '@pretrained';
 
 export { DEFAULT_BACKTEST } from './backtest-defaults.js';
 
@@ -93,6 +116,16 @@ export interface RowResult {
   tailShareRecs: number;
   perCategory: Record<string, CategoryResult>;
   series: SeriesPoint[];
+  /** HR@K over the cold-start window (the series point at or after `coldStartEvents`); set by runBacktest. */
+  coldStart?: ColdStartFigures;
+}
+
+/** A row's figures over the first `events` measured events (its cumulative series point there). */
+export interface ColdStartFigures {
+  events: number;
+  evaluated: number;
+  microHr: number;
+  macroHr: number;
 }
 
 export interface StrategyResult extends RowResult {
@@ -122,6 +155,8 @@ export interface BacktestResult {
   /** Timing (not deterministic). */
   wallSeconds: number;
   workers: number;
+  /** Events of the source before `events` that only pre-trained the @pretrained strategies (0: none). */
+  pretrainEvents?: number;
 }
 
 /**
@@ -147,10 +182,87 @@ export async function runBacktest(stream: EventStream, strategies: readonly Stra
     names.add(s.name);
   }
   // Validate every strategy before any thread starts.
-  const specs: StrategySpec[] = strategies.map((s) => {
-    resolveStrategy(s, o.harnessSettings);
-    return { name: s.name, layers: strategyLayers(s, o.harnessSettings) };
+  for (const s of strategies) resolveStrategy(s, o.harnessSettings);
+  if (!(Number.isSafeInteger(o.pretrainEvents) && o.pretrainEvents >= 0)) throw new RebalancerError('REB_INPUT_INVALID', `pretrainEvents must be an integer >= 0, got ${o.pretrainEvents}`);
+  const pretrained = strategies.filter(usesPretrained);
+  if (o.pretrainEvents === 0) {
+    const result = await measure(stream, strategies, strategies.map((s) => (usesPretrained(s) ? withInitFrom(s, '') : s)), o);
+    return { ...result, pretrainEvents: 0 };
+  }
+  const P = o.pretrainEvents;
+  const source = eventIterator(stream);
+  const tmp = pretrained.length > 0 ? await mkdtemp(join(tmpdir(), 'rebalancer-pretrain-')) : '';
+  const modelDir = (s: Strategy): string => join(tmp, dirNameOf(s.name));
+  try {
+    let read = 0;
+    const head: EventStream = {
+      total: P,
+      async *events() {
+        while (read < P) {
+          const next = await source.next();
+          if (next.done === true) return;
+          read++;
+          yield next.value;
+        }
+      },
+    };
+    if (pretrained.length > 0) {
+      await measure(head, pretrained, pretrained.map((s) => withInitFrom(s, '')), { ...o, saveModelsDir: '', onProgress: (done) => o.onProgress?.(done, Math.max(stream.total, P)) }, pretrained.map(modelDir));
+    } else {
+      // No strategy starts from a pre-trained model: the first P events are skipped alike for every row.
+      while (read < P && (await source.next()).done !== true) read++;
+    }
+    if (read < P) throw new RebalancerError('REB_INPUT_INVALID', `--pretrain-events ${P} leaves no events to backtest: the source has ${read}`);
+    const rest: EventStream = {
+      total: Math.max(0, stream.total - P),
+      async *events() {
+        for (;;) {
+          const next = await source.next();
+          if (next.done === true) return;
+          yield next.value;
+        }
+      },
+    };
+    const run = strategies.map((s) => (usesPretrained(s) ? withInitFrom(s, modelDir(s)) : s));
+    const result = await measure(rest, strategies, run, { ...o, onProgress: (done, total) => o.onProgress?.(P + done, P + total) });
+    return { ...result, pretrainEvents: P };
+  } finally {
+    if (tmp !== '') await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+function usesPretrained(s: Strategy): boolean {
+  return s.settings.initFrom === PRETRAINED;
+}
+
+function withInitFrom(s: Strategy, dir: string): Strategy {
+  return { ...s, settings: { ...s.settings, initFrom: dir } };
+}
+
+/** A directory name for a strategy's saved model (its name, other characters as '_'). */
+export function dirNameOf(strategy: string): string {
+  return strategy.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_') || '_';
+}
+
+/** One iterator over the stream's events, so that two phases can read it in turn. */
+function eventIterator(stream: EventStream): AsyncIterator<InteractionEvent> {
+  const events = stream.events();
+  if (Symbol.asyncIterator in events) return events[Symbol.asyncIterator]();
+  const it = events[Symbol.iterator]();
+  return { next: () => Promise.resolve(it.next()) };
+}
+
+/**
+ * One backtest pass: `run` are the strategies as run (warm-start placeholders resolved),
+ * `strategies` as reported. `saveTo[i]`, when given, receives strategy i's final model.
+ */
+async function measure(stream: EventStream, strategies: readonly Strategy[], run: readonly Strategy[], o: BacktestOptions, saveTo?: readonly string[]): Promise<BacktestResult> {
+  const specs: StrategySpec[] = run.map((s, i) => {
+    const dir = saveTo?.[i] ?? (o.saveModelsDir === '' ? undefined : join(o.saveModelsDir, dirNameOf(s.name)));
+    return { name: s.name, layers: strategyLayers(s, o.harnessSettings), ...(dir === undefined ? {} : { saveModelTo: dir }) };
   });
+  const dirs = specs.map((s) => s.saveModelTo).filter((d): d is string => d !== undefined);
+  if (new Set(dirs).size !== dirs.length) throw new RebalancerError('REB_INPUT_INVALID', `two strategies would save their models into one directory (${dirs.join(', ')}): give them names that differ in [A-Za-z0-9._-]`);
   const started = performance.now();
   const total = stream.total;
   const harness: HarnessSettings = { k: o.k, evalCandidates: o.evalCandidates, seriesEvery: total > 0 ? Math.max(1, Math.ceil(total / o.seriesPoints)) : 10_000 };
@@ -196,7 +308,7 @@ function assemble(o: BacktestOptions, feed: BacktestFeed, strategies: readonly S
   const tail = tailCategories(counts, o.tailShare);
   let tailInteractions = 0;
   for (const c of tail) tailInteractions += counts.get(c)!;
-  const figures = (name: string, description: string, t: TallyData): RowResult => rowFigures(name, description, t, names, feed.interactions, tail);
+  const figures = (name: string, description: string, t: TallyData): RowResult => ({ ...rowFigures(name, description, t, names, feed.interactions, tail), coldStart: coldStartOf(t.series, o.coldStartEvents) });
   return {
     k: o.k,
     seed: o.seed,
@@ -221,6 +333,12 @@ function assemble(o: BacktestOptions, feed: BacktestFeed, strategies: readonly S
     wallSeconds,
     workers,
   };
+}
+
+/** The cumulative figures at the first series point at or after `window` (the last point when the stream is shorter). */
+export function coldStartOf(series: readonly SeriesPoint[], window: number): ColdStartFigures {
+  const p = series.find((x) => x.events >= window) ?? series[series.length - 1];
+  return p === undefined ? { events: 0, evaluated: 0, microHr: 0, macroHr: 0 } : { events: p.events, evaluated: p.evaluated, microHr: p.cumulativeMicro, macroHr: p.cumulativeMacro };
 }
 
 function rowFigures(name: string, description: string, t: TallyData, categories: readonly string[], interactions: readonly number[], tail: ReadonlySet<string>): RowResult {

@@ -31,12 +31,17 @@ export const STRATEGIES: readonly Strategy[] = Object.freeze([
   builtIn('sqrt_inverse', 'class weights w_c ∝ π_c^-1/2, no resampling', { 'weight-policy': 'sqrt_inverse', 'target-mix-rho': 1, 'max-micro-loss': 0 }),
   builtIn('effective_number', 'class weights w_c ∝ 1/E_c (Cui et al., CVPR 2019), no resampling', { 'weight-policy': 'effective_number', 'target-mix-rho': 1, 'max-micro-loss': 0 }),
   builtIn('replay', 'minority replay + majority undersampling (target mix ∝ π^0.3), no class weights', { 'weight-policy': 'none', 'target-mix-rho': 0.3, 'max-micro-loss': 0 }),
+  builtIn('informed_undersampling', 'replay with informed undersampling: the majority keeps its highest-loss fresh events (NearMiss-style, Mani & Zhang 2003), target mix ∝ π^0.3, no class weights', { 'weight-policy': 'none', 'target-mix-rho': 0.3, undersampling: 'informed', 'max-micro-loss': 0 }),
   // Weights and resampling both correct the skew; at full strength together they
   // over-correct (see the composer). Mild sqrt-inverse weights clipped to [0.9, 1.1]
   // with a mild target mix (ρ = 0.9).
   builtIn('weights_replay', 'sqrt-inverse weights in [0.9, 1.1] + replay (target mix ∝ π^0.9)', { 'weight-policy': 'sqrt_inverse', 'target-mix-rho': 0.9, 'weight-min': 0.9, 'weight-max': 1.1, 'max-micro-loss': 0 }),
   builtIn('focal', 'focal loss (Lin et al., ICCV 2017; the model\'s α = 0.25, γ = 2), no weights, no resampling', { 'weight-policy': 'none', 'target-mix-rho': 1, loss: 'focal', 'max-micro-loss': 0 }),
   builtIn('logit_adjust', 'logit adjustment τ = 1 (Menon et al., ICLR 2021), no weights, no resampling', { 'weight-policy': 'none', 'target-mix-rho': 1, 'logit-adjust-tau': 1, 'max-micro-loss': 0 }),
+  // Warm start / transfer (issue #16): `none` from the model `none` trained on the backtest's --pretrain-events (init-from
+  // "@pretrained" = PRETRAINED in backtest.ts; `run --init-from DIR` in the service). Without --pretrain-events it starts cold.
+  builtIn('warm_start', 'none, started from the model none trained on the --pretrain-events events before the measured ones (run --init-from; Yosinski et al., NeurIPS 2014); cold without --pretrain-events', { 'weight-policy': 'none', 'target-mix-rho': 1, 'max-micro-loss': 0, 'init-from': '@pretrained' }),
+  builtIn('category_lr', 'per-category learning rate of the item and category rows, f_c ∝ π_c^-0.5 clipped to [1/4, 4] (after Li et al., ICLR 2022), no weights, no resampling', { 'weight-policy': 'none', 'target-mix-rho': 1, 'category-lr-gamma': 0.5, 'category-lr-clip': 4, 'max-micro-loss': 0 }),
 ]);
 
 /** Earlier names, still accepted. */

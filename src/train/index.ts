@@ -43,7 +43,7 @@ export async function startTrainer(o: StartTrainerOptions): Promise<Trainer> {
   if (!config.trainerThread) {
     // Loaded only for inline training: TensorFlow then runs on this thread.
     const { ModelAdapter } = await import('../service/model-adapter.js');
-    return restoreDir === undefined ? ModelAdapter.create(config, rng, prior) : ModelAdapter.restoreOrCreate(restoreDir, config, rng, prior, log);
+    return restoreDir === undefined ? ModelAdapter.createInitialised(config, rng, prior) : ModelAdapter.restoreOrCreate(restoreDir, config, rng, prior, log);
   }
   return TrainerThread.create({
     config,

@@ -363,7 +363,7 @@ export interface ReadyMessage {
   steps: number;
   trainedEvents: number;
   labelWeights: Record<EventType, number>;
-  /** True when the loss adds τ·log π_c (the batches must carry priors). */
+  /** True when the trainer reads π_c (logit adjustment, per-category learning rates): the batches must carry priors. */
   usesPriors: boolean;
   /** Categories in the trainer's catalog (negatives are drawn from it). */
   catalogCategories: string[];

@@ -210,8 +210,9 @@ export class TrainerThread implements ModelPort<EventBatch> {
       for (const c of ready.catalogCategories) this.dictionary.add(c);
       this.encoder = new BatchEncoder({ dictionary: this.dictionary, prior: this.o.prior });
     }
-    // A checkpoint directory may be rotated away later: restarts start from memory instead.
-    if (ready.made === 'checkpoint') this.rebase(await link.exportState(false));
+    // A checkpoint directory may be rotated away later, and warm-start files (--init-from,
+    // --item-embeddings) change or go: restarts start from memory instead.
+    if (ready.made === 'checkpoint' || (ready.made === 'fresh' && (this.o.config.initFrom !== '' || this.o.config.itemEmbeddings !== ''))) this.rebase(await link.exportState(false));
     link.publish();
     await link.firstSnapshot;
     return ready;

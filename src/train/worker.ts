@@ -19,10 +19,10 @@ import { performance } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
 import { Rng } from '../balance/rng.js';
 import { RebalancerError, isRebalancerError } from '../errors.js';
-import { IncrementalTrainer, assertNativeBackend, createModel, loadModel, saveModel } from '../model/index.js';
+import { IncrementalTrainer, assertNativeBackend, initialTrainer, loadModel, saveModel } from '../model/index.js';
 import { snapshotTransferList, takeSnapshot } from '../model/snapshot.js';
 import { evaluationOf } from './evaluation.js';
-import { MODEL_DIR, modelConfigOf, tfBackendIsNative, trainerConfigOf } from '../service/model-adapter.js';
+import { MODEL_DIR, modelConfigOf, prepareInitOf, tfBackendIsNative, trainerConfigOf } from '../service/model-adapter.js';
 import { CategoryPriors, decodeBatch } from './batch-codec.js';
 import { exportHandOver, modelFromHandOver, trainerStateOf } from './hand-over.js';
 import { blendIntoModel, syncParamsOf, trackTrainer, type SyncMode, type SyncTracker } from './model-sync.js';
@@ -55,10 +55,11 @@ interface Made {
 async function makeTrainer(source: ModelSource, m: InitMessage): Promise<Made> {
   const config = configFromWire(m.config);
   const trainerConfig = trainerConfigOf(config);
-  const fresh = (modelRng: Rng, trainerRng: Rng): IncrementalTrainer => new IncrementalTrainer(createModel(modelConfigOf(config), modelRng), trainerConfig, trainerRng);
+  // As ModelAdapter.create(Initialised): from --init-from / --item-embeddings when set.
+  const fresh = async (modelRng: Rng, trainerRng: Rng): Promise<IncrementalTrainer> => initialTrainer(await prepareInitOf(config), modelConfigOf(config), trainerConfig, modelRng, trainerRng);
   switch (source.kind) {
     case 'fresh':
-      return { trainer: fresh(Rng.fromState(source.modelRng), Rng.fromState(source.trainerRng)), version: 'neumf-g0', made: 'fresh', fallback: null };
+      return { trainer: await fresh(Rng.fromState(source.modelRng), Rng.fromState(source.trainerRng)), version: 'neumf-g0', made: 'fresh', fallback: null };
     case 'checkpoint':
       try {
         // As ModelAdapter.restore.
@@ -68,7 +69,7 @@ async function makeTrainer(source: ModelSource, m: InitMessage): Promise<Made> {
       } catch (err) {
         if (!isRebalancerError(err, 'REB_CHECKPOINT_CORRUPT') || source.fallback === null) throw err;
         const f = source.fallback;
-        return { trainer: fresh(Rng.fromState(f.modelRng), Rng.fromState(f.trainerRng)), version: 'neumf-g0', made: 'fresh', fallback: err.message };
+        return { trainer: await fresh(Rng.fromState(f.modelRng), Rng.fromState(f.trainerRng)), version: 'neumf-g0', made: 'fresh', fallback: err.message };
       }
     case 'state': {
       assertNativeBackend();
@@ -120,7 +121,7 @@ class Session {
       steps: t.steps,
       trainedEvents: t.trainedEvents,
       labelWeights: { ...t.config.labelWeights },
-      usesPriors: t.config.loss.logitAdjustTau !== 0,
+      usesPriors: t.usesPriors,
       catalogCategories: [...catalog],
       tensorIdHighWater: tensorIdHighWater(),
       evaluation: evaluationOf(t),
