@@ -20,18 +20,22 @@ export interface BucketCounts {
   readonly counts: Readonly<Record<string, number>>;
 }
 
+/** Cumulative counts of what was taken in (per partition, or summed over partitions). */
+export interface CountTotals {
+  byCategory: Record<string, number>;
+  byType: Record<string, number>;
+  applied: number;
+  duplicates: number;
+  late: number;
+  lost: number;
+  invalid: number;
+}
+
 /** What a partition has taken in since its first offset, as of `position`. */
-export interface PartitionTotals {
+export interface PartitionTotals extends CountTotals {
   readonly kind: 'totals';
   readonly partition: number;
   readonly position: number;
-  readonly byCategory: Readonly<Record<string, number>>;
-  readonly byType: Readonly<Record<string, number>>;
-  readonly applied: number;
-  readonly duplicates: number;
-  readonly late: number;
-  readonly lost: number;
-  readonly invalid: number;
 }
 
 /** A bucket the owner no longer keeps (older than the window). */
@@ -44,14 +48,7 @@ export interface BucketEvicted {
 export type CountsRecord = BucketCounts | PartitionTotals | BucketEvicted;
 
 /** The merged totals of every partition heard of. */
-export interface GlobalTotals {
-  byCategory: Record<string, number>;
-  byType: Record<string, number>;
-  applied: number;
-  duplicates: number;
-  late: number;
-  lost: number;
-  invalid: number;
+export interface GlobalTotals extends CountTotals {
   partitions: number;
 }
 

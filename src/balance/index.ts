@@ -33,7 +33,7 @@ export {
   type CompositionReport,
   type SourceCounts,
 } from './composer.js';
-export { GlobalWindow, shareDivergence, type BucketCounts, type PartitionTotals, type BucketEvicted, type CountsRecord, type GlobalTotals } from './global-window.js';
+export { GlobalWindow, shareDivergence, type BucketCounts, type CountTotals, type PartitionTotals, type BucketEvicted, type CountsRecord, type GlobalTotals } from './global-window.js';
 export { BalanceState, SNAPSHOT_VERSION, type CountSource, type BalanceEvent, type BalanceSnapshot, type BalanceCounters, type ObserveStatus } from './state.js';
 export { ADJUSTMENT_GRID, AdjustmentController, adjustmentStateSchema, DEFAULT_ADJUSTMENT_CONFIG, type AdjustmentConfig, type AdjustmentFigures, type AdjustmentState } from './adjustment.js';
 export { headCategories, tailShareOfCounts } from './tail.js';

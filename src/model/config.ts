@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { EventType } from '../codec/types.js';
 import { RebalancerError } from '../errors.js';
 
@@ -193,3 +194,27 @@ export function resolveTrainerConfig(partial: Partial<Omit<TrainerConfig, 'loss'
   if (!(c.maxMicroLoss >= 0 && c.maxMicroLoss < 1)) invalid('maxMicroLoss', 'in [0, 1)', c.maxMicroLoss);
   return c;
 }
+
+/** A model configuration read from disk (snapshots, saved models): the shape, then the model's own ranges (resolveModelConfig). */
+export const modelConfigSchema: z.ZodType<ModelConfig> = z
+  .object({
+    userRows: z.number(),
+    itemRows: z.number(),
+    categoryRows: z.number(),
+    gmfDim: z.number(),
+    mlpDim: z.number(),
+    mlpLayers: z.array(z.number()),
+    hashSeed: z.number(),
+    embeddingInitStd: z.number(),
+    wideFeatures: z.boolean(),
+    pairRows: z.number(),
+    popularityHalfLife: z.number(),
+  })
+  .superRefine((c, ctx) => {
+    // The ranges are the model's own (one place: resolveModelConfig).
+    try {
+      resolveModelConfig(c);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
+    }
+  });

@@ -20,7 +20,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { RebalancerError } from '../errors.js';
-import { resolveModelConfig, type ModelConfig } from './config.js';
+import { modelConfigSchema, resolveModelConfig, type ModelConfig } from './config.js';
 import { RecModel } from './neumf.js';
 import type { CatalogState } from './negatives.js';
 import type { TrainerState } from './trainer.js';
@@ -96,20 +96,6 @@ const trainerJsonSchema = z.object({
   // Checked by adjustmentStateSchema in parseAdjustment (its own message names it).
   adjustment: z.unknown().optional(),
   events: count.optional(),
-});
-/** The model settings as saved (ranges are checked by resolveModelConfig). */
-const modelConfigSchema: z.ZodType<ModelConfig> = z.object({
-  userRows: z.number(),
-  itemRows: z.number(),
-  categoryRows: z.number(),
-  gmfDim: z.number(),
-  mlpDim: z.number(),
-  mlpLayers: z.array(z.number()),
-  hashSeed: z.number(),
-  embeddingInitStd: z.number(),
-  wideFeatures: z.boolean(),
-  pairRows: z.number(),
-  popularityHalfLife: z.number(),
 });
 const manifestSchema: z.ZodType<ModelManifest> = z.object({
   format: z.string(),

@@ -20,7 +20,7 @@
 import { z } from 'zod';
 import { RebalancerError } from '../errors.js';
 import type { CandidateIds } from './candidate-scorer.js';
-import { resolveModelConfig, type ModelConfig } from './config.js';
+import { modelConfigSchema, type ModelConfig } from './config.js';
 import { CATEGORY_LOG_COUNT, StreamFeatures, WIDE_FEATURES, featureTableLengths, type FeatureTables } from './features.js';
 import { wasmTower } from './kernels-wasm.js';
 import { doubles, doublesFrom, JsTower, linear, type TowerKernel, type TowerWeights } from './kernels.js';
@@ -130,28 +130,6 @@ function layoutProblems(s: ModelSnapshot): LayoutProblem[] {
 
 const float32 = z.instanceof(Float32Array);
 
-const modelConfigSchema: z.ZodType<ModelConfig> = z
-  .object({
-    userRows: z.number(),
-    itemRows: z.number(),
-    categoryRows: z.number(),
-    gmfDim: z.number(),
-    mlpDim: z.number(),
-    mlpLayers: z.array(z.number()),
-    hashSeed: z.number(),
-    embeddingInitStd: z.number(),
-    wideFeatures: z.boolean(),
-    pairRows: z.number(),
-    popularityHalfLife: z.number(),
-  })
-  .superRefine((c, ctx) => {
-    // The ranges are the model's own (one place: resolveModelConfig).
-    try {
-      resolveModelConfig(c);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
-    }
-  });
 
 const featureTablesSchema: z.ZodType<FeatureTables> = z.object({
   itemRecent: float32,

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { RebalancerError } from '../errors.js';
 import { ensureCompactedTopic } from './compacted-topic.js';
 import { TopicReader, readOffsets, type Offsets } from './topic-reader.js';
+import type { CountsRecord } from '../balance/index.js';
 
 /**
  * The global counts topic: a compacted topic where each partition's owner publishes that
@@ -21,38 +22,8 @@ import { TopicReader, readOffsets, type Offsets } from './topic-reader.js';
  * single offset, and the volume (a few records per input partition per publish) is far
  * below what one partition carries. Records are always produced to partition 0.
  */
-export interface BucketCounts {
-  kind: 'bucket';
-  partition: number;
-  /** Event-time bucket index ⌊t/Δ⌋. */
-  bucket: number;
-  /** Next offset of the partition the counts reflect. */
-  position: number;
-  /** Category → events in this bucket. */
-  counts: Record<string, number>;
-}
-
-export interface PartitionTotals {
-  kind: 'totals';
-  partition: number;
-  position: number;
-  byCategory: Record<string, number>;
-  byType: Record<string, number>;
-  applied: number;
-  duplicates: number;
-  late: number;
-  lost: number;
-  invalid: number;
-}
-
-/** A bucket evicted by its owner: published as a tombstone for the bucket's key. */
-export interface BucketEviction {
-  kind: 'evict';
-  partition: number;
-  bucket: number;
-}
-
-export type CountsRecord = BucketCounts | PartitionTotals | BucketEviction;
+// The records are the global window's (src/balance/global-window.ts): one definition.
+export type { CountsRecord } from '../balance/index.js';
 
 export interface GlobalCountsOptions {
   kafka: Kafka;

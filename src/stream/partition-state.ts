@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { InteractionEvent } from '../codec/index.js';
-import type { BucketCounts, CountsRecord, PartitionTotals } from '../balance/index.js';
+import type { BucketCounts, CountTotals, CountsRecord, PartitionTotals } from '../balance/index.js';
 import { RebalancerError } from '../errors.js';
 import { DedupSet } from './dedup.js';
 
@@ -32,15 +32,7 @@ export interface PartitionStateOptions {
 /** What `admit` decided for an event at an offset. */
 export type Admission = 'new' | 'duplicate' | 'behind';
 
-interface Totals {
-  byCategory: Record<string, number>;
-  byType: Record<string, number>;
-  applied: number;
-  duplicates: number;
-  late: number;
-  lost: number;
-  invalid: number;
-}
+type Totals = CountTotals;
 
 const Header = z.object({
   v: z.literal(1),
