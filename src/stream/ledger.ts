@@ -1,16 +1,9 @@
+import type { CountTotals } from '../balance/index.js';
 import type { EventType } from '../codec/index.js';
 
-export interface LedgerSnapshot {
+export interface LedgerSnapshot extends CountTotals {
   /** Next offset to read per partition: everything below is reflected in the state. */
   positions: Record<string, number>;
-  byCategory: Record<string, number>;
-  byType: Record<string, number>;
-  applied: number;
-  invalid: number;
-  duplicates: number;
-  late: number;
-  /** Offsets skipped because their records were gone from the log when fetched (retention). */
-  lost: number;
 }
 
 /** A snapshot as checkpoints store it: those written before `lost` existed lack it. */
