@@ -53,7 +53,7 @@ export interface SoakOptions {
 export interface SoakSample {
   /** Seconds since the producer started. */
   t: number;
-  instances: Array<{ name: string; rssMB: number | null; lag: number | null; applied: number | null }>;
+  instances: Array<{ name: string; rssMB: number | null; heapMB?: number | null; lag: number | null; applied: number | null }>;
   /** Σ over the instances' lag gauges (null when an instance did not answer). */
   totalLag: number | null;
   /** End offset − committed offset, summed over partitions (null when the broker did not answer). */
@@ -66,6 +66,12 @@ export interface SoakVerdict {
   rssSlopeStdErr: Record<string, number | null>;
   /** Instances whose RSS slope minus two standard errors exceeds the allowed slope. */
   rssGrowing: string[];
+  /**
+   * Slope (MB/min, last 2/3) of the lower envelope: the minimum of each minute's samples. RSS
+   * and the main thread's JS heap swing by garbage collection; their troughs follow what is
+   * really held, so a leak shows here even when single samples are noisy. Informational.
+   */
+  floorSlopeMBPerMinute: Record<string, { rss: number | null; heap: number | null }>;
   lag: { middleThirdMean: number | null; lastThirdMean: number | null; allowed: number | null; growing: boolean | null };
   instancesAlive: Record<string, boolean>;
 }
@@ -118,9 +124,28 @@ export function verdict(samples: readonly SoakSample[], names: readonly string[]
   const middle = mean(lags(samples.slice(Math.floor(n / 3), Math.floor((2 * n) / 3))));
   const last = mean(lags(samples.slice(Math.floor((2 * n) / 3))));
   const allowed = middle === null ? null : middle + Math.max(0.25 * middle, rate);
+  const floorSlopeMBPerMinute: Record<string, { rss: number | null; heap: number | null }> = {};
+  const perMinute = Math.max(1, Math.round(samples.length > 1 ? 60 / Math.max(1, samples[1]!.t - samples[0]!.t) : 6));
+  for (const name of names) {
+    const floor = (pick: (i: SoakSample['instances'][number]) => number | null | undefined): number | null => {
+      const points: Array<[number, number]> = [];
+      const tail = samples.slice(fromSlope);
+      for (let k = 0; k + perMinute <= tail.length; k += perMinute) {
+        const chunk = tail.slice(k, k + perMinute);
+        const values = chunk.flatMap((s) => {
+          const v = pick(s.instances.find((i) => i.name === name)!);
+          return v === undefined || v === null ? [] : [v];
+        });
+        if (values.length > 0) points.push([chunk[0]!.t / 60, Math.min(...values)]);
+      }
+      return slopeFit(points).slope;
+    };
+    floorSlopeMBPerMinute[name] = { rss: floor((i) => i?.rssMB), heap: floor((i) => i?.heapMB) };
+  }
   return {
     rssSlopeMBPerMinute,
     rssSlopeStdErr,
+    floorSlopeMBPerMinute,
     rssGrowing: names.filter((name) => (rssSlopeMBPerMinute[name] ?? 0) - 2 * (rssSlopeStdErr[name] ?? 0) > maxRssSlope),
     lag: { middleThirdMean: middle, lastThirdMean: last, allowed, growing: allowed === null || last === null ? null : last > allowed },
     instancesAlive: alive,
@@ -151,15 +176,17 @@ async function sampleInstance(i: Instance): Promise<SoakSample['instances'][numb
   try {
     const text = await i.metrics();
     const rss = sumMetric(text, 'process_resident_memory_bytes');
+    const heap = sumMetric(text, 'nodejs_heap_size_used_bytes');
     return {
       name: i.name,
       rssMB: rss === undefined ? null : rss / MB,
+      heapMB: heap === undefined ? null : heap / MB,
       // Absent until the first fetch sets a partition's gauge (null, shown as —).
       lag: sumMetric(text, 'rebalancer_consumer_lag_messages') ?? null,
       applied: sumMetric(text, 'rebalancer_events_consumed_total') ?? null,
     };
   } catch {
-    return { name: i.name, rssMB: null, lag: null, applied: null };
+    return { name: i.name, rssMB: null, heapMB: null, lag: null, applied: null };
   }
 }
 
@@ -220,6 +247,9 @@ export async function soak(o: SoakOptions, log: (m: string) => void = (m) => con
       const se = v.rssSlopeStdErr[name] ?? null;
       const judged = v.rssGrowing.includes(name) ? `GROWING (slope − 2·SE > ${o.maxRssSlope} MB/min)` : `not growing (slope − 2·SE ≤ ${o.maxRssSlope} MB/min)`;
       console.log(`RSS slope ${name}: ${s === null ? 'n/a' : `${s.toFixed(2)} ± ${cell(se, 2)} (SE) MB/min`} over the last 2/3 of the run: ${s === null ? 'n/a' : judged}`);
+    }
+    for (const [name, f] of Object.entries(v.floorSlopeMBPerMinute)) {
+      console.log(`floor slope ${name} (minimum of each minute, last 2/3): RSS ${f.rss === null ? 'n/a' : f.rss.toFixed(2)} MB/min, main-thread JS heap ${f.heap === null ? 'n/a' : f.heap.toFixed(2)} MB/min`);
     }
     console.log(`lag: middle-third mean ${cell(v.lag.middleThirdMean)}, last-third mean ${cell(v.lag.lastThirdMean)} (allowed ${cell(v.lag.allowed)}): ${v.lag.growing === null ? 'n/a' : v.lag.growing ? 'GROWING' : 'not growing'}`);
     console.log(`instances alive at the end: ${dead.length === 0 ? 'all' : `not ${dead.map((i) => i.name).join(', ')}`}`);
