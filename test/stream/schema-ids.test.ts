@@ -74,8 +74,9 @@ describe('schema-id gate', () => {
     assert.ok(out.includes(c4));
     assert.equal(gate.waiting, 0);
     assert.equal(gate.outage, undefined);
-    // Both partitions waited for id 7: it was asked once after the registry came back.
-    assert.equal(registry.requests, whileDown + 1);
+    // Both partitions waited for id 7: at most one more request after the registry came back
+    // (none when a retry already in flight at that moment got the answer), and one success.
+    assert.ok(registry.requests - whileDown <= 1, `${registry.requests - whileDown} requests after the registry came back`);
     assert.match(await text(), /rebalancer_schema_registry_requests_total\{outcome="ok"\} 1\n/);
   });
 
