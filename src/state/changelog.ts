@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Admin, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { z } from 'zod';
 import { RebalancerError } from '../errors.js';
-import { ensureCompactedTopic } from './compacted-topic.js';
+import { ensureStateTopic } from './compacted-topic.js';
 import { TopicReader, isEmpty, readOffsets, type Offsets } from './topic-reader.js';
 
 /**
@@ -117,17 +117,9 @@ export class PartitionChangelog {
 
   /** Creates the topic if missing (compacted, 1 partition); an existing one must compact (REB_CONFIG_INVALID otherwise). */
   async ensureTopic(admin: Admin): Promise<void> {
-    const created = await ensureCompactedTopic(admin, {
-      topic: this.opts.topic,
-      purpose: 'partition changelog',
-      partitions: 1,
-      // Clean once a tenth of the log is overwritten records; roll segments every 10 min,
-      // since the active segment is never cleaned.
-      configs: { 'min.cleanable.dirty.ratio': '0.1', 'segment.ms': '600000' },
-      ...(this.opts.replicationFactor !== undefined ? { replicationFactor: this.opts.replicationFactor } : {}),
-    });
-    if (created) this.opts.log(`created the partition changelog topic ${this.opts.topic} (compacted, 1 partition)`);
+    await ensureStateTopic(admin, { topic: this.opts.topic, purpose: 'partition changelog', replicationFactor: this.opts.replicationFactor, log: this.opts.log });
   }
+
 
   /**
    * Writes the blob for this partition (chunks, then head) and resolves when acknowledged.

@@ -60,3 +60,20 @@ async function checkCompacted(admin: Admin, spec: CompactedTopicSpec): Promise<v
     throw new RebalancerError('REB_CONFIG_INVALID', `topic ${spec.topic} (the ${spec.purpose}) has cleanup.policy=${policy} with retention.ms=${value('retention.ms') ?? 'default'}: state not rewritten within that time would be deleted; set cleanup.policy=compact (or retention.ms=-1)`, { topic: spec.topic, cleanupPolicy: policy });
   }
 }
+
+/**
+ * The one-partition compacted topics the service keeps state in (changelog, global counts):
+ * records are rewritten often, so the cleaner runs once a tenth of the log is overwritten,
+ * and segments roll every 10 minutes (the active segment is never cleaned). Logs a line when
+ * it creates the topic.
+ */
+export async function ensureStateTopic(admin: Admin, o: { topic: string; purpose: string; replicationFactor?: number | undefined; log(msg: string): void }): Promise<void> {
+  const created = await ensureCompactedTopic(admin, {
+    topic: o.topic,
+    purpose: o.purpose,
+    partitions: 1,
+    configs: { 'min.cleanable.dirty.ratio': '0.1', 'segment.ms': '600000' },
+    ...(o.replicationFactor !== undefined ? { replicationFactor: o.replicationFactor } : {}),
+  });
+  if (created) o.log(`created the ${o.purpose} topic ${o.topic} (compacted, 1 partition)`);
+}

@@ -1,7 +1,7 @@
 import type { Admin, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { z } from 'zod';
 import { RebalancerError } from '../errors.js';
-import { ensureCompactedTopic } from './compacted-topic.js';
+import { ensureStateTopic } from './compacted-topic.js';
 import { TopicReader, readOffsets, type Offsets } from './topic-reader.js';
 import type { CountsRecord } from '../balance/index.js';
 
@@ -89,16 +89,9 @@ export class GlobalCountsTopic {
 
   /** Creates the topic if missing (compacted, 1 partition); an existing one must compact (REB_CONFIG_INVALID otherwise). */
   async ensureTopic(admin: Admin): Promise<void> {
-    const created = await ensureCompactedTopic(admin, {
-      topic: this.opts.topic,
-      purpose: 'global counts',
-      partitions: 1,
-      // Buckets are rewritten often: clean at a tenth of the log overwritten, roll every 10 min.
-      configs: { 'min.cleanable.dirty.ratio': '0.1', 'segment.ms': '600000' },
-      ...(this.opts.replicationFactor !== undefined ? { replicationFactor: this.opts.replicationFactor } : {}),
-    });
-    if (created) this.opts.log(`created the global counts topic ${this.opts.topic} (compacted, 1 partition)`);
+    await ensureStateTopic(admin, { topic: this.opts.topic, purpose: 'global counts', replicationFactor: this.opts.replicationFactor, log: this.opts.log });
   }
+
 
   /** Publishes the records in one send (acks -1); evictions become tombstones. */
   async publish(records: readonly CountsRecord[]): Promise<void> {
