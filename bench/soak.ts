@@ -53,7 +53,7 @@ export interface SoakOptions {
 export interface SoakSample {
   /** Seconds since the producer started. */
   t: number;
-  instances: Array<{ name: string; rssMB: number | null; heapMB?: number | null; lag: number | null; applied: number | null }>;
+  instances: Array<{ name: string; rssMB: number | null; heapMB?: number | null; lag: number | null; applied: number | null; parts?: Record<string, number | null> }>;
   /** Σ over the instances' lag gauges (null when an instance did not answer). */
   totalLag: number | null;
   /** End offset − committed offset, summed over partitions (null when the broker did not answer). */
@@ -72,6 +72,8 @@ export interface SoakVerdict {
    * really held, so a leak shows here even when single samples are noisy. Informational.
    */
   floorSlopeMBPerMinute: Record<string, { rss: number | null; heap: number | null }>;
+  /** The same floor slope (MB/min) of each part of memory an instance exports per thread (see MEMORY_PARTS). */
+  partFloorSlopeMBPerMinute: Record<string, Record<string, number | null>>;
   lag: { middleThirdMean: number | null; lastThirdMean: number | null; allowed: number | null; growing: boolean | null };
   instancesAlive: Record<string, boolean>;
 }
@@ -125,6 +127,7 @@ export function verdict(samples: readonly SoakSample[], names: readonly string[]
   const last = mean(lags(samples.slice(Math.floor((2 * n) / 3))));
   const allowed = middle === null ? null : middle + Math.max(0.25 * middle, rate);
   const floorSlopeMBPerMinute: Record<string, { rss: number | null; heap: number | null }> = {};
+  const partFloorSlopeMBPerMinute: Record<string, Record<string, number | null>> = {};
   const perMinute = Math.max(1, Math.round(samples.length > 1 ? 60 / Math.max(1, samples[1]!.t - samples[0]!.t) : 6));
   for (const name of names) {
     const floor = (pick: (i: SoakSample['instances'][number]) => number | null | undefined): number | null => {
@@ -141,11 +144,13 @@ export function verdict(samples: readonly SoakSample[], names: readonly string[]
       return slopeFit(points).slope;
     };
     floorSlopeMBPerMinute[name] = { rss: floor((i) => i?.rssMB), heap: floor((i) => i?.heapMB) };
+    partFloorSlopeMBPerMinute[name] = Object.fromEntries(MEMORY_PARTS.map(([part]) => [part, floor((i) => i?.parts?.[part])]));
   }
   return {
     rssSlopeMBPerMinute,
     rssSlopeStdErr,
     floorSlopeMBPerMinute,
+    partFloorSlopeMBPerMinute,
     rssGrowing: names.filter((name) => (rssSlopeMBPerMinute[name] ?? 0) - 2 * (rssSlopeStdErr[name] ?? 0) > maxRssSlope),
     lag: { middleThirdMean: middle, lastThirdMean: last, allowed, growing: allowed === null || last === null ? null : last > allowed },
     instancesAlive: alive,
@@ -172,6 +177,28 @@ async function groupLag(kafka: Kafka, groupId: string, topic: string): Promise<n
   }
 }
 
+/** Parts of an instance's memory, per thread (src/metrics/thread-memory.ts): [name, metric, thread label or null]. */
+const MEMORY_PARTS: ReadonlyArray<readonly [string, string, string | null]> = [
+  ['main heap', 'rebalancer_thread_heap_used_bytes', 'main'],
+  ['trainer heap', 'rebalancer_thread_heap_used_bytes', 'trainer'],
+  ['serving heap', 'rebalancer_thread_heap_used_bytes', 'serving'],
+  ['main heap committed', 'rebalancer_thread_heap_committed_bytes', 'main'],
+  ['trainer heap committed', 'rebalancer_thread_heap_committed_bytes', 'trainer'],
+  ['serving heap committed', 'rebalancer_thread_heap_committed_bytes', 'serving'],
+  ['main external', 'rebalancer_thread_external_bytes', 'main'],
+  ['trainer external', 'rebalancer_thread_external_bytes', 'trainer'],
+  ['serving external', 'rebalancer_thread_external_bytes', 'serving'],
+  ['trainer tensors', 'rebalancer_trainer_tensor_bytes', null],
+];
+
+/** The value of `name{thread="…"}` (or of `name` without labels), or undefined. */
+function threadMetric(text: string, name: string, thread: string | null): number | undefined {
+  const prefix = thread === null ? `${name} ` : `${name}{thread="${thread}"} `;
+  const line = text.split('\n').find((l) => l.startsWith(prefix));
+  const value = line === undefined ? NaN : Number(line.slice(prefix.length));
+  return Number.isFinite(value) ? value : undefined;
+}
+
 async function sampleInstance(i: Instance): Promise<SoakSample['instances'][number]> {
   try {
     const text = await i.metrics();
@@ -184,6 +211,10 @@ async function sampleInstance(i: Instance): Promise<SoakSample['instances'][numb
       // Absent until the first fetch sets a partition's gauge (null, shown as —).
       lag: sumMetric(text, 'rebalancer_consumer_lag_messages') ?? null,
       applied: sumMetric(text, 'rebalancer_events_consumed_total') ?? null,
+      parts: Object.fromEntries(MEMORY_PARTS.map(([part, metric, thread]) => {
+        const v = threadMetric(text, metric, thread);
+        return [part, v === undefined ? null : v / MB];
+      })),
     };
   } catch {
     return { name: i.name, rssMB: null, heapMB: null, lag: null, applied: null };
@@ -250,6 +281,13 @@ export async function soak(o: SoakOptions, log: (m: string) => void = (m) => con
     }
     for (const [name, f] of Object.entries(v.floorSlopeMBPerMinute)) {
       console.log(`floor slope ${name} (minimum of each minute, last 2/3): RSS ${f.rss === null ? 'n/a' : f.rss.toFixed(2)} MB/min, main-thread JS heap ${f.heap === null ? 'n/a' : f.heap.toFixed(2)} MB/min`);
+    }
+    for (const [name, parts] of Object.entries(v.partFloorSlopeMBPerMinute)) {
+      console.log(`floor slope ${name} by part (MB/min): ${Object.entries(parts).map(([part, x]) => `${part} ${x === null ? 'n/a' : x.toFixed(2)}`).join(', ')}`);
+    }
+    const last = samples[samples.length - 1];
+    for (const i of last?.instances ?? []) {
+      console.log(`last sample ${i.name} (MB): RSS ${cell(i.rssMB)}, ${Object.entries(i.parts ?? {}).map(([part, x]) => `${part} ${cell(x)}`).join(', ')}`);
     }
     console.log(`lag: middle-third mean ${cell(v.lag.middleThirdMean)}, last-third mean ${cell(v.lag.lastThirdMean)} (allowed ${cell(v.lag.allowed)}): ${v.lag.growing === null ? 'n/a' : v.lag.growing ? 'GROWING' : 'not growing'}`);
     console.log(`instances alive at the end: ${dead.length === 0 ? 'all' : `not ${dead.map((i) => i.name).join(', ')}`}`);

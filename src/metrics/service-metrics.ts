@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
 import { EVENT_TYPES, type EventType } from '../codec/index.js';
 import { LabelledGauge } from './labelled-gauge.js';
+import type { ThreadMemory } from './thread-memory.js';
 
 /**
  * Every metric of the service, on one injected registry (never prom-client's global
@@ -100,7 +101,11 @@ export interface ServiceMetrics {
   modelVersion: LabelledGauge<'version'>;
   servingAdjustment: { tau: Gauge; microCost: Gauge; macroGain: Gauge };
   trainer: { staleness: Gauge; tensorIds: Gauge; recycles: MonotonicCount; restarts: MonotonicCount; dropped: MonotonicCount };
+  /** Per thread (main, trainer, serving): where resident memory goes (process_resident_memory_bytes is the whole process). */
+  threads: { set(thread: ServiceThread, memory: ThreadMemory): void; tensors: Gauge; tensorBytes: Gauge };
 }
+
+export type ServiceThread = 'main' | 'trainer' | 'serving';
 
 export interface ServiceMetricsOptions {
   registry: Registry;
@@ -154,6 +159,9 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
   const dlq = counter('rebalancer_dlq_messages_total', 'Records produced to the dead-letter topic, by reason.', ['reason']);
   const fill = gauge('rebalancer_reservoir_fill_ratio', 'Fill of the replay reservoirs (0..1): per_category = mean over categories, cbrs = class-balanced memory.', ['reservoir']);
   const samples = counter('rebalancer_batch_samples_total', 'Samples in composed training batches, by source.', ['source']);
+  const heapUsed = gauge('rebalancer_thread_heap_used_bytes', 'JS heap in use per thread (main, trainer, serving; each worker thread has its own V8 heap).', ['thread']);
+  const heapCommitted = gauge('rebalancer_thread_heap_committed_bytes', 'JS heap pages in physical memory per thread (what the heap adds to resident memory, free space within it included).', ['thread']);
+  const external = gauge('rebalancer_thread_external_bytes', 'Memory outside the JS heap held by the thread\'s JS objects (ArrayBuffers, typed arrays, native handles V8 is told of), per thread.', ['thread']);
   const hitAvg = gauge('rebalancer_prequential_hit_rate_average', 'Prequential hit-rate@K averaged over categories (macro) or over evaluations (micro).', ['average']);
   const ndcgAvg = gauge('rebalancer_prequential_ndcg_average', 'Prequential NDCG@K averaged over categories (macro) or over evaluations (micro).', ['average']);
   const dropped = counter('rebalancer_recommendation_triggers_dropped_total', 'Event triggers that produced no recommendation: the global --rec-max-per-second cap (rate_limit), or the queue full because event-triggered recommendations may take only 30% of the serving thread, or of the main thread when training inline (backlog).', ['reason']);
@@ -273,6 +281,15 @@ export function createServiceMetrics({ registry, beforeCollect, collectDefault =
       recycles: monotonic('rebalancer_trainer_recycles_total', 'Trainer threads replaced by a fresh one from the current state (tensor-id limit) since start.'),
       restarts: monotonic('rebalancer_trainer_worker_restarts_total', 'Trainer threads that died and were restarted since start (3 within 10 minutes fail /readyz).'),
       dropped: monotonic('rebalancer_trainer_dropped_batches_total', 'Training batches dropped because they killed two trainer threads in a row.'),
+    },
+    threads: {
+      set(thread: ServiceThread, memory: ThreadMemory): void {
+        heapUsed.labels({ thread }).set(memory.heapUsedBytes);
+        heapCommitted.labels({ thread }).set(memory.heapCommittedBytes);
+        external.labels({ thread }).set(memory.externalBytes);
+      },
+      tensors: gauge('rebalancer_trainer_tensors', 'Live TensorFlow tensors of the training thread (tf.memory().numTensors): flat over steps, else tensors leak.'),
+      tensorBytes: gauge('rebalancer_trainer_tensor_bytes', 'Bytes of the live TensorFlow tensors of the training thread (tf.memory().numBytes; native memory, outside the JS heap).'),
     },
     servingAdjustment: {
       tau: gauge('rebalancer_serving_adjustment_tau', 'Serving-time logit adjustment τ in use: recommendations rank by s − τ·log prior of the category (0 = raw scores; chosen within --max-micro-loss).'),

@@ -3,6 +3,7 @@
  * the trainer has its thread (ServingThread), else on the main thread (MainThreadServing).
  */
 import type { InteractionEvent } from '../codec/index.js';
+import type { ThreadMemory } from '../metrics/thread-memory.js';
 
 export { MainThreadServing } from './main-thread-serving.js';
 export { adminAddress, adminUrl, type ListenAddress } from './listeners.js';
@@ -21,6 +22,8 @@ export interface Serving {
   readonly producedCount: number;
   /** Share of recently recommended items in tail categories. */
   tailShare(): number;
+  /** The serving thread's heap as of its latest stats (null when serving runs on the main thread, or before the first). */
+  threadMemory(): ThreadMemory | null;
   /** Called for every applied event (trigger gate): O(1). */
   onEvent(event: InteractionEvent, now: number): void;
   /** Stops event-triggered output (waiting for what was produced) and the HTTP server. */

@@ -47,6 +47,11 @@ export class MainThreadServing {
     return this.recommender?.producedCount ?? 0;
   }
 
+  /** Null: serving shares the main thread's heap (the process's own metrics). */
+  threadMemory(): null {
+    return null;
+  }
+
   tailShare(): number {
     return this.recommender?.tailShare() ?? 0;
   }

@@ -7,6 +7,7 @@
  * ids every PUMP_INTERVAL; recommendation durations come back as a Float64Array.
  */
 import { z } from 'zod';
+import { threadMemorySchema, type ThreadMemory } from '../metrics/thread-memory.js';
 import { modelSnapshotSchema, type ModelSnapshot } from '../model/snapshot.js';
 import type { CandidateItem } from '../stream/ports.js';
 
@@ -75,6 +76,8 @@ export interface ServingTally {
   tailShare: number;
   /** Sequence number of the snapshot being served (−1 before the first). */
   servedSeq: number;
+  /** The serving thread's heap. */
+  memory: ThreadMemory;
 }
 
 export type FromServing =
@@ -91,7 +94,7 @@ export const fromServingSchema: z.ZodType<FromServing> = z.discriminatedUnion('t
   z.object({ type: z.literal('failed'), code: z.string().nullable(), message: z.string(), stack: z.string() }),
   z.object({ type: z.literal('ask'), id: z.number().int(), question: z.enum(['state', 'readiness', 'metrics', 'history']) }),
   z.object({ type: z.literal('produce'), messages: z.array(z.object({ key: z.string(), value: z.instanceof(Uint8Array) })) }),
-  z.object({ type: z.literal('stats'), http: z.instanceof(Float64Array), event: z.instanceof(Float64Array), droppedBacklog: z.number().int().min(0), shed: z.number().int().min(0), tailShare: z.number().min(0).max(1), servedSeq: z.number().int().min(-1) }),
+  z.object({ type: z.literal('stats'), http: z.instanceof(Float64Array), event: z.instanceof(Float64Array), droppedBacklog: z.number().int().min(0), shed: z.number().int().min(0), tailShare: z.number().min(0).max(1), servedSeq: z.number().int().min(-1), memory: threadMemorySchema }),
   z.object({ type: z.literal('log'), message: z.string() }),
   z.object({ type: z.literal('stopped') }),
 ]);

@@ -14,6 +14,7 @@ import type { Worker } from 'node:worker_threads';
 import type { InteractionEvent } from '../codec/index.js';
 import { RebalancerError, errorFromThread } from '../errors.js';
 import type { MetricsText, Readiness } from '../http/server.js';
+import type { ThreadMemory } from '../metrics/thread-memory.js';
 import { snapshotTransferList, type ModelSnapshot } from '../model/snapshot.js';
 import { startModuleWorker } from '../start-worker.js';
 import type { CandidateItem } from '../stream/ports.js';
@@ -46,6 +47,7 @@ export class ServingThread {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly output: OutputQueue;
   private tailShareValue = 0;
+  private memory: ThreadMemory | null = null;
   private servedSeq = -1;
   private exited = false;
   private exitReason = '';
@@ -127,6 +129,10 @@ export class ServingThread {
     return this.tailShareValue;
   }
 
+  threadMemory(): ThreadMemory | null {
+    return this.memory;
+  }
+
   /** Sequence number of the snapshot the serving thread scores with (−1 before the first). */
   get servedSnapshotSeq(): number {
     return this.servedSeq;
@@ -193,6 +199,7 @@ export class ServingThread {
       case 'stats':
         this.tailShareValue = m.tailShare;
         this.servedSeq = m.servedSeq;
+        this.memory = m.memory;
         this.o.onTally(m);
         break;
       case 'log':

@@ -9,6 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createRecommendationCodec } from '../codec/index.js';
 import { isRebalancerError } from '../errors.js';
 import type { HttpDeps, MetricsText, Readiness } from '../http/server.js';
+import { threadMemory } from '../metrics/thread-memory.js';
 import { listenHttp, type HttpListeners } from './listeners.js';
 import type { CandidateItem } from '../stream/ports.js';
 import { fromServingSchema, metricsTextSchema, readinessSchema, servingInitSchema, toServingSchema, type FromServing, type Question } from './protocol.js';
@@ -65,7 +66,7 @@ const recommender = new Recommender({
 function flushStats(): void {
   const t = tally;
   tally = { http: [], event: [], droppedBacklog: 0, shed: 0 };
-  send({ type: 'stats', http: Float64Array.from(t.http), event: Float64Array.from(t.event), droppedBacklog: t.droppedBacklog, shed: t.shed, tailShare: recommender.tailShare(), servedSeq: serving.snapshot?.seq ?? -1 });
+  send({ type: 'stats', http: Float64Array.from(t.http), event: Float64Array.from(t.event), droppedBacklog: t.droppedBacklog, shed: t.shed, tailShare: recommender.tailShare(), servedSeq: serving.snapshot?.seq ?? -1, memory: threadMemory() });
 }
 
 const httpDeps: HttpDeps = {

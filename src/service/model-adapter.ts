@@ -179,7 +179,7 @@ export class ModelAdapter implements ModelPort<EventBatch> {
 
   /** Trainer figures an operator watches; inline, the tensor ids are the main thread's. */
   stats(): TrainerStats {
-    return { stalenessSeconds: 0, tensorIdHighWater: tensorIdHighWater(), recycles: 0, workerRestarts: 0, droppedBatches: 0, healthy: true };
+    return { stalenessSeconds: 0, tensorIdHighWater: tensorIdHighWater(), recycles: 0, workerRestarts: 0, droppedBatches: 0, healthy: true, memory: null };
   }
 
   /** Frees the model's tensors (after the last step and save). */

@@ -10,6 +10,7 @@ import type { ServiceConfig } from '../config/index.js';
 import { RebalancerError, isRebalancerError } from '../errors.js';
 import type { MetricsText, Readiness } from '../http/server.js';
 import { createServiceMetrics, foldTopCategories, headCategories, tailShareOfCounts, type ServiceMetrics } from '../metrics/index.js';
+import { threadMemory } from '../metrics/thread-memory.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import { Checkpointer, type CheckpointMeta } from '../state/checkpointer.js';
 import { TrainBacklog } from '../stream/backlog.js';
@@ -657,6 +658,9 @@ function updateGauges(metrics: ServiceMetrics, config: ServiceConfig, balance: B
   metrics.reservoirFill.cbrs.set(view.reservoirFill.cbrs);
   metrics.interactionTailShare.set(tailShareOfCounts(counts, headCategories(counts)));
   metrics.recommendationTailShare.set(serving.tailShare());
+  metrics.threads.set('main', threadMemory());
+  const servingMemory = serving.threadMemory();
+  if (servingMemory !== null) metrics.threads.set('serving', servingMemory);
   if (model) {
     const ev = model.evaluation();
     metrics.prequentialHitRate.replaceAll(foldTopCategories(ev.hitRateByCategory, top, ev.evaluationsByCategory, 'weighted-mean'));
@@ -671,6 +675,11 @@ function updateGauges(metrics: ServiceMetrics, config: ServiceConfig, balance: B
     metrics.trainer.recycles.set(t.recycles);
     metrics.trainer.restarts.set(t.workerRestarts);
     metrics.trainer.dropped.set(t.droppedBatches);
+    if (t.memory !== null) {
+      metrics.threads.set('trainer', t.memory);
+      metrics.threads.tensors.set(t.memory.tensors);
+      metrics.threads.tensorBytes.set(t.memory.tensorBytes);
+    }
     metrics.servingAdjustment.tau.set(ev.adjustment.tau);
     metrics.servingAdjustment.microCost.set(ev.adjustment.microCost);
     metrics.servingAdjustment.macroGain.set(ev.adjustment.macroGain);

@@ -3,6 +3,7 @@
  * or inline on the main thread (ModelAdapter, `--trainer-thread false`), behind one port.
  */
 import type { Rng } from '../balance/index.js';
+import type { TensorMemory, ThreadMemory } from '../metrics/thread-memory.js';
 import type { ServiceConfig } from '../config/index.js';
 import type { EventBatch } from '../service/balance-adapter.js';
 import type { ModelPort } from '../stream/ports.js';
@@ -19,6 +20,8 @@ export interface TrainerStats {
   droppedBatches: number;
   /** False after repeated worker deaths. */
   healthy: boolean;
+  /** The trainer thread's heap and live tensors (null inline: the main thread's are the process's own metrics). */
+  memory: (ThreadMemory & TensorMemory) | null;
 }
 
 export interface Trainer extends ModelPort<EventBatch> {

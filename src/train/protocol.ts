@@ -29,6 +29,7 @@ import { SETTINGS, loadConfig, type RawSettings, type ServiceConfig, type Settin
 import type { EvaluatorState, RingState } from '../model/evaluator.js';
 import type { EvaluationView } from '../stream/ports.js';
 import { modelSnapshotSchema, type ModelSnapshot } from '../model/snapshot.js';
+import { tensorMemorySchema, threadMemorySchema, type TensorMemory, type ThreadMemory } from '../metrics/thread-memory.js';
 import { modelChangesSchema, type BlendReport, type ModelChanges, type SyncMode } from './model-sync.js';
 
 const float32 = z.instanceof(Float32Array);
@@ -385,6 +386,8 @@ export interface TrainedMessage {
   tensorIdHighWater: number;
   /** Worker time of evaluate + step, ms. */
   stepMs: number;
+  /** The worker thread's heap and live tensors after the step. */
+  memory: ThreadMemory & TensorMemory;
 }
 
 export type FromWorker =
@@ -424,6 +427,7 @@ export const fromWorkerSchema: z.ZodType<FromWorker> = z.discriminatedUnion('typ
     evaluation: evaluationViewSchema,
     tensorIdHighWater: z.number(),
     stepMs: z.number(),
+    memory: threadMemorySchema.merge(tensorMemorySchema),
   }),
   z.object({ type: z.literal('snapshot'), snapshot: modelSnapshotSchema, publishMs: z.number() }),
   z.object({ type: z.literal('saved'), call: count, version: z.string(), path: z.string() }),

@@ -45,6 +45,7 @@ import { Rng } from '../balance/rng.js';
 import type { EventType, RecommendedItem } from '../codec/types.js';
 import type { ServiceConfig } from '../config/index.js';
 import { RebalancerError, isRebalancerError } from '../errors.js';
+import type { TensorMemory, ThreadMemory } from '../metrics/thread-memory.js';
 import type { ModelSnapshot } from '../model/snapshot.js';
 import { SnapshotServing } from '../serve/snapshot-serving.js';
 import type { EventBatch } from '../service/balance-adapter.js';
@@ -108,6 +109,8 @@ export interface TrainerThreadStats {
   workerStepMs: number;
   /** False after DEATHS_UNHEALTHY worker deaths within DEATH_WINDOW_MS. */
   healthy: boolean;
+  /** The worker thread's heap and live tensors after its latest step (null before the first). */
+  memory: (ThreadMemory & TensorMemory) | null;
 }
 
 export class TrainerThread implements ModelPort<EventBatch> {
@@ -137,6 +140,7 @@ export class TrainerThread implements ModelPort<EventBatch> {
   private trained = 0;
   private samples = 0;
   private stepMs = 0;
+  private memory: (ThreadMemory & TensorMemory) | null = null;
   private highWater = 0;
   /** Steps finished and not yet in the served snapshot, oldest first. */
   private unpublished: Array<{ steps: number; at: number }> = [];
@@ -387,6 +391,7 @@ export class TrainerThread implements ModelPort<EventBatch> {
       trainedEvents: this.trained,
       trainedSamples: this.samples,
       workerStepMs: this.stepMs,
+      memory: this.memory,
       healthy: this.deaths.filter((t) => now - t < DEATH_WINDOW_MS).length < DEATHS_UNHEALTHY,
     };
   }
@@ -504,6 +509,7 @@ export class TrainerThread implements ModelPort<EventBatch> {
     if (r.steps > this.lastSteps) this.unpublished.push({ steps: r.steps, at: this.o.now() });
     this.samples += r.trainedSamples;
     this.stepMs = r.stepMs;
+    this.memory = r.memory;
     this.applyProgress(r.steps, r.trainedEvents, r.tensorIdHighWater, r.evaluation);
     if (r.tensorIdHighWater >= this.recycleAt) this.recycleDue = true;
   }

@@ -14,6 +14,7 @@
  * and dense weights trained since the last export, `sync-apply` blends another replica's
  * between two steps (messages are handled one at a time) and publishes like a step does.
  */
+import * as tf from '@tensorflow/tfjs-node';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
@@ -28,6 +29,7 @@ import { exportHandOver, modelFromHandOver, trainerStateOf } from './hand-over.j
 import { blendIntoModel, syncParamsOf, trackTrainer, type SyncMode, type SyncTracker } from './model-sync.js';
 import { configFromWire, toWorkerSchema, type FromWorker, type InitMessage, type ModelSource, type SyncApplyMessage, type ToWorker, type TrainMessage, type WorkerHooks } from './protocol.js';
 import { tensorIdHighWater } from './tensor-ids.js';
+import { threadMemory, type TensorMemory, type ThreadMemory } from '../metrics/thread-memory.js';
 
 const maybePort = parentPort;
 if (maybePort === null) throw new Error('src/train/worker.ts runs as a worker thread');
@@ -149,7 +151,7 @@ class Session {
     if (this.hooks.trainDelayMs > 0) busyWait(this.hooks.trainDelayMs);
     if (this.hooks.crashAfterSteps !== null && this.ownSteps >= this.hooks.crashAfterSteps) process.exit(70);
     const stepMs = performance.now() - start;
-    send({ type: 'trained', call: m.call, loss, steps: t.steps, trainedSamples, trainedEvents: t.trainedEvents, evaluation: evaluationOf(t), tensorIdHighWater: tensorIdHighWater(), stepMs });
+    send({ type: 'trained', call: m.call, loss, steps: t.steps, trainedSamples, trainedEvents: t.trainedEvents, evaluation: evaluationOf(t), tensorIdHighWater: tensorIdHighWater(), stepMs, memory: workerMemory() });
     if (!m.replay) this.maybePublish();
   }
 
@@ -294,3 +296,9 @@ port.on('message', (raw: unknown) => {
   if (m.type === 'crash') process.exit(70);
   enqueue(() => handle(m));
 });
+
+/** This thread's heap and live tensors (sent with every step: a few µs). */
+function workerMemory(): ThreadMemory & TensorMemory {
+  const t = tf.memory();
+  return { ...threadMemory(), tensors: t.numTensors, tensorBytes: t.numBytes };
+}
