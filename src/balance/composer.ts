@@ -15,10 +15,13 @@
  *   3. each such slot is a replay of a uniform item of c's reservoir (the CBRS memory when the
  *      reservoir is empty), or with probability syntheticFraction, when an interpolation hook
  *      is given and the reservoir has ≥ 2 items, hook(a, b, λ) of two distinct reservoir items
- *      with λ ~ U(0, 1). Slots with nothing to replay are filled with undersampled-away fresh
- *      events, else left out (report.unfilled).
+ *      a, b (uniform) with λ ~ U(0, 1), weighted × syntheticWeight; a hook that returns
+ *      undefined declines (e.g. a generator not fitted yet) and the slot replays a instead.
+ *      Slots with nothing to replay are filled with undersampled-away fresh events, else
+ *      left out (report.unfilled).
  *   4. the batch is shuffled; each sample's weight is its category's class weight w_c divided
- *      by Z = Σ_c q_c w_c, the mean class weight under the target mix.
+ *      by Z = Σ_c q_c w_c, the mean class weight under the target mix (a synthetic sample's
+ *      × syntheticWeight, so with a weight ≠ 1 the mean moves off 1 by its share).
  * Sample weights. The class weights are normalised on the window's prior, Σ_c π_c w_c = 1, so
  * a batch with the stream's mix has mean weight 1. A batch resampled to q has mean Σ_c q_c w_c
  * instead (e.g. > 1 when ρ < 1 moves mass to the heavy minority weights), and the loss scale
@@ -63,13 +66,21 @@ export const SOURCE_SYNTHETIC = 2;
 export type SampleSource = 'fresh' | 'replay' | 'synthetic';
 export const SOURCE_NAMES: readonly SampleSource[] = ['fresh', 'replay', 'synthetic'];
 
-export type Interpolate<T> = (a: T, b: T, lambda: number) => T;
+/**
+ * A synthetic sample of two distinct same-category items and λ ~ U(0, 1) (latent SMOTE: the
+ * model interpolates them; any other generator may use them as it likes), or undefined to
+ * decline: the slot is then a plain replay of `a`.
+ */
+export type Interpolate<T> = (a: T, b: T, lambda: number) => T | undefined;
 
 /** How informative a fresh event is (e.g. the current model's loss on it); `index` is its position in `fresh`. */
 export type Informativeness<T> = (item: T, index: number) => number;
 
 export interface ComposeOptions<T> {
-  /** Synthetic minority samples: the model interpolates two same-category items (latent SMOTE). */
+  /**
+   * Synthetic minority samples (--synthetic): a sample made of two same-category reservoir
+   * items and λ (latent SMOTE: the trainer interpolates their inputs), or undefined to replay.
+   */
   readonly interpolate?: Interpolate<T>;
   /**
    * Informed undersampling: an undersampled category keeps its highest-scored fresh events
@@ -118,6 +129,8 @@ export interface ComposerParts<T extends { readonly categoryId: string }> {
   readonly alpha: number;
   readonly rho: number;
   readonly syntheticFraction: number;
+  /** Multiplier of a synthetic sample's weight (relative to a replay's); default 1. */
+  readonly syntheticWeight?: number;
 }
 
 export class BatchComposer<T extends { readonly categoryId: string }> {
@@ -508,7 +521,9 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
       const i = rng.int(n);
       let j = rng.int(n - 1);
       if (j >= i) j++;
-      put(interpolate(stored[i]!, stored[j]!, rng.next()), slot, id, weight, SOURCE_SYNTHETIC);
+      const made = interpolate(stored[i]!, stored[j]!, rng.next());
+      if (made !== undefined) put(made, slot, id, weight * (this.p.syntheticWeight ?? 1), SOURCE_SYNTHETIC);
+      else put(stored[i]!, slot, id, weight, SOURCE_REPLAY);
       return true;
     }
     if (n > 0) {

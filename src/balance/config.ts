@@ -45,6 +45,8 @@ export interface BalanceConfig {
   readonly rho: number;
   /** Share of replay slots filled by synthetic interpolations when an interpolation hook is given, in [0, 1]. */
   readonly syntheticFraction: number;
+  /** A synthetic sample's weight relative to a replay's of its category (> 0): w_c × (1/Z) × this. */
+  readonly syntheticWeight: number;
   /**
    * Weights are refreshed automatically every max(this, tracked categories) accepted events,
    * which keeps the refresh cost O(1) amortised per event. 0 = only on explicit refreshWeights().
@@ -77,6 +79,7 @@ export const DEFAULT_BALANCE_CONFIG: BalanceConfig = Object.freeze({
   replayMemorySize: 4096,
   rho: 0.3,
   syntheticFraction: 0,
+  syntheticWeight: 1,
   refreshEveryEvents: 1024,
   replayEventTypes: Object.freeze([...EVENT_TYPE_ORDER]),
 });
@@ -152,6 +155,7 @@ export function resolveBalanceConfig(overrides: Partial<BalanceConfig> = {}): Ba
   requireInt('replayMemorySize', c.replayMemorySize, 1, 100_000_000);
   requireNumber('rho', c.rho, 0, 1, false, false);
   requireNumber('syntheticFraction', c.syntheticFraction, 0, 1, false, false);
+  requireNumber('syntheticWeight', c.syntheticWeight, 0, Infinity, true, true);
   requireInt('refreshEveryEvents', c.refreshEveryEvents, 0);
   return Object.freeze({ ...c, replayEventTypes: requireEventTypes('replayEventTypes', c.replayEventTypes) });
 }

@@ -275,7 +275,7 @@ export class BalanceState<T extends BalanceEvent> {
 
   /**
    * Rebuilds a state from a snapshot. `config` may change the non-structural settings
-   * (policy, α, β, weight bounds, η, ρ, synthetic fraction, lateness, refresh interval,
+   * (policy, α, β, weight bounds, η, ρ, synthetic fraction and weight, lateness, refresh interval,
    * replayed event types); changing a setting that shapes stored state throws
    * REB_BALANCE_INVALID. With the same settings the restored state behaves identically.
    *
@@ -343,6 +343,7 @@ export class BalanceState<T extends BalanceEvent> {
       alpha: c.alpha,
       rho: c.rho,
       syntheticFraction: c.syntheticFraction,
+      syntheticWeight: c.syntheticWeight,
     });
   }
 }

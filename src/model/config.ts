@@ -109,7 +109,15 @@ export interface TrainerConfig {
    * src/balance/adjustment.ts).
    */
   maxMicroLoss: number;
+  /**
+   * Synthetic minority samples (--synthetic). The trainer trains whatever synthetic samples a
+   * batch carries; 'gaussian' also makes it fit the per-category Gaussians they are drawn
+   * from (gaussian-oversampler.ts) on the replayed positives.
+   */
+  synthetic: SyntheticMode;
 }
+
+export type SyntheticMode = 'off' | 'latent_smote' | 'gaussian';
 
 export const DEFAULT_TRAINER_CONFIG: Readonly<TrainerConfig> = Object.freeze({
   loss: DEFAULT_LOSS_CONFIG,
@@ -131,6 +139,7 @@ export const DEFAULT_TRAINER_CONFIG: Readonly<TrainerConfig> = Object.freeze({
   evalHorizon: 1_000,
   evalMaxPerStep: 64,
   maxMicroLoss: 0,
+  synthetic: 'off',
 });
 
 function invalid(setting: string, expected: string, got: unknown): never {
@@ -192,6 +201,7 @@ export function resolveTrainerConfig(partial: Partial<Omit<TrainerConfig, 'loss'
   positiveInt('evalHorizon', c.evalHorizon, 1 << 24);
   if (!Number.isInteger(c.evalMaxPerStep) || c.evalMaxPerStep < 0) invalid('evalMaxPerStep', 'an integer >= 0', c.evalMaxPerStep);
   if (!(c.maxMicroLoss >= 0 && c.maxMicroLoss < 1)) invalid('maxMicroLoss', 'in [0, 1)', c.maxMicroLoss);
+  if (c.synthetic !== 'off' && c.synthetic !== 'latent_smote' && c.synthetic !== 'gaussian') invalid('synthetic', "'off', 'latent_smote' or 'gaussian'", c.synthetic);
   return c;
 }
 

@@ -24,9 +24,14 @@ import { ItemCatalog, type CatalogItem, type CatalogState } from './negatives.js
 import { CATEGORY_LOG_COUNT, WIDE_FEATURES } from './features.js';
 import { PrequentialEvaluator } from './evaluator.js';
 import { CategoryStepSizes } from './category-lr.js';
+import { GAUSSIAN_WINDOW, GaussianOversampler, inputWidth, type GaussianState } from './gaussian-oversampler.js';
+import { SyntheticRows, applySyntheticInputs, scatterRows, type SyntheticSpec } from './latent-smote.js';
 
 /** One training interaction; an InteractionEvent satisfies it. */
-export type Interaction = Pick<InteractionEvent, 'userId' | 'itemId' | 'categoryId' | 'type'>;
+export interface Interaction extends Pick<InteractionEvent, 'userId' | 'itemId' | 'categoryId' | 'type'> {
+  /** A synthetic sample (--synthetic, latent-smote.ts): trained from these events, not from the fields above. */
+  readonly synthetic?: SyntheticSpec<Interaction>;
+}
 
 /** Prior π_c of a category (for logit adjustment). */
 export type CategoryPrior = (categoryId: string) => number;
@@ -61,6 +66,8 @@ export interface TrainingBatch {
    * samples in the batch. Default: 1 (the loss and every other parameter ignore it).
    */
   rowScales?: Float32Array;
+  /** Synthetic samples' mixed and drawn inputs, and the replays the Gaussians fit (latent-smote.ts); absent: none. */
+  synthetic?: SyntheticRows;
 }
 
 /** Optimizer and sampler state, persisted with the model for a warm start. */
@@ -77,9 +84,21 @@ export interface TrainerState {
   adjustment?: AdjustmentState;
   /** Fresh events handed to the trainer so far (`arrived`); absent in older checkpoints (0). */
   events?: number;
+  /** The generative oversampler's fit (--synthetic gaussian); carried between trainer workers, not saved with the model. */
+  oversampler?: GaussianState;
 }
 
 export type TrainerConfigInput = Parameters<typeof resolveTrainerConfig>[0];
+
+/** The per-sample arrays `step` fills. */
+interface StepArrays {
+  rows: BatchRows;
+  labels: Float32Array;
+  weights: Float32Array;
+  offsets: Float32Array;
+  wide: Float32Array;
+  rowScales: Float32Array | null;
+}
 
 const ADAM_BETA1 = 0.9;
 const ADAM_BETA2 = 0.999;
@@ -108,6 +127,8 @@ export class IncrementalTrainer {
   private slotSamples = new Int32Array(0);
   /** Per-category step sizes of the item and category rows; null when categoryLrGamma is 0. */
   private readonly stepSizes: CategoryStepSizes | null;
+  /** Per-category Gaussians of the replayed positives' inputs (--synthetic gaussian); null otherwise. */
+  private readonly oversampler: GaussianOversampler | null;
   /** Fresh positives counted in the streaming features, with their features from just before. */
   private readonly ingested = new WeakMap<Interaction, Float32Array>();
   /** Called after every optimizer step with its rows (model sync counts the samples per row). */
@@ -124,6 +145,8 @@ export class IncrementalTrainer {
     const mc = model.config;
     this.rowSlots = [new Int32Array(mc.userRows).fill(-1), new Int32Array(mc.itemRows).fill(-1), new Int32Array(mc.categoryRows).fill(-1)];
     this.evaluator = new PrequentialEvaluator(this.config.evalK, this.config.evalHorizon);
+    const wideWidth = model.features === null ? 0 : WIDE_FEATURES;
+    this.oversampler = this.config.synthetic === 'gaussian' ? new GaussianOversampler(inputWidth(mc.gmfDim, mc.mlpDim, wideWidth), GAUSSIAN_WINDOW, state?.oversampler) : null;
     // Without the wide part there is no category count to adjust by: τ stays 0.
     this.adjustment = new AdjustmentController({ k: this.config.evalK, maxMicroLoss: model.features === null ? 0 : this.config.maxMicroLoss }, state?.adjustment);
     model.servingTau = this.adjustment.tau;
@@ -356,7 +379,7 @@ export class IncrementalTrainer {
     const model = this.model;
     const k = c.negativesPerPositive;
     for (const p of positives) {
-      if (c.labelWeights[p.type] > 0) catalog.observe(p.itemId, p.categoryId);
+      if (p.synthetic === undefined && c.labelWeights[p.type] > 0) catalog.observe(p.itemId, p.categoryId);
     }
     const cap = positives.length * (1 + k);
     const rows: BatchRows = { users: new Int32Array(cap), items: new Int32Array(cap), categories: new Int32Array(cap), length: 0 };
@@ -372,9 +395,21 @@ export class IncrementalTrainer {
     const sizes = this.stepSizes;
     const rowScales = sizes === null ? null : new Float32Array(cap);
     sizes?.begin(catalog.categories(), prior);
+    const oversampler = this.oversampler;
+    let synthetic = oversampler === null ? null : new SyntheticRows(cap, WIDE_FEATURES);
     let n = 0;
     for (let i = 0; i < positives.length; i++) {
-      const p = positives[i]!;
+      let p = positives[i]!;
+      const spec = p.synthetic;
+      if (spec !== undefined) {
+        synthetic ??= new SyntheticRows(cap, WIDE_FEATURES);
+        if (spec.kind === 'latent_smote' || oversampler?.ready(model.categories.peekRow(spec.a.categoryId)) === true) {
+          n = this.addSynthetic(spec, sampleWeights[i]!, prior, { rows, labels, weights, offsets, wide, rowScales }, n, synthetic);
+          continue;
+        }
+        // A Gaussian sample of a category without a fitted Gaussian yet: a plain replay of its event.
+        p = spec.a;
+      }
       const lw = c.labelWeights[p.type];
       const sw = sampleWeights[i]!;
       if (!(lw > 0) || !(sw > 0)) continue;
@@ -393,6 +428,8 @@ export class IncrementalTrainer {
       }
       offsets[n] = offsetOf(loss, needPrior ? prior(p.categoryId) : 1, needQ ? catalog.probability(p.itemId) : 1);
       if (rowScales !== null) rowScales[n] = sizes!.factor(p.categoryId);
+      // Generative oversampling fits each category's Gaussian on its replayed positives.
+      if (oversampler !== null && i >= freshCount) synthetic!.fit(n, rows.categories[n]!);
       n++;
       for (let j = 0; j < k; j++) {
         const neg = catalog.sampleNegative(p.itemId);
@@ -410,8 +447,78 @@ export class IncrementalTrainer {
     }
     rows.length = n;
     const lr = this.learningRate();
-    const value = n === 0 ? 0 : this.trainBatch({ rows, labels, weights, offsets, ...(features !== null ? { wide } : {}), ...(rowScales !== null ? { rowScales } : {}) });
+    const value = n === 0 ? 0 : this.trainBatch({ rows, labels, weights, offsets, ...(features !== null ? { wide } : {}), ...(rowScales !== null ? { rowScales } : {}), ...(synthetic !== null && !synthetic.empty ? { synthetic } : {}) });
     return { loss: value, evaluated: 0, trainedSamples: n, ms: performance.now() - start, learningRate: lr };
+  }
+
+  /**
+   * Writes one synthetic positive and its negatives at sample n on (latent-smote.ts) and
+   * returns the next free sample. Latent SMOTE: event a's rows, mixed with event b's at λ
+   * (label weight and training offset mixed alike); its negatives pair a's user, mixed with
+   * b's, with the catalog's sampled items. Gaussian: a draw from the category's Gaussian
+   * (event a's rows are placeholders that the draw overwrites and no gradient reaches); its
+   * negatives pair the drawn user side with the sampled items, the count features of a's user.
+   */
+  private addSynthetic(spec: SyntheticSpec<Interaction>, sw: number, prior: CategoryPrior, out: StepArrays, n: number, synthetic: SyntheticRows): number {
+    const c = this.config;
+    const model = this.model;
+    const catalog = this.catalog;
+    const features = model.features;
+    const loss = c.loss;
+    const { a, b } = spec;
+    const smote = spec.kind === 'latent_smote';
+    const lambda = spec.lambda;
+    const lwA = c.labelWeights[a.type];
+    const lwB = c.labelWeights[b.type];
+    if (!(lwA > 0) || (smote && !(lwB > 0)) || !(sw > 0)) return n;
+    const offset = (categoryId: string, itemId: string): number => offsetOf(loss, loss.logitAdjustTau !== 0 ? prior(categoryId) : 1, loss.sampledNegativeCorrection ? catalog.probability(itemId) : 1);
+    const rows = out.rows;
+    const u = model.users.row(a.userId);
+    const ub = smote ? model.users.row(b.userId) : -1;
+    rows.users[n] = u;
+    rows.items[n] = model.items.row(a.itemId);
+    rows.categories[n] = model.categories.row(a.categoryId);
+    out.labels[n] = 1;
+    out.weights[n] = sw * (smote ? lambda * lwA + (1 - lambda) * lwB : lwA);
+    out.offsets[n] = offset(a.categoryId, a.itemId);
+    // a is a replay: counted once already, and taken out of the counts as a replay is.
+    if (features !== null) features.fill(u, rows.items[n]!, rows.categories[n]!, out.wide, n * WIDE_FEATURES, 1);
+    if (out.rowScales !== null) out.rowScales[n] = this.stepSizes!.factor(a.categoryId);
+    let draw: Float32Array | null = null;
+    if (smote) {
+      const ib = model.items.row(b.itemId);
+      const cb = model.categories.row(b.categoryId);
+      out.offsets[n] = lambda * out.offsets[n]! + (1 - lambda) * offset(b.categoryId, b.itemId);
+      const wo = synthetic.mix(n, lambda, ub, ib, cb);
+      if (features !== null) features.fill(ub, ib, cb, synthetic.partnerWide, wo, 1);
+    } else {
+      draw = new Float32Array(this.oversampler!.width);
+      this.oversampler!.sample(rows.categories[n]!, this.rng, draw);
+      synthetic.draw(n, draw, false);
+    }
+    n++;
+    for (let j = 0; j < c.negativesPerPositive; j++) {
+      const neg = catalog.sampleNegative(a.itemId);
+      if (neg === null) break;
+      const item = model.items.row(neg.itemId);
+      const category = model.categories.row(neg.categoryId);
+      rows.users[n] = u;
+      rows.items[n] = item;
+      rows.categories[n] = category;
+      out.labels[n] = 0;
+      out.weights[n] = c.negativeWeight;
+      out.offsets[n] = offset(neg.categoryId, neg.itemId);
+      if (features !== null) features.fill(u, item, category, out.wide, n * WIDE_FEATURES);
+      if (out.rowScales !== null) out.rowScales[n] = this.stepSizes!.factor(neg.categoryId);
+      if (draw !== null) {
+        synthetic.draw(n, draw, true);
+      } else {
+        const wo = synthetic.mix(n, lambda, ub, item, category);
+        if (features !== null) features.fill(ub, item, category, synthetic.partnerWide, wo);
+      }
+      n++;
+    }
+    return n;
   }
 
   /**
@@ -432,6 +539,7 @@ export class IncrementalTrainer {
     const rows = padRows(batch.rows, n, np);
     const inputs = model.gather(rows);
     if (batch.wide !== undefined && model.features !== null) inputs.wide.set(batch.wide.subarray(0, n * WIDE_FEATURES));
+    if (batch.synthetic !== undefined) applySyntheticInputs(model, inputs, batch.synthetic, this.oversampler);
     const signs = new Float32Array(np);
     for (let i = 0; i < n; i++) signs[i] = batch.labels[i]! > 0.5 ? 1 : -1;
     const w = effectiveWeights(batch.labels, batch.weights, n, loss, 1 / n, new Float32Array(np));
@@ -468,13 +576,15 @@ export class IncrementalTrainer {
     const lrEmb = this.config.embeddingLearningRate;
     const [gU, gV, gX] = [gradData[0]!, gradData[1]!, gradData[2]!];
     const scales = batch.rowScales ?? null;
-    this.sparseAdagrad(0, model.userTable, batch.rows.users, n, gU, gX, 0, lrEmb, null);
-    this.sparseAdagrad(1, model.itemTable, batch.rows.items, n, gV, gX, m, lrEmb, scales);
-    this.sparseAdagrad(2, model.categoryTable, batch.rows.categories, n, gV, gX, 2 * m, lrEmb, scales);
+    // Synthetic samples: mixed ones split their gradient between their two events' rows, drawn ones reach no row.
+    const s = batch.synthetic === undefined ? { rows: batch.rows, count: n, gU, gV, gX, scales } : scatterRows(batch.rows, n, gU, gV, gX, scales, batch.synthetic, g, m);
+    this.sparseAdagrad(0, model.userTable, s.rows.users, s.count, s.gU, s.gX, 0, lrEmb, null, n);
+    this.sparseAdagrad(1, model.itemTable, s.rows.items, s.count, s.gV, s.gX, m, lrEmb, s.scales, n);
+    this.sparseAdagrad(2, model.categoryTable, s.rows.categories, s.count, s.gV, s.gX, 2 * m, lrEmb, s.scales, n);
     this.adam(gradData.slice(3), this.learningRate());
     model.denseChanged();
     this.stepCount++;
-    this.stepListener?.(batch.rows);
+    this.stepListener?.(s.rows);
     return lossValue;
   }
 
@@ -494,6 +604,7 @@ export class IncrementalTrainer {
       catalog: this.catalog.exportState(),
       adjustment: this.adjustment.state(),
       events: this.eventCount,
+      ...(this.oversampler !== null ? { oversampler: this.oversampler.exportState() } : {}),
     };
   }
 
@@ -501,14 +612,15 @@ export class IncrementalTrainer {
    * Per-row Adagrad (Duchi et al. 2011): gradients of repeated rows are summed first, then
    * acc += g², w −= lr·g/√acc, for touched rows only. With `scales` (per sample), a row's
    * learning rate is lr × the mean scale of its samples (acc is unchanged: a step size, not
-   * a gradient scale); without, exactly the plain step.
+   * a gradient scale); without, exactly the plain step. `gradScale`: the batch's sample count
+   * (the loss is a mean), when the n entries are not the batch's samples one to one.
    */
-  private sparseAdagrad(table: 0 | 1 | 2, weights: Float32Array, rowIdx: Int32Array, n: number, gGmf: Float32Array, gMlp: Float32Array, mlpOffset: number, lr: number, scales: Float32Array | null): void {
+  private sparseAdagrad(table: 0 | 1 | 2, weights: Float32Array, rowIdx: Int32Array, n: number, gGmf: Float32Array, gMlp: Float32Array, mlpOffset: number, lr: number, scales: Float32Array | null, gradScale = n): void {
     const { gmfDim: g, mlpDim: m } = this.model.config;
     const w = g + m;
     const m3 = 3 * m;
     const slots = this.rowSlots[table];
-    const scale = n;
+    const scale = gradScale;
     const acc = this.accumulators[table];
     if (this.scratch.length < n * w) this.scratch = new Float32Array(n * w);
     if (this.touched.length < n) this.touched = new Int32Array(n);

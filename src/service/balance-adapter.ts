@@ -1,6 +1,10 @@
-import { BalanceState, SOURCE_FRESH, SOURCE_REPLAY, SOURCE_SYNTHETIC, type BalanceConfig, type BalanceSnapshot, type ComposedBatch, type ComposeOptions, type Rng } from '../balance/index.js';
+import { BalanceState, SOURCE_FRESH, SOURCE_REPLAY, SOURCE_SYNTHETIC, type BalanceConfig, type BalanceSnapshot, type ComposedBatch, type ComposeOptions, type Interpolate, type Rng } from '../balance/index.js';
 import type { InteractionEvent } from '../codec/index.js';
 import type { ServiceConfig } from '../config/index.js';
+import { DEFAULT_MODEL_CONFIG, DEFAULT_TRAINER_CONFIG } from '../model/config.js';
+import { GAUSSIAN_MIN_OBSERVATIONS } from '../model/gaussian-oversampler.js';
+import { syntheticEvent } from '../model/latent-smote.js';
+import { idSpaces } from '../model/layout.js';
 import type { BalancePort, BalanceView, CandidateItem, ObserveOutcome } from '../stream/ports.js';
 import { PopularItems } from './popular-items.js';
 
@@ -37,6 +41,9 @@ export function balanceConfigOf(c: ServiceConfig): Partial<BalanceConfig> {
     reservoirSize: c.reservoirSize,
     replayMemorySize: c.replaySize,
     rho: c.targetMixRho,
+    // --synthetic: the composer's share of synthetic replay slots and their weight (the hook is the adapter's).
+    syntheticFraction: c.synthetic === 'off' ? 0 : c.syntheticFraction,
+    syntheticWeight: c.syntheticWeight,
     // Only the types the model trains on (views have label weight 0 by default): replay
     // slots and reservoir candidates are not spent on samples the trainer drops.
     replayEventTypes: c.replayEventTypes,
@@ -66,6 +73,10 @@ export class BalanceAdapter implements BalancePort<EventBatch> {
   private scorer: FreshScorer | undefined;
   /** Batches composed with informed undersampling (a model score for every fresh event), and without (no model yet, or uniform). */
   private readonly undersampled = { informed: 0, uniform: 0 };
+  /** The composer's synthetic hook (--synthetic; undefined when off). */
+  private readonly synthesize: Interpolate<InteractionEvent> | undefined;
+  /** --synthetic gaussian: see `countFitted`; null otherwise. */
+  private readonly fitted: { readonly rowOf: (categoryId: string) => number; readonly counts: Int32Array } | null;
 
   private constructor(
     readonly state: BalanceState<InteractionEvent>,
@@ -76,6 +87,19 @@ export class BalanceAdapter implements BalancePort<EventBatch> {
     this.oversample = config.batchOversample;
     this.informed = config.undersampling === 'informed' && config.targetMixRho < 1;
     this.popular = popular ?? new PopularItems(Math.max(1_000, config.recHeadItems * 8));
+    this.fitted = null;
+    this.synthesize = undefined;
+    if (config.synthetic === 'latent_smote') {
+      // Latent SMOTE: the trainer interpolates the two events' model inputs at λ (src/model/latent-smote.ts).
+      this.synthesize = (a, b, lambda) => syntheticEvent('latent_smote', a, b, lambda);
+    } else if (config.synthetic === 'gaussian') {
+      // Generative oversampling: the trainer draws from the category's Gaussian (src/model/gaussian-oversampler.ts),
+      // once it has fitted enough of the category's replayed positives; until then the slot is a plain replay.
+      const space = idSpaces(DEFAULT_MODEL_CONFIG).categories;
+      const fitted = { rowOf: (categoryId: string) => space.peekRow(categoryId), counts: new Int32Array(space.rows) };
+      this.fitted = fitted;
+      this.synthesize = (a) => (fitted.counts[fitted.rowOf(a.categoryId)]! >= GAUSSIAN_MIN_OBSERVATIONS ? syntheticEvent('gaussian', a, a, 1) : undefined);
+    }
   }
 
   static create(config: ServiceConfig, rng: Rng): BalanceAdapter {
@@ -119,14 +143,34 @@ export class BalanceAdapter implements BalancePort<EventBatch> {
     // majority keeps more of its fresh events (a_c = min(1, (B/F)·q_c/π_c)) and the minority
     // gets the extra slots as replay (oversampling rather than undersampling).
     const size = Math.round(Math.max(this.batchSize, fresh.length) * (1 + this.oversample));
-    const options = this.informedOptions(fresh);
-    if (options === undefined) this.undersampled.uniform++;
+    const informed = this.informedOptions(fresh);
+    if (informed === undefined) this.undersampled.uniform++;
     else this.undersampled.informed++;
+    const options = this.synthesize === undefined ? informed : { ...informed, interpolate: this.synthesize };
     const batch = this.state.composeBatch(fresh, size, options);
     this.composed.fresh += batch.report.fresh;
     this.composed.replay += batch.report.replay;
     this.composed.synthetic += batch.report.synthetic;
+    if (this.fitted !== null) this.countFitted(batch);
     return { ...batch, arrived: fresh };
+  }
+
+  /**
+   * --synthetic gaussian: the replayed positives of each category the trainer fits its Gaussian
+   * on, counted as it counts them (replays of a type the model trains on, by hashed category
+   * row: the trainer's keys), so a synthetic slot is handed to the trainer only when it has a
+   * fitted Gaussian to draw from; before, the slot is a replay and counted as one. (The trainer
+   * still falls back to a replay should it have fewer, e.g. after a batch was dropped.)
+   */
+  private countFitted(batch: ComposedBatch<InteractionEvent>): void {
+    const { rowOf, counts } = this.fitted!;
+    const trains = DEFAULT_TRAINER_CONFIG.labelWeights;
+    for (let i = 0; i < batch.items.length; i++) {
+      const e = batch.items[i]!;
+      if (batch.sources[i] !== SOURCE_REPLAY || !(trains[e.type] > 0)) continue;
+      const r = rowOf(e.categoryId);
+      if (counts[r]! < GAUSSIAN_MIN_OBSERVATIONS) counts[r]!++;
+    }
   }
 
   /** The composer's score hook: each fresh event's loss −log σ(s) under the model (undefined: uniform undersampling). */

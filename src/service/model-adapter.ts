@@ -51,6 +51,7 @@ export function trainerConfigOf(c: ServiceConfig): TrainerConfigInput {
     uniformNegativeShare: c.uniformNegativeShare,
     wideLearningRate: c.wideLearningRate,
     maxMicroLoss: c.maxMicroLoss,
+    synthetic: c.synthetic,
     loss: { kind: c.loss, logitAdjustTau: c.logitAdjustTau },
   };
 }

@@ -31,6 +31,9 @@ export const STRATEGIES: readonly Strategy[] = Object.freeze([
   builtIn('sqrt_inverse', 'class weights w_c ∝ π_c^-1/2, no resampling', { 'weight-policy': 'sqrt_inverse', 'target-mix-rho': 1, 'max-micro-loss': 0 }),
   builtIn('effective_number', 'class weights w_c ∝ 1/E_c (Cui et al., CVPR 2019), no resampling', { 'weight-policy': 'effective_number', 'target-mix-rho': 1, 'max-micro-loss': 0 }),
   builtIn('replay', 'minority replay + majority undersampling (target mix ∝ π^0.3), no class weights', { 'weight-policy': 'none', 'target-mix-rho': 0.3, 'max-micro-loss': 0 }),
+  // Synthetic minority samples (issue #16): `replay` with half of the replay slots synthetic.
+  builtIn('latent_smote', 'replay with half of the replay slots latent SMOTE samples: the model inputs of two same-category reservoir events interpolated at λ ~ U(0, 1), the gradient shared ×λ / ×(1−λ) by their rows (Chawla et al., JAIR 2002, in the model\'s input space), target mix ∝ π^0.3, no class weights', { 'weight-policy': 'none', 'target-mix-rho': 0.3, synthetic: 'latent_smote', 'synthetic-fraction': 0.5, 'max-micro-loss': 0 }),
+  builtIn('generative_oversampling', 'replay with half of the replay slots drawn from a per-category diagonal Gaussian of the replayed positives\' model inputs, fitted online (Liu, Ghosh & Martin, DMIN 2007); dense weights only, target mix ∝ π^0.3, no class weights', { 'weight-policy': 'none', 'target-mix-rho': 0.3, synthetic: 'gaussian', 'synthetic-fraction': 0.5, 'max-micro-loss': 0 }),
   builtIn('informed_undersampling', 'replay with informed undersampling: the majority keeps its highest-loss fresh events (NearMiss-style, Mani & Zhang 2003), target mix ∝ π^0.3, no class weights', { 'weight-policy': 'none', 'target-mix-rho': 0.3, undersampling: 'informed', 'max-micro-loss': 0 }),
   // Weights and resampling both correct the skew; at full strength together they
   // over-correct (see the composer). Mild sqrt-inverse weights clipped to [0.9, 1.1]

@@ -5,12 +5,16 @@
  * Identity is kept: every distinct event object is sent once and rebuilt once, and each
  * item of the batch refers to it, so an item that is one of the `arrived` events is the very
  * object the worker evaluated (the trainer keys its per-positive state by object).
+ *
+ * A synthetic sample (--synthetic, src/model/latent-smote.ts) travels as references to its two
+ * events, its kind and λ; the worker rebuilds it from the same event objects.
  */
 import { EVENT_TYPE_ORDER } from '../balance/config.js';
 import { makeEvent, type EventType, type InteractionEvent } from '../codec/types.js';
 import { RebalancerError } from '../errors.js';
+import { SYNTHETIC_KINDS, isSyntheticEvent, syntheticEvent } from '../model/latent-smote.js';
 import { freshFirst, type EventBatch } from '../service/balance-adapter.js';
-import type { EventColumns, TrainMessage } from './protocol.js';
+import type { EventColumns, SyntheticColumns, TrainMessage } from './protocol.js';
 
 const TYPE_INDEX: ReadonlyMap<EventType, number> = new Map(EVENT_TYPE_ORDER.map((t, i) => [t, i]));
 
@@ -99,20 +103,33 @@ export class BatchEncoder {
     const extra = new ColumnsBuilder(items.length);
     const extraIndex = new Map<InteractionEvent, number>();
     const itemRefs = new Int32Array(items.length);
-    for (let i = 0; i < items.length; i++) {
-      const e = items[i]!;
+    const refOf = (e: InteractionEvent): number => {
       const a = arrivedIndex.get(e);
-      if (a !== undefined) {
-        itemRefs[i] = a;
-        continue;
-      }
+      if (a !== undefined) return a;
       let x = extraIndex.get(e);
       if (x === undefined) {
         x = extra.length;
         extraIndex.set(e, x);
         extra.push(e);
       }
-      itemRefs[i] = -x - 1;
+      return -x - 1;
+    };
+    let synthetic: { index: number[]; kinds: number[]; a: number[]; b: number[]; lambdas: number[] } | null = null;
+    for (let i = 0; i < items.length; i++) {
+      const e = items[i]!;
+      if (isSyntheticEvent(e)) {
+        const spec = e.synthetic;
+        synthetic ??= { index: [], kinds: [], a: [], b: [], lambdas: [] };
+        const a = refOf(spec.a);
+        synthetic.index.push(i);
+        synthetic.kinds.push(SYNTHETIC_KINDS.indexOf(spec.kind));
+        synthetic.a.push(a);
+        synthetic.b.push(spec.b === spec.a ? a : refOf(spec.b));
+        synthetic.lambdas.push(spec.lambda);
+        itemRefs[i] = a;
+        continue;
+      }
+      itemRefs[i] = refOf(e);
     }
     let categories = { from: this.sent, ids: [] as string[] };
     let priors: Float64Array | null = null;
@@ -124,7 +141,9 @@ export class BatchEncoder {
       this.sent = dictionary.size;
       priors = dictionary.priors(prior);
     }
-    return { type: 'train', call: 0, batch: batchNumber, replay: false, arrived: arrived.build(), extra: extra.build(), itemRefs, weights, freshCount, categories, priors };
+    const columns: SyntheticColumns | null =
+      synthetic === null ? null : { index: Int32Array.from(synthetic.index), kinds: Uint8Array.from(synthetic.kinds), a: Int32Array.from(synthetic.a), b: Int32Array.from(synthetic.b), lambdas: Float64Array.from(synthetic.lambdas) };
+    return { type: 'train', call: 0, batch: batchNumber, replay: false, arrived: arrived.build(), extra: extra.build(), itemRefs, weights, freshCount, categories, priors, ...(columns === null ? {} : { synthetic: columns }) };
   }
 }
 
@@ -141,10 +160,10 @@ export function decodeBatch(m: TrainMessage): { arrived: InteractionEvent[]; ite
   const arrived = decodeEvents(m.arrived);
   const extra = decodeEvents(m.extra);
   const items = new Array<InteractionEvent>(m.itemRefs.length);
-  for (let i = 0; i < items.length; i++) {
-    const r = m.itemRefs[i]!;
-    items[i] = r >= 0 ? arrived[r]! : extra[-r - 1]!;
-  }
+  const resolve = (r: number): InteractionEvent => (r >= 0 ? arrived[r]! : extra[-r - 1]!);
+  for (let i = 0; i < items.length; i++) items[i] = resolve(m.itemRefs[i]!);
+  const s = m.synthetic;
+  if (s !== undefined) for (let k = 0; k < s.index.length; k++) items[s.index[k]!] = syntheticEvent(SYNTHETIC_KINDS[s.kinds[k]!]!, resolve(s.a[k]!), resolve(s.b[k]!), s.lambdas[k]!);
   return { arrived, items, weights: m.weights, freshCount: m.freshCount };
 }
 

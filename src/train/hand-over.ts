@@ -73,7 +73,7 @@ function unpackCatalog(c: PackedCatalog): CatalogState {
 }
 
 function packTrainer(t: TrainerState): HandOverTrainer {
-  const { step, events, rng, embeddingAccumulators: acc, denseFirstMoments, denseSecondMoments, catalog, adjustment, ...unknown } = t;
+  const { step, events, rng, embeddingAccumulators: acc, denseFirstMoments, denseSecondMoments, catalog, adjustment, oversampler, ...unknown } = t;
   // A field added to TrainerState must be carried here too: fail loudly rather than drop it.
   const extra = Object.keys(unknown);
   if (extra.length > 0) throw new RebalancerError('REB_MODEL_INVALID', `the hand-over does not carry trainer state field(s) ${extra.join(', ')}`);
@@ -86,6 +86,7 @@ function packTrainer(t: TrainerState): HandOverTrainer {
     denseSecondMoments: denseSecondMoments.map(f32),
     catalog: packCatalog(catalog),
     adjustment: adjustment ?? null,
+    oversampler: oversampler ?? null,
   };
 }
 
@@ -100,6 +101,7 @@ export function trainerStateOf(t: HandOverTrainer): TrainerState {
     denseSecondMoments: t.denseSecondMoments.map((a) => a.slice()),
     catalog: unpackCatalog(t.catalog),
     ...(t.adjustment === null ? {} : { adjustment: t.adjustment }),
+    ...(t.oversampler === null ? {} : { oversampler: t.oversampler }),
   };
 }
 

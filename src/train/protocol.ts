@@ -29,6 +29,8 @@ import { SETTINGS, loadConfig, type RawSettings, type ServiceConfig, type Settin
 import type { EvaluatorState, RingState } from '../model/evaluator.js';
 import type { EvaluationView } from '../stream/ports.js';
 import { modelSnapshotSchema, type ModelSnapshot } from '../model/snapshot.js';
+import { gaussianStateSchema, type GaussianState } from '../model/gaussian-oversampler.js';
+import { SYNTHETIC_KINDS } from '../model/latent-smote.js';
 import { tensorMemorySchema, threadMemorySchema, type TensorMemory, type ThreadMemory } from '../metrics/thread-memory.js';
 import { modelChangesSchema, type BlendReport, type ModelChanges, type SyncMode } from './model-sync.js';
 
@@ -118,6 +120,8 @@ export interface HandOverTrainer {
   denseSecondMoments: Float32Array[];
   catalog: PackedCatalog;
   adjustment: AdjustmentState | null;
+  /** The generative oversampler's fit (--synthetic gaussian), or null. */
+  oversampler: GaussianState | null;
 }
 
 const handOverTrainerSchema: z.ZodType<HandOverTrainer> = z.object({
@@ -129,6 +133,7 @@ const handOverTrainerSchema: z.ZodType<HandOverTrainer> = z.object({
   denseSecondMoments: z.array(float32),
   catalog: packedCatalogSchema,
   adjustment: adjustmentStateSchema.nullable(),
+  oversampler: gaussianStateSchema.nullable(),
 });
 
 const ringStateSchema: z.ZodType<RingState> = z.object({
@@ -233,7 +238,34 @@ export interface TrainMessage {
   categories: { from: number; ids: string[] };
   /** π_c per dictionary entry, or null when the loss does not use priors. */
   priors: Float64Array | null;
+  /** The batch's synthetic samples (--synthetic), absent when it has none. */
+  synthetic?: SyntheticColumns;
 }
+
+/**
+ * Synthetic samples of a batch (src/model/latent-smote.ts), one entry each: the item it is
+ * (its itemRefs entry refers to event a), its kind (index into SYNTHETIC_KINDS), its two
+ * events as item references (as itemRefs: arrived or extra) and λ.
+ */
+export interface SyntheticColumns {
+  index: Int32Array;
+  kinds: Uint8Array;
+  a: Int32Array;
+  b: Int32Array;
+  lambdas: Float64Array;
+}
+
+const syntheticColumnsSchema: z.ZodType<SyntheticColumns> = z.object({ index: z.instanceof(Int32Array), kinds: uint8, a: z.instanceof(Int32Array), b: z.instanceof(Int32Array), lambdas: float64 }).superRefine((s, ctx) => {
+  const k = s.index.length;
+  if (s.kinds.length !== k || s.a.length !== k || s.b.length !== k || s.lambdas.length !== k) ctx.addIssue({ code: 'custom', message: 'synthetic columns differ in length' });
+  for (let i = 0; i < k; i++) {
+    const l = s.lambdas[i]!;
+    if (s.kinds[i]! >= SYNTHETIC_KINDS.length || !(l >= 0 && l <= 1)) {
+      ctx.addIssue({ code: 'custom', path: ['synthetic', i], message: `synthetic sample ${i}: kind index ${s.kinds[i]}, λ ${l}` });
+      break;
+    }
+  }
+});
 
 const trainMessageSchema: z.ZodType<TrainMessage> = z
   .object({
@@ -248,6 +280,7 @@ const trainMessageSchema: z.ZodType<TrainMessage> = z
     freshCount: count,
     categories: z.object({ from: count, ids: z.array(z.string()) }),
     priors: float64.nullable(),
+    synthetic: syntheticColumnsSchema.optional(),
   })
   .superRefine((m, ctx) => {
     const n = m.itemRefs.length;
@@ -259,6 +292,14 @@ const trainMessageSchema: z.ZodType<TrainMessage> = z
       const r = m.itemRefs[i]!;
       if (r >= arrived || -r - 1 >= extra) {
         ctx.addIssue({ code: 'custom', path: ['itemRefs', i], message: `item reference ${r} points outside the batch` });
+        break;
+      }
+    }
+    const s = m.synthetic;
+    for (let i = 0; s !== undefined && i < s.index.length; i++) {
+      const refs = [s.a[i]!, s.b[i]!];
+      if (!(s.index[i]! >= m.freshCount && s.index[i]! < n) || refs.some((r) => r >= arrived || -r - 1 >= extra)) {
+        ctx.addIssue({ code: 'custom', path: ['synthetic', i], message: `synthetic sample ${i} (item ${s.index[i]}, events ${refs.join(', ')}) points outside the batch or into its fresh events` });
         break;
       }
     }
