@@ -34,6 +34,7 @@ RUN npx tsc -p tsconfig.build.json \
 FROM node:20-bookworm AS runtime
 WORKDIR /app
 ENV NODE_ENV=production \
+    MALLOC_MMAP_THRESHOLD_=131072 \
     TF_CPP_MIN_LOG_LEVEL=2 \
     KAFKAJS_NO_PARTITIONER_WARNING=1
 COPY --from=build /app/package.json /app/package-lock.json ./

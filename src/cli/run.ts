@@ -12,6 +12,7 @@ import { describeKafkaSecurity, kafkaSecurity, kafkaSecurityWarning } from '../k
 import { adminAddress } from '../serve/index.js';
 import { startLocalRegistry, type LocalRegistry } from '../kafka/local-registry.js';
 import { startService, type ServiceHandle, type ServiceState } from '../service/index.js';
+import { allocatorAdvice, glibcVersion } from '../service/allocator.js';
 import { LiveView } from './live-view.js';
 import { startSyntheticProducer, type SyntheticProducer } from './synthetic-producer.js';
 
@@ -84,6 +85,8 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
   // The live page (on the admin address when there is one) comes first (issue 15); with port 0 it is known once bound (printed below).
   const pageAt = adminAddress(config).admin ?? { host: config.httpHost, port: config.httpPort };
   if (embedded && pageAt.port !== 0) console.error(`live page: ${livePageUrl(pageAt.host, pageAt.port)}`);
+  const advice = allocatorAdvice(process.env, glibcVersion());
+  if (advice !== null) log(advice);
   // SIGINT/SIGTERM are handled from here to the end: the first one ends the run
   // gracefully, any later one (npm forwards the terminal's SIGINT, so one Ctrl-C can arrive
   // twice) is only logged and must not kill the process before the final checkpoint.

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { SETTINGS, type RawSettings } from '../../src/config/index.js';
 import { REPO_ROOT, freePort } from '../../src/kafka/local-broker.js';
 import { limitTensorFlowThreads } from '../../src/train/tf-threads.js';
+import { MMAP_THRESHOLD_BYTES, MMAP_THRESHOLD_ENV } from '../../src/service/allocator.js';
 
 /** Longest stderr kept per instance (the tail; the head is dropped). */
 const STDERR_KEEP = 256 * 1024;
@@ -92,7 +93,7 @@ export function cliCommand(args: readonly string[], entry: 'source' | 'bin' = 's
 
 /** The environment of a CLI child: as bin/rebalancer.js sets it (TensorFlow's pools leave a core to the main thread). */
 export function cliEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2', KAFKAJS_NO_PARTITIONER_WARNING: '1' };
+  const env: NodeJS.ProcessEnv = { [MMAP_THRESHOLD_ENV]: String(MMAP_THRESHOLD_BYTES), ...process.env, TF_CPP_MIN_LOG_LEVEL: '2', KAFKAJS_NO_PARTITIONER_WARNING: '1' };
   limitTensorFlowThreads(env, availableParallelism());
   return env;
 }
