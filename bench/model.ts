@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-node';
 import { Rng } from '../src/balance/rng.js';
-import { fullSortTopK, IncrementalTrainer, RecModel, recommend, resolveModelConfig, scoreCandidates, selectTopK, type BatchRows, type Candidate, type Interaction, type ModelConfig } from '../src/model/index.js';
+import { fullSortTopK, IncrementalTrainer, RecModel, recommend, resolveModelConfig, scoreCandidates, selectTopK, type BatchRows, type Candidate, type Interaction, type ModelConfig, type TrainerConfigInput } from '../src/model/index.js';
 import { percentile, result, type Benchmark, type BenchContext, type BenchResult } from './harness.js';
 
 const BENCH_MODEL: Partial<ModelConfig> = { userRows: 1 << 16, itemRows: 1 << 16, categoryRows: 1 << 10, gmfDim: 16, mlpDim: 16, mlpLayers: [64, 32, 16] };
@@ -28,13 +28,13 @@ export interface TrainThroughput {
  * Training samples/s of one optimizer step per batch of `batchSamples` (positives ×
  * (1 + negativesPerPositive)), on the current tf backend. Usable by the end-to-end bench.
  */
-export function measureTrainThroughput(opts: { batchSamples?: number; negativesPerPositive?: number; minMs?: number; maxSteps?: number; warmupSteps?: number; model?: Partial<ModelConfig>; seed?: number } = {}): TrainThroughput {
+export function measureTrainThroughput(opts: { batchSamples?: number; negativesPerPositive?: number; minMs?: number; maxSteps?: number; warmupSteps?: number; model?: Partial<ModelConfig>; trainer?: Omit<TrainerConfigInput, 'negativesPerPositive'>; seed?: number } = {}): TrainThroughput {
   const k = opts.negativesPerPositive ?? 3;
   const positivesPerStep = Math.round((opts.batchSamples ?? 1024) / (1 + k));
   const rng = new Rng(opts.seed ?? 42);
   // Constructed directly (not createModel) so the cpu baseline can run too.
   const model = new RecModel(resolveModelConfig({ ...BENCH_MODEL, ...opts.model }), rng.fork());
-  const trainer = new IncrementalTrainer(model, { negativesPerPositive: k }, rng.fork());
+  const trainer = new IncrementalTrainer(model, { ...opts.trainer, negativesPerPositive: k }, rng.fork());
   const batches = Array.from({ length: 16 }, () => positivesFor(rng, positivesPerStep));
   const weights = new Float32Array(positivesPerStep).fill(1);
   const prior = (): number => 0.01;
@@ -157,6 +157,9 @@ export const benchmarks: Benchmark[] = [
         await tf.setBackend('tensorflow');
       }
       ctx.log(`model: cpu ${cpu.samplesPerSecond.toFixed(0)} samples/s, ${cpu.msPerStep.toFixed(1)} ms/step`);
+      // Online bagging (issue #16): K output heads with Poisson multiplicities, against one output layer, same batches.
+      const bagging = [4, 16].map((K) => ({ K, t: measureTrainThroughput({ minMs: ctx.quick ? 1500 : 5000, trainer: { bagging: 'oob', baggingReplicas: K } }) }));
+      for (const b of bagging) ctx.log(`model: online bagging K=${b.K}: ${b.t.samplesPerSecond.toFixed(0)} samples/s (${(b.t.samplesPerSecond / native.samplesPerSecond).toFixed(2)}× one output layer)`);
       const toLimit = 2 ** 31 / (native.tensorsPerStep * (50_000 / 1024));
       const rec = measureRecommendLatency({ calls: ctx.quick ? 300 : 2000 });
       const ms = (a: number, b: number): string => `p50 ${a.toFixed(2)} p99 ${b.toFixed(2)} ms`;
@@ -164,6 +167,7 @@ export const benchmarks: Benchmark[] = [
       return [
         result('train.samples', native.samplesPerSecond, 'samples/s', { name: 'train.samples.cpu', value: cpu.samplesPerSecond },
           `batch 1,024 (256 positives × (1 + 3 negatives)), tables 2×65,536 + 1,024 rows × 32, MLP [64,32,16]; ${native.tensorsPerStep} tensors allocated/step → 2^31 tensor ids in ${(toLimit / 86400).toFixed(1)} days at 50k samples/s; target ≥ 50,000 and ≥ 5× cpu`),
+        ...bagging.map((b) => result(`train.samples.bagging-k${b.K}`, b.t.samplesPerSecond, 'samples/s', { name: 'train.samples', value: native.samplesPerSecond }, `--bagging oob --bagging-replicas ${b.K}: ${b.K} output heads trained with Poisson(λ_c) multiplicities, same model and batches; ${b.t.tensorsPerStep} tensors/step; serving pays nothing (it uses the heads' mean)`)),
         result('recommend.p50', rec.p50, 'ms', { name: 'recommend.p50.reference', value: rec.referenceP50 }, `top-20 over 5,000 candidates, ${rec.calls} calls, candidate set cached; baseline = full network on every user × candidate pair + heap top-K (full sort: p50 ${rec.naiveP50.toFixed(2)} ms)`),
         result('recommend.p99', rec.p99, 'ms', { name: 'recommend.p99.reference', value: rec.referenceP99 }, `top-20 over 5,000 candidates; target p99 < 10 ms (full sort: p99 ${rec.naiveP99.toFixed(2)} ms)`),
         result('recommend.p99.stale', rec.staleP99, 'ms', { name: 'recommend.p99.reference', value: rec.referenceP99 }, `first call after a parameter change (training step): item side rebuilt; p50 ${rec.staleP50.toFixed(2)} ms`),

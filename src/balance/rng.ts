@@ -6,9 +6,15 @@
  * snapshotted and restored as plain data. The words are held as int32 (bitwise operators'
  * native range, so V8 keeps them unboxed) and reported as uint32 by state().
  */
+import { z } from 'zod';
+
 export interface RngState {
   readonly s: readonly [number, number, number, number];
 }
+
+const uint32 = z.number().int().min(0).max(0xffffffff);
+/** An RngState read from disk or another thread. */
+export const rngStateSchema: z.ZodType<RngState> = z.object({ s: z.tuple([uint32, uint32, uint32, uint32]) });
 
 export class Rng {
   private s0: number;

@@ -115,9 +115,20 @@ export interface TrainerConfig {
    * from (gaussian-oversampler.ts) on the replayed positives.
    */
   synthetic: SyntheticMode;
+  /**
+   * Online bagging for imbalance (--bagging, online-bagging.ts): K = baggingReplicas output
+   * heads trained with Poisson(λ_c) multiplicities, λ_c clipped to [1/baggingLambdaMax,
+   * baggingLambdaMax]; serving uses their mean. 'off' = one output layer.
+   */
+  bagging: 'off' | BaggingMode;
+  baggingReplicas: number;
+  baggingLambdaMax: number;
 }
 
 export type SyntheticMode = 'off' | 'latent_smote' | 'gaussian';
+
+/** Online bagging's rate rule (online-bagging.ts): oversampling (OOB) or undersampling (UOB). */
+export type BaggingMode = 'oob' | 'uob';
 
 export const DEFAULT_TRAINER_CONFIG: Readonly<TrainerConfig> = Object.freeze({
   loss: DEFAULT_LOSS_CONFIG,
@@ -140,6 +151,9 @@ export const DEFAULT_TRAINER_CONFIG: Readonly<TrainerConfig> = Object.freeze({
   evalMaxPerStep: 64,
   maxMicroLoss: 0,
   synthetic: 'off',
+  bagging: 'off',
+  baggingReplicas: 4,
+  baggingLambdaMax: 10,
 });
 
 function invalid(setting: string, expected: string, got: unknown): never {
@@ -202,6 +216,9 @@ export function resolveTrainerConfig(partial: Partial<Omit<TrainerConfig, 'loss'
   if (!Number.isInteger(c.evalMaxPerStep) || c.evalMaxPerStep < 0) invalid('evalMaxPerStep', 'an integer >= 0', c.evalMaxPerStep);
   if (!(c.maxMicroLoss >= 0 && c.maxMicroLoss < 1)) invalid('maxMicroLoss', 'in [0, 1)', c.maxMicroLoss);
   if (c.synthetic !== 'off' && c.synthetic !== 'latent_smote' && c.synthetic !== 'gaussian') invalid('synthetic', "'off', 'latent_smote' or 'gaussian'", c.synthetic);
+  if (c.bagging !== 'off' && c.bagging !== 'oob' && c.bagging !== 'uob') invalid('bagging', "'off', 'oob' or 'uob'", c.bagging);
+  if (!Number.isInteger(c.baggingReplicas) || c.baggingReplicas < 2 || c.baggingReplicas > 64) invalid('baggingReplicas', 'an integer in [2, 64]', c.baggingReplicas);
+  if (!(c.baggingLambdaMax >= 1 && c.baggingLambdaMax <= 1000)) invalid('baggingLambdaMax', 'a number in [1, 1000]', c.baggingLambdaMax);
   return c;
 }
 

@@ -21,13 +21,13 @@
 import * as tf from '@tensorflow/tfjs-node';
 import type { LossConfig } from './config.js';
 
-/** Per-sample −log-likelihood terms (unweighted), from training logits z and signs 2y − 1. */
-export function lossTerms(z: tf.Tensor1D, signs: tf.Tensor1D, loss: LossConfig): tf.Tensor1D {
+/** Per-sample −log-likelihood terms (unweighted), from training logits z and signs 2y − 1 (any shape; signs broadcast). */
+export function lossTerms(z: tf.Tensor, signs: tf.Tensor, loss: LossConfig): tf.Tensor {
   const zt = tf.mul(z, signs);
   const nll = tf.softplus(tf.neg(zt));
-  if (loss.kind === 'bce' || loss.focalGamma === 0) return nll as tf.Tensor1D;
+  if (loss.kind === 'bce' || loss.focalGamma === 0) return nll;
   const modulator = tf.exp(tf.mul(tf.softplus(zt), -loss.focalGamma));
-  return tf.mul(nll, modulator) as tf.Tensor1D;
+  return tf.mul(nll, modulator);
 }
 
 /** Effective weight of each sample: w · α_t (focal) · scale. Done in JS so the graph stays small. */

@@ -284,17 +284,24 @@ export class RecModel {
  * Fused matMul+bias+ReLU keeps the op (and tensor) count per layer at one.
  */
 export function forwardLogits(userGmf: tf.Tensor, itemGmf: tf.Tensor, mlpInput: tf.Tensor, dense: readonly tf.Tensor[], wide: tf.Tensor2D | null = null): tf.Tensor1D {
-  const gmf = tf.mul(userGmf, itemGmf);
-  let h = mlpInput as tf.Tensor2D;
   const deep = wide === null ? dense.length : dense.length - 1;
-  const layers = (deep - 2) / 2;
-  for (let l = 0; l < layers; l++) {
-    h = tf.fused.matMul({ a: h, b: dense[2 * l] as tf.Tensor2D, bias: dense[2 * l + 1], activation: 'relu' }) as tf.Tensor2D;
-  }
-  const joined = tf.concat2d([gmf as tf.Tensor2D, h], 1);
+  const joined = forwardJoined(userGmf, itemGmf, mlpInput, dense.slice(0, deep - 2));
   let out = tf.fused.matMul({ a: joined, b: dense[deep - 2] as tf.Tensor2D, bias: dense[deep - 1] });
   if (wide !== null) out = tf.add(out, tf.matMul(wide, dense[deep] as tf.Tensor2D));
   return tf.reshape(out, [-1]) as tf.Tensor1D;
+}
+
+/**
+ * The output layer's input: [GMF user ⊙ item, last hidden layer], through the hidden layers
+ * `hidden` = [W1, b1, …, WL, bL] (online bagging puts its K output heads on it).
+ */
+export function forwardJoined(userGmf: tf.Tensor, itemGmf: tf.Tensor, mlpInput: tf.Tensor, hidden: readonly tf.Tensor[]): tf.Tensor2D {
+  const gmf = tf.mul(userGmf, itemGmf);
+  let h = mlpInput as tf.Tensor2D;
+  for (let l = 0; l < hidden.length / 2; l++) {
+    h = tf.fused.matMul({ a: h, b: hidden[2 * l] as tf.Tensor2D, bias: hidden[2 * l + 1], activation: 'relu' }) as tf.Tensor2D;
+  }
+  return tf.concat2d([gmf as tf.Tensor2D, h], 1);
 }
 
 /** Creates the model. Throws REB_MODEL_BACKEND unless the native TensorFlow backend is active. */

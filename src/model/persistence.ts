@@ -25,7 +25,7 @@ import { RecModel } from './neumf.js';
 import type { CatalogState } from './negatives.js';
 import type { TrainerState } from './trainer.js';
 import { adjustmentStateSchema, type AdjustmentState } from '../balance/adjustment.js';
-import type { RngState } from '../balance/rng.js';
+import { rngStateSchema, type RngState } from '../balance/rng.js';
 
 /** Format 2 added the wide part (count-feature tables in weights.bin, their clock in the manifest). */
 export const MODEL_FORMAT = 'rebalancer-neumf/2';
@@ -76,8 +76,6 @@ interface TrainerJson {
 
 // What is read from disk is parsed, never cast: a file that does not match is REB_CHECKPOINT_CORRUPT.
 const count = z.number().int().min(0);
-const uint32 = z.number().int().min(0).max(0xffffffff);
-const rngStateSchema: z.ZodType<RngState> = z.object({ s: z.tuple([uint32, uint32, uint32, uint32]) });
 const catalogStateSchema: z.ZodType<CatalogState> = z.object({
   capacity: count,
   ringSize: count,

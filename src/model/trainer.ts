@@ -26,6 +26,8 @@ import { PrequentialEvaluator } from './evaluator.js';
 import { CategoryStepSizes } from './category-lr.js';
 import { GAUSSIAN_WINDOW, GaussianOversampler, inputWidth, type GaussianState } from './gaussian-oversampler.js';
 import { SyntheticRows, applySyntheticInputs, scatterRows, type SyntheticSpec } from './latent-smote.js';
+import { OutputHeads, adamHeads, baggedValueAndGrads, baggingRate, multiplicities, type HeadsState } from './online-bagging.js';
+import { adamStepSize, adamUpdate } from './adam.js';
 
 /** One training interaction; an InteractionEvent satisfies it. */
 export interface Interaction extends Pick<InteractionEvent, 'userId' | 'itemId' | 'categoryId' | 'type'> {
@@ -68,6 +70,8 @@ export interface TrainingBatch {
   rowScales?: Float32Array;
   /** Synthetic samples' mixed and drawn inputs, and the replays the Gaussians fit (latent-smote.ts); absent: none. */
   synthetic?: SyntheticRows;
+  /** Online bagging: each sample's Poisson rate λ (online-bagging.ts); absent: 1 for every sample. */
+  bagRates?: Float32Array;
 }
 
 /** Optimizer and sampler state, persisted with the model for a warm start. */
@@ -86,6 +90,8 @@ export interface TrainerState {
   events?: number;
   /** The generative oversampler's fit (--synthetic gaussian); carried between trainer workers, not saved with the model. */
   oversampler?: GaussianState;
+  /** Online bagging's heads and their Poisson generator (--bagging); carried between trainer workers, not saved with the model. */
+  heads?: HeadsState;
 }
 
 export type TrainerConfigInput = Parameters<typeof resolveTrainerConfig>[0];
@@ -100,9 +106,6 @@ interface StepArrays {
   rowScales: Float32Array | null;
 }
 
-const ADAM_BETA1 = 0.9;
-const ADAM_BETA2 = 0.999;
-const ADAM_EPSILON = 1e-8;
 const ADAGRAD_INITIAL_ACCUMULATOR = 0.1;
 
 export class IncrementalTrainer {
@@ -129,6 +132,8 @@ export class IncrementalTrainer {
   private readonly stepSizes: CategoryStepSizes | null;
   /** Per-category Gaussians of the replayed positives' inputs (--synthetic gaussian); null otherwise. */
   private readonly oversampler: GaussianOversampler | null;
+  /** Online bagging's K output heads (--bagging oob|uob); null otherwise. */
+  private readonly heads: OutputHeads | null;
   /** Fresh positives counted in the streaming features, with their features from just before. */
   private readonly ingested = new WeakMap<Interaction, Float32Array>();
   /** Called after every optimizer step with its rows (model sync counts the samples per row). */
@@ -147,6 +152,7 @@ export class IncrementalTrainer {
     this.evaluator = new PrequentialEvaluator(this.config.evalK, this.config.evalHorizon);
     const wideWidth = model.features === null ? 0 : WIDE_FEATURES;
     this.oversampler = this.config.synthetic === 'gaussian' ? new GaussianOversampler(inputWidth(mc.gmfDim, mc.mlpDim, wideWidth), GAUSSIAN_WINDOW, state?.oversampler) : null;
+    this.heads = this.makeHeads(state?.heads);
     // Without the wide part there is no category count to adjust by: τ stays 0.
     this.adjustment = new AdjustmentController({ k: this.config.evalK, maxMicroLoss: model.features === null ? 0 : this.config.maxMicroLoss }, state?.adjustment);
     model.servingTau = this.adjustment.tau;
@@ -212,7 +218,7 @@ export class IncrementalTrainer {
 
   /** True when steps read the priors π_c (logit adjustment, per-category learning rates): the trainer thread's batches must carry them. */
   get usesPriors(): boolean {
-    return this.config.loss.logitAdjustTau !== 0 || this.stepSizes !== null;
+    return this.config.loss.logitAdjustTau !== 0 || this.stepSizes !== null || this.heads !== null;
   }
 
   /** Optimizer steps taken so far. */
@@ -395,6 +401,8 @@ export class IncrementalTrainer {
     const sizes = this.stepSizes;
     const rowScales = sizes === null ? null : new Float32Array(cap);
     sizes?.begin(catalog.categories(), prior);
+    const rate = this.heads === null ? null : this.baggingRates(prior);
+    const bagRates = rate === null ? null : new Float32Array(cap).fill(1);
     const oversampler = this.oversampler;
     let synthetic = oversampler === null ? null : new SyntheticRows(cap, WIDE_FEATURES);
     let n = 0;
@@ -404,7 +412,9 @@ export class IncrementalTrainer {
       if (spec !== undefined) {
         synthetic ??= new SyntheticRows(cap, WIDE_FEATURES);
         if (spec.kind === 'latent_smote' || oversampler?.ready(model.categories.peekRow(spec.a.categoryId)) === true) {
+          const at = n;
           n = this.addSynthetic(spec, sampleWeights[i]!, prior, { rows, labels, weights, offsets, wide, rowScales }, n, synthetic);
+          if (bagRates !== null && n > at) bagRates[at] = rate!(spec.a.categoryId);
           continue;
         }
         // A Gaussian sample of a category without a fitted Gaussian yet: a plain replay of its event.
@@ -419,6 +429,7 @@ export class IncrementalTrainer {
       rows.categories[n] = model.categories.row(p.categoryId);
       labels[n] = 1;
       weights[n] = sw * lw;
+      if (bagRates !== null) bagRates[n] = rate!(p.categoryId);
       if (features !== null) {
         // A fresh positive as it looked just before it was counted; a replay has been
         // counted already (once), and is taken out of the counts.
@@ -447,7 +458,7 @@ export class IncrementalTrainer {
     }
     rows.length = n;
     const lr = this.learningRate();
-    const value = n === 0 ? 0 : this.trainBatch({ rows, labels, weights, offsets, ...(features !== null ? { wide } : {}), ...(rowScales !== null ? { rowScales } : {}), ...(synthetic !== null && !synthetic.empty ? { synthetic } : {}) });
+    const value = n === 0 ? 0 : this.trainBatch({ rows, labels, weights, offsets, ...(features !== null ? { wide } : {}), ...(rowScales !== null ? { rowScales } : {}), ...(synthetic !== null && !synthetic.empty ? { synthetic } : {}), ...(bagRates !== null ? { bagRates } : {}) });
     return { loss: value, evaluated: 0, trainedSamples: n, ms: performance.now() - start, learningRate: lr };
   }
 
@@ -546,6 +557,14 @@ export class IncrementalTrainer {
     const offsets = new Float32Array(np);
     offsets.set(batch.offsets.subarray(0, n));
     const dense = model.denseTensors();
+    const heads = this.heads;
+    let mult: Float32Array = new Float32Array(0);
+    if (heads !== null) {
+      // A blend, restore or warm start may have moved the output layer since the last step.
+      const [out, outBias] = this.outputLayer();
+      heads.recenter(out, outBias);
+      mult = multiplicities(heads.rng, heads.replicas, batch.bagRates ?? new Float32Array(n).fill(1), n, new Float32Array(np * heads.replicas));
+    }
     const { value, grads } = tf.tidy(() => {
       const u = tf.tensor2d(inputs.userGmf, [np, g]);
       const v = tf.tensor2d(inputs.itemGmf, [np, g]);
@@ -554,6 +573,7 @@ export class IncrementalTrainer {
       const sg = tf.tensor1d(signs);
       const wt = tf.tensor1d(w);
       const wide = model.features === null ? null : tf.tensor2d(inputs.wide, [np, WIDE_FEATURES]);
+      if (heads !== null) return baggedValueAndGrads({ u, v, x, off, sg, wt, wide }, dense, heads, mult, loss);
       const f = (...args: tf.Tensor[]): tf.Scalar => {
         const z = tf.add(forwardLogits(args[0]!, args[1]!, args[2]!, args.slice(3), wide), off) as tf.Tensor1D;
         return tf.sum(tf.mul(lossTerms(z, sg, loss), wt));
@@ -581,7 +601,17 @@ export class IncrementalTrainer {
     this.sparseAdagrad(0, model.userTable, s.rows.users, s.count, s.gU, s.gX, 0, lrEmb, null, n);
     this.sparseAdagrad(1, model.itemTable, s.rows.items, s.count, s.gV, s.gX, m, lrEmb, s.scales, n);
     this.sparseAdagrad(2, model.categoryTable, s.rows.categories, s.count, s.gV, s.gX, 2 * m, lrEmb, s.scales, n);
-    this.adam(gradData.slice(3), this.learningRate());
+    if (heads === null) {
+      this.adam(gradData.slice(3), this.learningRate());
+    } else {
+      // Hidden layers (and wide weights) from the shared gradient; the output layer is the heads' mean.
+      const deep = model.features === null ? model.dense.length : model.dense.length - 1;
+      const dg: Array<Float32Array | null> = [...gradData.slice(3, 3 + deep - 2), null, null, ...(model.features === null ? [] : [gradData[3 + deep - 2]!])];
+      this.adam(dg, this.learningRate());
+      adamHeads(heads, [gradData[gradData.length - 2]!, gradData[gradData.length - 1]!], adamStepSize(this.learningRate(), this.stepCount + 1));
+      const [out, outBias] = this.outputLayer();
+      heads.writeMean(out, outBias);
+    }
     model.denseChanged();
     this.stepCount++;
     this.stepListener?.(s.rows);
@@ -605,6 +635,7 @@ export class IncrementalTrainer {
       adjustment: this.adjustment.state(),
       events: this.eventCount,
       ...(this.oversampler !== null ? { oversampler: this.oversampler.exportState() } : {}),
+      ...(this.heads !== null ? { heads: this.heads.exportState() } : {}),
     };
   }
 
@@ -671,27 +702,56 @@ export class IncrementalTrainer {
     }
   }
 
-  /** Adam (Kingma & Ba 2015) with bias correction, in place on the model's dense arrays. */
-  private adam(grads: Float32Array[], lr: number): void {
+  /** Adam (Kingma & Ba 2015) with bias correction, in place on the model's dense arrays; a null gradient leaves its parameter alone. */
+  private adam(grads: ReadonlyArray<Float32Array | null>, lr: number): void {
     const t = this.stepCount + 1;
-    const c1 = 1 - Math.pow(ADAM_BETA1, t);
-    const c2 = 1 - Math.pow(ADAM_BETA2, t);
     const wideIndex = this.model.features === null ? -1 : grads.length - 1;
     for (let p = 0; p < grads.length; p++) {
-      const stepSize = ((p === wideIndex ? this.config.wideLearningRate : lr) * Math.sqrt(c2)) / c1;
-      const gr = grads[p]!;
-      const w = this.model.dense[p]!;
-      const m1 = this.firstMoments[p]!;
-      const m2 = this.secondMoments[p]!;
-      for (let i = 0; i < gr.length; i++) {
-        const gi = gr[i]!;
-        const a = ADAM_BETA1 * m1[i]! + (1 - ADAM_BETA1) * gi;
-        const b = ADAM_BETA2 * m2[i]! + (1 - ADAM_BETA2) * gi * gi;
-        m1[i] = a;
-        m2[i] = b;
-        w[i]! -= (stepSize * a) / (Math.sqrt(b) + ADAM_EPSILON);
+      const gr = grads[p];
+      if (gr === null || gr === undefined) continue;
+      adamUpdate(this.model.dense[p]!, gr, this.firstMoments[p]!, this.secondMoments[p]!, adamStepSize(p === wideIndex ? this.config.wideLearningRate : lr, t));
+    }
+  }
+
+  /** The model's output layer: its weights [width] and bias [1] (online bagging keeps them at the heads' mean). */
+  private outputLayer(): [Float32Array, Float32Array] {
+    const dense = this.model.dense;
+    const deep = this.model.features === null ? dense.length : dense.length - 1;
+    return [dense[deep - 2]!, dense[deep - 1]!];
+  }
+
+  /** Online bagging's heads: carried ones (a hand-over) when they fit the model, else K copies of the output layer. */
+  private makeHeads(state: HeadsState | undefined): OutputHeads | null {
+    const c = this.config;
+    if (c.bagging === 'off') return null;
+    const [out, outBias] = this.outputLayer();
+    if (state !== undefined && state.replicas === c.baggingReplicas && state.width === out.length) return new OutputHeads(state);
+    return OutputHeads.fromOutputLayer(c.baggingReplicas, out, outBias, this.rng.fork());
+  }
+
+  /** λ of a positive of each category this step (OOB/UOB over the catalog's categories, online-bagging.ts). */
+  private baggingRates(prior: CategoryPrior): (categoryId: string) => number {
+    const c = this.config;
+    const mode = c.bagging === 'off' ? 'oob' : c.bagging;
+    let min = Infinity;
+    let max = 0;
+    for (const category of this.catalog.categories()) {
+      const p = prior(category);
+      if (p > 0) {
+        min = Math.min(min, p);
+        max = Math.max(max, p);
       }
     }
+    if (!(max > 0)) return () => 1;
+    const cache = new Map<string, number>();
+    return (categoryId) => {
+      let r = cache.get(categoryId);
+      if (r === undefined) {
+        r = baggingRate(mode, prior(categoryId), min, max, c.baggingLambdaMax);
+        cache.set(categoryId, r);
+      }
+      return r;
+    };
   }
 }
 

@@ -52,6 +52,9 @@ export function trainerConfigOf(c: ServiceConfig): TrainerConfigInput {
     wideLearningRate: c.wideLearningRate,
     maxMicroLoss: c.maxMicroLoss,
     synthetic: c.synthetic,
+    bagging: c.bagging,
+    baggingReplicas: c.baggingReplicas,
+    baggingLambdaMax: c.baggingLambdaMax,
     loss: { kind: c.loss, logitAdjustTau: c.logitAdjustTau },
   };
 }

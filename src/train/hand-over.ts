@@ -73,7 +73,7 @@ function unpackCatalog(c: PackedCatalog): CatalogState {
 }
 
 function packTrainer(t: TrainerState): HandOverTrainer {
-  const { step, events, rng, embeddingAccumulators: acc, denseFirstMoments, denseSecondMoments, catalog, adjustment, oversampler, ...unknown } = t;
+  const { step, events, rng, embeddingAccumulators: acc, denseFirstMoments, denseSecondMoments, catalog, adjustment, oversampler, heads, ...unknown } = t;
   // A field added to TrainerState must be carried here too: fail loudly rather than drop it.
   const extra = Object.keys(unknown);
   if (extra.length > 0) throw new RebalancerError('REB_MODEL_INVALID', `the hand-over does not carry trainer state field(s) ${extra.join(', ')}`);
@@ -87,6 +87,7 @@ function packTrainer(t: TrainerState): HandOverTrainer {
     catalog: packCatalog(catalog),
     adjustment: adjustment ?? null,
     oversampler: oversampler ?? null,
+    heads: heads === undefined ? null : { ...heads, weights: f32(heads.weights), bias: f32(heads.bias), firstMoments: [f32(heads.firstMoments[0]), f32(heads.firstMoments[1])], secondMoments: [f32(heads.secondMoments[0]), f32(heads.secondMoments[1])] },
   };
 }
 
@@ -102,6 +103,7 @@ export function trainerStateOf(t: HandOverTrainer): TrainerState {
     catalog: unpackCatalog(t.catalog),
     ...(t.adjustment === null ? {} : { adjustment: t.adjustment }),
     ...(t.oversampler === null ? {} : { oversampler: t.oversampler }),
+    ...(t.heads === null ? {} : { heads: { ...t.heads, weights: t.heads.weights.slice(), bias: t.heads.bias.slice(), firstMoments: [t.heads.firstMoments[0].slice(), t.heads.firstMoments[1].slice()], secondMoments: [t.heads.secondMoments[0].slice(), t.heads.secondMoments[1].slice()] } }),
   };
 }
 

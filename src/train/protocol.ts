@@ -23,13 +23,14 @@
 import { z } from 'zod';
 import { EVENT_TYPE_ORDER } from '../balance/config.js';
 import { adjustmentStateSchema, type AdjustmentState } from '../balance/adjustment.js';
-import type { RngState } from '../balance/rng.js';
+import { rngStateSchema, type RngState } from '../balance/rng.js';
 import type { EventType } from '../codec/types.js';
 import { SETTINGS, loadConfig, type RawSettings, type ServiceConfig, type SettingKey } from '../config/index.js';
 import type { EvaluatorState, RingState } from '../model/evaluator.js';
 import type { EvaluationView } from '../stream/ports.js';
 import { modelSnapshotSchema, type ModelSnapshot } from '../model/snapshot.js';
 import { gaussianStateSchema, type GaussianState } from '../model/gaussian-oversampler.js';
+import { headsStateSchema, type HeadsState } from '../model/online-bagging.js';
 import { SYNTHETIC_KINDS } from '../model/latent-smote.js';
 import { tensorMemorySchema, threadMemorySchema, type TensorMemory, type ThreadMemory } from '../metrics/thread-memory.js';
 import { modelChangesSchema, type BlendReport, type ModelChanges, type SyncMode } from './model-sync.js';
@@ -38,7 +39,6 @@ const float32 = z.instanceof(Float32Array);
 const float64 = z.instanceof(Float64Array);
 const uint8 = z.instanceof(Uint8Array);
 const count = z.number().int().min(0);
-const uint32 = z.number().int().min(0).max(0xffffffff);
 
 // ---------------------------------------------------------------- configuration
 
@@ -67,7 +67,6 @@ export function configFromWire(wire: WireConfig): ServiceConfig {
 
 // ---------------------------------------------------------------- state pieces
 
-const rngStateSchema: z.ZodType<RngState> = z.object({ s: z.tuple([uint32, uint32, uint32, uint32]) });
 
 /**
  * Strings as one text and their lengths: a structured clone copies two objects however many
@@ -122,6 +121,8 @@ export interface HandOverTrainer {
   adjustment: AdjustmentState | null;
   /** The generative oversampler's fit (--synthetic gaussian), or null. */
   oversampler: GaussianState | null;
+  /** Online bagging's heads (--bagging), or null. */
+  heads: HeadsState | null;
 }
 
 const handOverTrainerSchema: z.ZodType<HandOverTrainer> = z.object({
@@ -134,6 +135,7 @@ const handOverTrainerSchema: z.ZodType<HandOverTrainer> = z.object({
   catalog: packedCatalogSchema,
   adjustment: adjustmentStateSchema.nullable(),
   oversampler: gaussianStateSchema.nullable(),
+  heads: headsStateSchema.nullable(),
 });
 
 const ringStateSchema: z.ZodType<RingState> = z.object({
