@@ -3,13 +3,13 @@
  * per skew, each row's micro and macro HR@10 averaged over seeds (with the range), the
  * tail share of recommendations, and a check per run of the service default's target
  * against `none` (macro ≥ +15% relative, micro ≥ −2% relative) and of every strategy
- * against the best reference row.
+ * against the best reference row, and each strategy's training samples/s (mean over seeds).
  *   node --import tsx scripts/summarize-backtests.ts FILE.json...
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
-const Row = z.object({ name: z.string(), micro_hr10: z.number(), macro_hr10: z.number(), tail_share_recs: z.number() });
+const Row = z.object({ name: z.string(), micro_hr10: z.number(), macro_hr10: z.number(), tail_share_recs: z.number(), samples_per_s: z.number().nullable().optional() });
 const Report = z.object({
   seed: z.number(),
   source: z.string(),
@@ -28,8 +28,8 @@ const pct = (x: number): string => (100 * x).toFixed(1);
 for (const [skew, runs] of [...bySkew].sort((a, b) => Number(a[0]) - Number(b[0]))) {
   const seeds = runs.map((r) => r.seed).sort((a, b) => a - b);
   console.log(`\n#### Skew ${skew}:1, seeds ${seeds.join(', ')} (mean, min–max over seeds)\n`);
-  console.log('| row | micro HR@10 | macro HR@10 | tail % of recs | micro ×best ref | macro ×best ref |');
-  console.log('|---|---:|---:|---:|---:|---:|');
+  console.log('| row | micro HR@10 | macro HR@10 | tail % of recs | micro ×best ref | macro ×best ref | training samples/s |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
   const names = [...runs[0]!.strategies.map((s) => s.name), ...runs[0]!.references.map((s) => s.name)];
   for (const name of names) {
     const rows = runs.map((r) => [...r.strategies, ...r.references].find((x) => x.name === name)!);
@@ -44,7 +44,10 @@ for (const [skew, runs] of [...bySkew].sort((a, b) => Number(a[0]) - Number(b[0]
       const v = runs.map((r, i) => rows[i]![key] / Math.max(...r.references.map((x) => x[key])));
       return `${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)}`;
     };
-    console.log(`| ${isRef ? `*${name}* (reference)` : name} | ${stat((x) => x.micro_hr10)} | ${stat((x) => x.macro_hr10)} | ${stat((x) => x.tail_share_recs)} | ${ratio('micro_hr10')} | ${ratio('macro_hr10')} |`);
+    // Throughput varies with the machine's load: the mean over seeds, rounded to thousands.
+    const speeds = rows.flatMap((x) => (x.samples_per_s === undefined || x.samples_per_s === null || isRef ? [] : [x.samples_per_s]));
+    const speed = speeds.length === 0 ? '' : `${Math.round(speeds.reduce((a, b) => a + b, 0) / speeds.length / 1000)}k`;
+    console.log(`| ${isRef ? `*${name}* (reference)` : name} | ${stat((x) => x.micro_hr10)} | ${stat((x) => x.macro_hr10)} | ${stat((x) => x.tail_share_recs)} | ${ratio('micro_hr10')} | ${ratio('macro_hr10')} | ${speed} |`);
   }
   console.log(`\nTail share of interactions: ${runs.map((r) => pct(r.tail_share_interactions)).join(', ')}%.`);
   for (const r of runs) {
