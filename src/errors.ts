@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   REB_HTTP_OVERLOADED: { retriable: true, doc: 'The thread answering HTTP (the serving thread, or the main thread inline) is saturated: /recommendations is shed at once with 503, this code and a Retry-After header (the other routes are never shed); retry after that many seconds.' },
   REB_HTTP_NOT_FOUND: { retriable: false, doc: 'An HTTP request for a route the service does not have; answered with 404 and this code.' },
   REB_SERVING_FAILED: { retriable: false, doc: 'The serving thread (HTTP and recommendations) could not start, e.g. the HTTP host does not resolve or the port is taken, or it exited; the service does not start, or stops being ready.' },
+  REB_ARGUMENT_INVALID: { retriable: false, doc: 'An internal component was constructed or called with invalid arguments: a programming error, not bad input or configuration; the message names the argument.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -7,6 +7,7 @@
  * native range, so V8 keeps them unboxed) and reported as uint32 by state().
  */
 import { z } from 'zod';
+import { RebalancerError } from '../errors.js';
 
 export interface RngState {
   readonly s: readonly [number, number, number, number];
@@ -23,7 +24,7 @@ export class Rng {
   private s3: number;
 
   constructor(seed: number) {
-    if (!Number.isFinite(seed)) throw new RangeError(`Rng seed must be a finite number, got ${seed}`);
+    if (!Number.isFinite(seed)) throw new RebalancerError('REB_BALANCE_INVALID', `Rng seed must be a finite number, got ${seed}`);
     // SplitMix32 expands the seed so that nearby seeds give unrelated streams.
     let x = seed >>> 0;
     const next = (): number => {

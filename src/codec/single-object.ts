@@ -48,7 +48,7 @@ export class SingleObjectCodec<T> {
 
   /** @param schemas every version of the record, oldest first; the last one is written and read into. */
   constructor(name: string, schemas: readonly object[]) {
-    if (schemas.length === 0) throw new RangeError(`${name}: at least one schema version is required`);
+    if (schemas.length === 0) throw new RebalancerError('REB_ARGUMENT_INVALID', `${name}: at least one schema version is required`);
     this.name = name;
     const types = schemas.map((s) => avro.Type.forSchema(s as avro.Schema, { omitRecordMethods: true }));
     this.reader = types[types.length - 1]!;

@@ -5,6 +5,7 @@
  * starting empty. Kept on the main thread, which owns the figures; served at /state/history.
  * Bounded by construction (a ring), never by the length of the run.
  */
+import { RebalancerError } from '../errors.js';
 
 /** One sample: the time it was taken and the figures the live page charts over time. */
 export interface HistorySample {
@@ -41,7 +42,7 @@ export class Ring<T> {
   private count = 0;
 
   constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`ring capacity must be a positive integer, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RebalancerError('REB_ARGUMENT_INVALID', `ring capacity must be a positive integer, got ${capacity}`);
     this.items = new Array<T | undefined>(capacity);
   }
 
@@ -92,7 +93,7 @@ export class ServiceHistory {
   constructor(private readonly o: ServiceHistoryOptions) {
     this.intervalMs = o.intervalMs ?? DEFAULT_HISTORY_INTERVAL_MS;
     this.spanMs = o.spanMs ?? DEFAULT_HISTORY_SPAN_MS;
-    if (!(this.intervalMs > 0) || !(this.spanMs >= this.intervalMs)) throw new RangeError(`history needs 0 < intervalMs <= spanMs, got ${this.intervalMs} and ${this.spanMs}`);
+    if (!(this.intervalMs > 0) || !(this.spanMs >= this.intervalMs)) throw new RebalancerError('REB_ARGUMENT_INVALID', `history needs 0 < intervalMs <= spanMs, got ${this.intervalMs} and ${this.spanMs}`);
     this.ring = new Ring<HistorySample>(Math.ceil(this.spanMs / this.intervalMs) + 1);
   }
 

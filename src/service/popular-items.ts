@@ -4,6 +4,7 @@
  * (amortised O(log n) per add). Counts of survivors are halved at each prune so the
  * ranking follows recent popularity. Supplies the head of the recommendation candidates.
  */
+import { RebalancerError } from '../errors.js';
 export interface PopularItem {
   itemId: string;
   categoryId: string;
@@ -14,7 +15,7 @@ export class PopularItems {
   private readonly items = new Map<string, PopularItem>();
 
   constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`PopularItems capacity must be a positive integer, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RebalancerError('REB_ARGUMENT_INVALID', `PopularItems capacity must be a positive integer, got ${capacity}`);
   }
 
   add(itemId: string, categoryId: string): void {

@@ -44,7 +44,7 @@ export class DedupSet {
   private lo = 0;
 
   constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`DedupSet capacity must be a positive integer, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RebalancerError('REB_ARGUMENT_INVALID', `DedupSet capacity must be a positive integer, got ${capacity}`);
     let slots = 4;
     while (slots < 2 * capacity) slots *= 2;
     this.table = new Uint32Array(2 * slots);
@@ -136,7 +136,7 @@ export class DedupSet {
     const set = new DedupSet(capacity);
     if (snapshot.length === 2 && snapshot[0] === SNAPSHOT_TAG) {
       const bytes = Buffer.from(snapshot[1]!, 'base64');
-      if (bytes.length % 8 !== 0) throw new RangeError(`DedupSet snapshot holds ${bytes.length} bytes, not a multiple of 8`);
+      if (bytes.length % 8 !== 0) throw new RebalancerError('REB_CHECKPOINT_CORRUPT', `DedupSet snapshot holds ${bytes.length} bytes, not a multiple of 8`);
       // Only the newest `capacity` keys can stay: skip the rest instead of inserting and evicting them.
       const keys = bytes.length / 8;
       for (let i = Math.max(0, keys - capacity); i < keys; i++) set.addKey(bytes.readUInt32LE(8 * i), bytes.readUInt32LE(8 * i + 4));

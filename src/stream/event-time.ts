@@ -18,6 +18,7 @@
  * events (dead-lettered with their original bytes, so they can be re-sent). The decision
  * depends only on the order of events, never on the wall clock, so replays decide alike.
  */
+import { RebalancerError } from '../errors.js';
 
 /** Consecutive too-far-ahead events after which the stream is taken to have jumped ahead. */
 export const JUMP_CONFIRMATIONS = 8;
@@ -372,7 +373,7 @@ export class EventTimeAlignment<T extends { readonly eventTime: number }> {
   private wake: (() => void) | undefined;
 
   constructor(readonly options: AlignmentOptions<T>) {
-    if (!(options.maxHeld >= 1)) throw new RangeError(`maxHeld must be at least 1, got ${options.maxHeld}`);
+    if (!(options.maxHeld >= 1)) throw new RebalancerError('REB_ARGUMENT_INVALID', `maxHeld must be at least 1, got ${options.maxHeld}`);
     this.watermarks = new PartitionWatermarks(options.allowedLatenessMs, options.idleTimeoutMs, options.start ?? -Infinity);
     for (const h of options.restored ?? []) {
       this.held.push(h.event, h.partition);

@@ -7,6 +7,7 @@
  *     malformed (the parser resynchronises at the next line break outside quotes);
  *   - an unterminated quoted field at end of input is reported by `end()`.
  */
+import { RebalancerError } from '../errors.js';
 export interface CsvRecord {
   /** 1-based line on which the record starts. */
   line: number;
@@ -34,7 +35,7 @@ export class CsvParser {
   private readonly delimiter: number;
 
   constructor(delimiter = ',') {
-    if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') throw new RangeError(`CSV delimiter must be one character other than a quote or line break, got ${JSON.stringify(delimiter)}`);
+    if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') throw new RebalancerError('REB_INPUT_INVALID', `CSV delimiter must be one character other than a quote or line break, got ${JSON.stringify(delimiter)}`);
     this.delimiter = delimiter.charCodeAt(0);
   }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
 import { Rng } from '../../src/balance/rng.js';
 import { Ring, ServiceHistory, type HistorySample } from '../../src/service/history.js';
+import { isRebalancerError } from '../../src/errors.js';
 
 function figures(applied: number): Omit<HistorySample, 't'> {
   return { applied, hitRateMacro: applied / 1e6, hitRateMicro: applied / 2e6, tailShareRecommendations: 0.1, tailShareInteractions: 0.2, lag: 3, deadLettered: 1 };
@@ -30,7 +31,7 @@ describe('Ring', () => {
   });
 
   it('refuses a capacity that is not a positive integer', () => {
-    for (const c of [0, -1, 1.5, Number.NaN]) assert.throws(() => new Ring(c), RangeError);
+    for (const c of [0, -1, 1.5, Number.NaN]) assert.throws(() => new Ring(c), (e: unknown) => isRebalancerError(e, 'REB_ARGUMENT_INVALID'));
   });
 });
 
@@ -97,7 +98,7 @@ describe('ServiceHistory', () => {
 
   it('refuses an interval that is not positive or longer than the span', () => {
     const base = { now: () => 0, read: () => figures(0) };
-    assert.throws(() => new ServiceHistory({ ...base, intervalMs: 0 }), RangeError);
-    assert.throws(() => new ServiceHistory({ ...base, intervalMs: 10_000, spanMs: 5_000 }), RangeError);
+    assert.throws(() => new ServiceHistory({ ...base, intervalMs: 0 }), (e: unknown) => isRebalancerError(e, 'REB_ARGUMENT_INVALID'));
+    assert.throws(() => new ServiceHistory({ ...base, intervalMs: 10_000, spanMs: 5_000 }), (e: unknown) => isRebalancerError(e, 'REB_ARGUMENT_INVALID'));
   });
 });

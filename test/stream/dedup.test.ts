@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { deserialize, serialize } from 'node:v8';
 import { Rng } from '../../src/balance/rng.js';
 import { DedupSet } from '../../src/stream/dedup.js';
+import { isRebalancerError } from '../../src/errors.js';
 
 /** Naive reference: the last `capacity` distinct ids, oldest first (Set + array FIFO). */
 class NaiveDedup {
@@ -149,7 +150,7 @@ describe('DedupSet', () => {
   });
 
   it('rejects a non-positive capacity', () => {
-    assert.throws(() => new DedupSet(0), RangeError);
-    assert.throws(() => new DedupSet(1.5), RangeError);
+    assert.throws(() => new DedupSet(0), (e: unknown) => isRebalancerError(e, 'REB_ARGUMENT_INVALID'));
+    assert.throws(() => new DedupSet(1.5), (e: unknown) => isRebalancerError(e, 'REB_ARGUMENT_INVALID'));
   });
 });
