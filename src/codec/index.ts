@@ -39,11 +39,19 @@ export const MAX_EVENT_TIME = 4_102_444_800_000;
  * the id bound (--max-id-length; at most MAX_ID_LENGTH_CEILING, so every valid event fits
  * the payload bound).
  */
-export function validateEvent(e: InteractionEvent, maxIdLength: number = MAX_ID_LENGTH): string | undefined {
-  if (e.eventId.length === 0) return 'empty eventId';
-  if (e.userId.length === 0) return 'empty userId';
-  if (e.itemId.length === 0) return 'empty itemId';
-  if (e.categoryId.length === 0) return 'empty categoryId';
+/** Why an event is invalid: a bounded kind (the `reason` label of rejects, stream/reasons.ts) and a message. */
+export interface EventProblem {
+  readonly kind: 'empty_field' | 'field_too_long' | 'unknown_type' | 'bad_timestamp' | 'bad_price';
+  readonly message: string;
+}
+
+/** The first problem of an event, or undefined when it is valid. */
+export function eventProblem(e: InteractionEvent, maxIdLength: number = MAX_ID_LENGTH): EventProblem | undefined {
+  const empty = (field: string): EventProblem => ({ kind: 'empty_field', message: `empty ${field}` });
+  if (e.eventId.length === 0) return empty('eventId');
+  if (e.userId.length === 0) return empty('userId');
+  if (e.itemId.length === 0) return empty('itemId');
+  if (e.categoryId.length === 0) return empty('categoryId');
   if (e.eventId.length > maxIdLength) return tooLong('eventId', e.eventId.length, maxIdLength);
   if (e.userId.length > maxIdLength) return tooLong('userId', e.userId.length, maxIdLength);
   if (e.itemId.length > maxIdLength) return tooLong('itemId', e.itemId.length, maxIdLength);
@@ -51,24 +59,26 @@ export function validateEvent(e: InteractionEvent, maxIdLength: number = MAX_ID_
   if (e.sessionId !== null && e.sessionId.length > maxIdLength) return tooLong('sessionId', e.sessionId.length, maxIdLength);
   const extra = validateExtra(e.extra);
   if (extra !== undefined) return extra;
-  if (!EVENT_TYPE_SET.has(e.type)) return `unknown event type ${String(e.type)}`;
-  if (!Number.isFinite(e.eventTime) || e.eventTime < MIN_EVENT_TIME || e.eventTime > MAX_EVENT_TIME) return `eventTime ${e.eventTime} outside [1970-01-01, 2100-01-01]`;
-  if (e.price !== null && !(e.price >= 0 && Number.isFinite(e.price))) return `price ${e.price} is not a finite non-negative number`;
+  if (!EVENT_TYPE_SET.has(e.type)) return { kind: 'unknown_type', message: `unknown event type ${String(e.type)}` };
+  if (!Number.isFinite(e.eventTime) || e.eventTime < MIN_EVENT_TIME || e.eventTime > MAX_EVENT_TIME) return { kind: 'bad_timestamp', message: `eventTime ${e.eventTime} outside [1970-01-01, 2100-01-01]` };
+  if (e.price !== null && !(e.price >= 0 && Number.isFinite(e.price))) return { kind: 'bad_price', message: `price ${e.price} is not a finite non-negative number` };
   return undefined;
 }
 
-/** Prefix of every over-long-field reason (stream/reasons.ts maps it to `field_too_long`). */
-export const TOO_LONG_PREFIX = 'too long: ';
-
-function tooLong(field: string, length: number, limit: number): string {
-  return `${TOO_LONG_PREFIX}${field} has ${length} characters (limit ${limit})`;
+/** The message of the event's first problem, or undefined when it is valid. */
+export function validateEvent(e: InteractionEvent, maxIdLength: number = MAX_ID_LENGTH): string | undefined {
+  return eventProblem(e, maxIdLength)?.message;
 }
 
-function validateExtra(extra: Record<string, string>): string | undefined {
+function tooLong(field: string, length: number, limit: number): EventProblem {
+  return { kind: 'field_too_long', message: `too long: ${field} has ${length} characters (limit ${limit})` };
+}
+
+function validateExtra(extra: Record<string, string>): EventProblem | undefined {
   let entries = 0;
   for (const key in extra) {
     if (!Object.hasOwn(extra, key)) continue;
-    if (++entries > MAX_EXTRA_ENTRIES) return `${TOO_LONG_PREFIX}extra has more than ${MAX_EXTRA_ENTRIES} entries`;
+    if (++entries > MAX_EXTRA_ENTRIES) return { kind: 'field_too_long', message: `too long: extra has more than ${MAX_EXTRA_ENTRIES} entries` };
     if (key.length > MAX_EXTRA_KEY_LENGTH) return tooLong('an extra key', key.length, MAX_EXTRA_KEY_LENGTH);
     const value = extra[key]!;
     if (value.length > MAX_EXTRA_VALUE_LENGTH) return tooLong(`extra value of key ${key}`, value.length, MAX_EXTRA_VALUE_LENGTH);

@@ -1,6 +1,6 @@
 import { Observable, concatMap, filter, map, startWith, tap, type OperatorFunction } from 'rxjs';
 import type { KafkaMessage } from 'kafkajs';
-import { EVENT_TYPES, validateEvent, type InteractionEvent, type SingleObjectCodec } from '../codec/index.js';
+import { EVENT_TYPES, eventProblem, type InteractionEvent, type SingleObjectCodec } from '../codec/index.js';
 import { CONFLUENT_MAGIC, MARKER_0 } from '../codec/single-object.js';
 import { isRebalancerError, type ErrorCode } from '../errors.js';
 import type { ServiceMetrics } from '../metrics/index.js';
@@ -214,9 +214,9 @@ export function clean(dedup: DedupSet, metrics: ServiceMetrics, ledger: IngestLe
     const applied = ledger.positions.get(chunk.partition) ?? -1;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
-      const invalid = validateEvent(e, maxIdLength);
+      const invalid = eventProblem(e, maxIdLength);
       if (invalid !== undefined) {
-        rejects.push({ message: messages[i]!, reason: reasonOfValidation(invalid), code: 'REB_EVENT_INVALID', detail: `event ${e.eventId}: ${invalid}` });
+        rejects.push({ message: messages[i]!, reason: reasonOfValidation(invalid), code: 'REB_EVENT_INVALID', detail: `event ${e.eventId}: ${invalid.message}` });
         continue;
       }
       if (!timeGuard.admit(e.eventTime, watermark)) {

@@ -1,4 +1,4 @@
-import { TOO_LONG_PREFIX } from '../codec/index.js';
+import type { EventProblem } from '../codec/index.js';
 import type { ErrorCode } from '../errors.js';
 
 /**
@@ -34,12 +34,7 @@ export function reasonOfDecodeError(code: ErrorCode | undefined): RejectReason {
   }
 }
 
-/** Maps validateEvent's message (codec/index.ts) to its bounded label. */
-export function reasonOfValidation(message: string): RejectReason {
-  if (message.startsWith('empty ')) return 'empty_field';
-  if (message.startsWith(TOO_LONG_PREFIX)) return 'field_too_long';
-  if (message.startsWith('unknown event type')) return 'unknown_type';
-  if (message.startsWith('eventTime')) return 'bad_timestamp';
-  if (message.startsWith('price')) return 'bad_price';
-  return 'processing_error';
+/** The bounded label of an invalid event: its problem's kind (codec/index.ts eventProblem), never its message text. */
+export function reasonOfValidation(problem: EventProblem): RejectReason {
+  return problem.kind;
 }

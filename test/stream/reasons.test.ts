@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_EVENT_TIME, MIN_EVENT_TIME, makeEvent, validateEvent, type InteractionEvent } from '../../src/codec/index.js';
+import { MAX_EVENT_TIME, MIN_EVENT_TIME, eventProblem, makeEvent, validateEvent, type InteractionEvent } from '../../src/codec/index.js';
 import { REJECT_REASONS, reasonOfValidation } from '../../src/stream/reasons.js';
 
 const valid = (over: Partial<InteractionEvent> = {}): InteractionEvent => ({ ...makeEvent({ eventId: 'e1', userId: 'u1', itemId: 'i1', categoryId: 'c1', type: 'click', eventTime: Date.UTC(2026, 0, 1) }), ...over });
 
 describe('reject reasons', () => {
-  it('map every validateEvent message to its own bounded label (never processing_error)', () => {
+  it('map every kind of invalid event to its own bounded label (never processing_error), whatever its message says', () => {
     const cases: [Partial<InteractionEvent>, string][] = [
       [{ eventId: '' }, 'empty_field'],
       [{ categoryId: '' }, 'empty_field'],
@@ -15,12 +15,16 @@ describe('reject reasons', () => {
       [{ eventTime: MAX_EVENT_TIME + 1 }, 'bad_timestamp'],
       [{ eventTime: Number.NaN }, 'bad_timestamp'],
       [{ price: -1 }, 'bad_price'],
+      [{ userId: 'u'.repeat(5000) }, 'field_too_long'],
+      [{ extra: Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`k${i}`, 'v'])) }, 'field_too_long'],
     ];
     for (const [over, label] of cases) {
-      const message = validateEvent(valid(over));
-      assert.ok(message !== undefined, JSON.stringify(over));
-      assert.equal(reasonOfValidation(message), label, message);
-      assert.ok(REJECT_REASONS.includes(reasonOfValidation(message)));
+      const problem = eventProblem(valid(over));
+      assert.ok(problem !== undefined, JSON.stringify(over));
+      assert.equal(reasonOfValidation(problem), label, problem.message);
+      assert.ok(REJECT_REASONS.includes(reasonOfValidation(problem)));
+      // The label never comes from the text: the same kind with another message maps alike.
+      assert.equal(reasonOfValidation({ kind: problem.kind, message: 'reworded' }), label);
     }
   });
 
