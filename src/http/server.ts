@@ -1,7 +1,8 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import type { RecommendationMessage } from '../codec/index.js';
 import { MAX_ID_LENGTH } from '../codec/limits.js';
-import { RebalancerError, isRebalancerError } from '../errors.js';
+import { RebalancerError, httpStatusOf, isRebalancerError, type ErrorCode } from '../errors.js';
 import { LIVE_PAGE_HEADERS, LIVE_PAGE_HTML } from './live-page.js';
 import { DEFAULT_SHEDDING, registerLoadShedding } from './load-shedding.js';
 
@@ -79,15 +80,18 @@ export function createHttpServer(deps: HttpDeps, routes: HttpRoutes = 'all'): Fa
     void reply.code(404).send({ error: `no route ${req.method} ${path}${elsewhere}`, code: 'REB_HTTP_NOT_FOUND' });
   });
 
-  app.setErrorHandler((err, _req, reply) => {
-    if (isRebalancerError(err, 'REB_HTTP_BAD_REQUEST')) {
-      void reply.code(400).send({ error: err.message, code: err.code });
+  // The status comes from the error's code in the catalogue. A client error (4xx) says what was
+  // wrong with the request; a 500 or 503 says only its code and the request id, the log has the rest.
+  app.setErrorHandler((err, req, reply) => {
+    const { status, code } = httpErrorOf(err);
+    const message = err instanceof Error ? err.message : String(err);
+    if (status < 500) {
+      void reply.code(status).send({ error: message, code });
       return;
     }
-    const status = typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500;
-    if (status >= 500) deps.log(`HTTP ${status}: ${err instanceof Error ? err.message : String(err)}`);
-    const code = isRebalancerError(err) ? err.code : undefined;
-    void reply.code(status).send({ error: err instanceof Error ? err.message : String(err), ...(code ? { code } : {}) });
+    deps.log(`HTTP ${status} ${code} (request ${req.id}) ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}: ${message}`);
+    const error = status === 503 && isRebalancerError(err) && err.retriable ? `temporarily unavailable (${code}); retry (request ${req.id})` : `internal error (${code}); see the service log for request ${req.id}`;
+    void reply.code(status).send({ error, code, requestId: String(req.id) });
   });
 
   if (routes !== 'admin') registerRecommendations(app, deps, maxIdLength);
@@ -144,4 +148,12 @@ export function parseK(raw: string | undefined, defaultK: number, maxK: number):
   const k = Number(raw);
   if (k < 1 || k > maxK) throw new RebalancerError('REB_HTTP_BAD_REQUEST', `k must be an integer in [1, ${maxK}], got ${k}`, { k });
   return k;
+}
+
+/** An error's HTTP status and code: the catalogue's for a RebalancerError, Fastify's own 4xx (a malformed body or URL) as a bad request, anything else 500 REB_INTERNAL. */
+export function httpErrorOf(err: unknown): { status: number; code: ErrorCode } {
+  if (isRebalancerError(err)) return { status: httpStatusOf(err.code), code: err.code };
+  const parsed = z.object({ statusCode: z.number().int().min(400).max(499) }).safeParse(err);
+  if (parsed.success) return { status: parsed.data.statusCode, code: 'REB_HTTP_BAD_REQUEST' };
+  return { status: 500, code: 'REB_INTERNAL' };
 }
