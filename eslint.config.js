@@ -12,11 +12,15 @@ export default tseslint.config(
     },
   },
   {
-    // balance/ and codec/ are the pure core: no I/O, no clocks, no globals.
+    // balance/ and codec/ are the pure core: no I/O, no clocks, no timers, no process, no
+    // globals, and nothing from the layers above them (they import each other, errors.ts,
+    // zod and avsc only).
     files: ['src/balance/**/*.ts', 'src/codec/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['node:fs*', 'node:net', 'node:http*', 'kafkajs', '@tensorflow/*', 'prom-client', '../stream/*', '../model/*', '../http/*', '../state/*', '../cli/*', '../metrics/*'] }],
-      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'inject a clock' }, { object: 'Math', property: 'random', message: 'use the seeded Rng' }],
+      'no-restricted-imports': ['error', { patterns: ['node:*', 'fs', 'net', 'http', 'https', 'child_process', 'crypto', 'v8', 'os', 'worker_threads', 'perf_hooks', 'timers', 'kafkajs', '@tensorflow/*', 'prom-client', 'fastify', 'rxjs', '../stream/*', '../model/*', '../http/*', '../state/*', '../cli/*', '../metrics/*', '../service/*', '../tools/*', '../kafka/*', '../config/*', '../train/*', '../serve/*', '../baselines/*'] }],
+      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'inject a clock' }, { object: 'Math', property: 'random', message: 'use the seeded Rng' }, { object: 'performance', property: 'now', message: 'inject a clock' }],
+      'no-restricted-globals': ['error', { name: 'process', message: 'the pure core takes what it needs as arguments' }, { name: 'setTimeout', message: 'no timers in the pure core' }, { name: 'setInterval', message: 'no timers in the pure core' }, { name: 'setImmediate', message: 'no timers in the pure core' }, { name: 'queueMicrotask', message: 'no scheduling in the pure core' }, { name: 'performance', message: 'inject a clock' }, { name: 'fetch', message: 'no I/O in the pure core' }, { name: 'globalThis', message: 'no globals in the pure core' }],
+      'no-restricted-syntax': ['error', { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'new Date() reads the clock: inject one' }],
     },
   },
   {
