@@ -9,7 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
-const Row = z.object({ name: z.string(), micro_hr10: z.number(), macro_hr10: z.number(), tail_share_recs: z.number(), samples_per_s: z.number().nullable().optional() });
+const ColdStart = z.object({ events: z.number(), evaluated: z.number(), micro_hr10: z.number(), macro_hr10: z.number() });
+const Row = z.object({ name: z.string(), micro_hr10: z.number(), macro_hr10: z.number(), tail_share_recs: z.number(), samples_per_s: z.number().nullable().optional(), cold_start: ColdStart.optional() });
 const Report = z.object({
   seed: z.number(),
   source: z.string(),
@@ -50,6 +51,12 @@ for (const [skew, runs] of [...bySkew].sort((a, b) => Number(a[0]) - Number(b[0]
     console.log(`| ${isRef ? `*${name}* (reference)` : name} | ${stat((x) => x.micro_hr10)} | ${stat((x) => x.macro_hr10)} | ${stat((x) => x.tail_share_recs)} | ${ratio('micro_hr10')} | ${ratio('macro_hr10')} | ${speed} |`);
   }
   console.log(`\nTail share of interactions: ${runs.map((r) => pct(r.tail_share_interactions)).join(', ')}%.`);
+  // Warm start (--pretrain-events): the cold-start window, its HR@10 against `none` started cold.
+  for (const r of runs) {
+    const warm = r.strategies.find((x) => x.name === 'warm_start')?.cold_start;
+    const cold = r.strategies.find((x) => x.name === 'none')?.cold_start;
+    if (warm !== undefined && cold !== undefined) console.log(`- seed ${r.seed}, first ${warm.events} measured events (${warm.evaluated} evaluations): warm_start micro ${pct(warm.micro_hr10)} / macro ${pct(warm.macro_hr10)} vs none micro ${pct(cold.micro_hr10)} / macro ${pct(cold.macro_hr10)}`);
+  }
   for (const r of runs) {
     const none = r.strategies.find((s) => s.name === 'none')!;
     const svc = r.strategies.find((s) => s.name === 'service')!;
