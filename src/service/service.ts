@@ -1,6 +1,5 @@
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { deserialize, serialize } from 'node:v8';
 import type { Admin, Producer } from 'kafkajs';
 import { Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
@@ -12,12 +11,13 @@ import type { MetricsText, Readiness } from '../http/server.js';
 import { createServiceMetrics, foldTopCategories, headCategories, tailShareOfCounts, type ServiceMetrics } from '../metrics/index.js';
 import { threadMemory } from '../metrics/thread-memory.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
-import { Checkpointer, type CheckpointMeta } from '../state/checkpointer.js';
+import { Checkpointer, checkpointMetaSchema, type CheckpointMeta } from '../state/checkpointer.js';
+import { decodeSavedState, encodeSavedState, type SavedState } from './saved-state.js';
 import { TrainBacklog } from '../stream/backlog.js';
 import { DedupSet } from '../stream/dedup.js';
 import { EventTimeAlignment, type HeldEvent } from '../stream/event-time.js';
 import { DLQ_REFUSAL_LABELS, DeadLetterSink } from '../stream/dlq.js';
-import { IngestLedger, type StoredLedgerSnapshot } from '../stream/ledger.js';
+import { IngestLedger } from '../stream/ledger.js';
 import { buildPipeline } from '../stream/pipeline.js';
 import type { AdjustmentView, CandidateItem } from '../stream/ports.js';
 import { KafkaSource } from '../stream/source.js';
@@ -27,7 +27,7 @@ import { waitForKafka } from '../kafka/connect.js';
 import { kafkaSecurity } from '../kafka/security.js';
 import { SchemaRegistryClient } from '../kafka/schema-registry.js';
 import { SchemaIdGate } from '../stream/schema-ids.js';
-import { BalanceAdapter, type BalanceAdapterSnapshot } from './balance-adapter.js';
+import { BalanceAdapter } from './balance-adapter.js';
 import { informedScorer } from './informed-scores.js';
 import { ScaleOut, type GlobalState } from './scale-out.js';
 import { startTrainer, type Trainer, type TrainerStats } from '../train/index.js';
@@ -104,18 +104,6 @@ export interface RestoredCounts {
   trainableEvents: number;
 }
 
-interface SavedState {
-  /** 1: before the training backlog was saved (restores with an empty backlog). */
-  format: 1 | 2;
-  balance: BalanceAdapterSnapshot;
-  dedup: string[];
-  ledger: StoredLedgerSnapshot;
-  /** Events applied to the state that the checkpoint's model has not trained (see TrainBacklog). */
-  backlog?: InteractionEvent[];
-  /** Events consumed (the positions cover them) and held for a slower partition's watermark, not applied yet (stream/event-time.ts). */
-  held?: HeldEvent<InteractionEvent>[];
-}
-
 const STATE_FILE = 'state.bin';
 /** Largest k a /recommendations request may ask for. */
 const MAX_K = 1_000;
@@ -171,9 +159,15 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
   metrics.notReady('starting').set(1);
 
   // 1. Restore (or start fresh).
-  const store = new CheckpointStore<CheckpointMeta>({ dir: config.checkpointDir, keep: config.checkpointsKept, now, log });
+  const store = new CheckpointStore<CheckpointMeta>({ dir: config.checkpointDir, keep: config.checkpointsKept, meta: checkpointMetaSchema, now, log });
   await store.assertWritable();
-  const restored = await store.loadLatest({ allowEmpty: config.allowEmptyRestore });
+  // The newest checkpoint whose state restores: one that verifies but holds a state that does
+  // not (another format, a structural setting changed) is skipped for the next older one.
+  const loaded = await store.restoreNewest(async (c) => {
+    const saved = decodeSavedState(await c.readFile(STATE_FILE));
+    return { saved, balance: BalanceAdapter.restore(saved.balance, config), dedup: DedupSet.restore(config.dedupHorizon, saved.dedup), ledger: IngestLedger.restore(saved.ledger) };
+  }, { allowEmpty: config.allowEmptyRestore });
+  const restored = loaded?.checkpoint;
   let balance: BalanceAdapter;
   let dedup: DedupSet;
   let ledger: IngestLedger;
@@ -182,13 +176,13 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
   let restoredBacklog: InteractionEvent[] = [];
   let restoredHeld: HeldEvent<InteractionEvent>[] = [];
   let restoredCounts: RestoredCounts | null = null;
-  if (restored) {
-    const saved = deserialize(await restored.readFile(STATE_FILE)) as SavedState;
+  if (restored && loaded) {
+    const saved = loaded.value.saved;
     restoredBacklog = saved.backlog ?? [];
     restoredHeld = saved.held ?? [];
-    balance = BalanceAdapter.restore(saved.balance, config);
-    dedup = DedupSet.restore(config.dedupHorizon, saved.dedup);
-    ledger = IngestLedger.restore(saved.ledger);
+    balance = loaded.value.balance;
+    dedup = loaded.value.dedup;
+    ledger = loaded.value.ledger;
     if (config.train) model = await startTrainer({ config, rng, prior, ...(restored.manifest.meta.modelVersion !== null ? { restoreDir: restored.dir } : {}), log, now });
     if (model) {
       const m = model;
@@ -324,7 +318,7 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
     // saved model has trained exactly the events up to the offsets minus the saved backlog.
     capture: () => {
       const saved: SavedState = { format: 2, balance: balance.snapshot(), dedup: dedup.snapshot(), ledger: ledger.snapshot(), backlog: backlog.snapshot(), held: eventTime.snapshot() };
-      const files = new Map([[STATE_FILE, serialize(saved)]]);
+      const files = new Map([[STATE_FILE, encodeSavedState(saved)]]);
       // The owned partitions' states at the same instant: written to the changelog after the
       // local checkpoint and before the commit, which covers exactly these positions.
       const blobs = ownership.captureBlobs();

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { z } from 'zod';
 import { RebalancerError } from '../errors.js';
 
 /**
@@ -24,8 +25,10 @@ export interface LoadedCheckpoint<M> {
   readFile(name: string): Promise<Buffer>;
 }
 
-export interface CheckpointStoreOptions {
+export interface CheckpointStoreOptions<M> {
   dir: string;
+  /** The shape of the manifest's `meta`: a manifest whose meta does not parse is a corrupt checkpoint. */
+  meta: z.ZodType<M>;
   keep: number;
   now(): number;
   log(msg: string): void;
@@ -35,7 +38,17 @@ const MANIFEST = 'manifest.json';
 const NAME = /^ckpt-(\d{12})$/;
 
 export class CheckpointStore<M> {
-  constructor(private readonly opts: CheckpointStoreOptions) {}
+  private readonly manifestSchema: z.ZodType<CheckpointManifest<M>>;
+
+  constructor(private readonly opts: CheckpointStoreOptions<M>) {
+    this.manifestSchema = z.object({
+      format: z.literal(1),
+      seq: z.number().int().min(1),
+      createdAt: z.number(),
+      files: z.array(z.object({ name: z.string().min(1).refine((n) => !n.startsWith('/') && !n.split(/[\\/]/).includes('..'), 'a file name inside the checkpoint'), bytes: z.number().int().min(0), sha256: z.string().regex(/^[0-9a-f]{64}$/) })),
+      meta: opts.meta,
+    });
+  }
 
   /**
    * Writes one checkpoint: `files` as given, plus whatever `writeExtra` puts into the
@@ -96,15 +109,34 @@ export class CheckpointStore<M> {
    * `allowEmpty` (--allow-empty-restore), which says so in one WARNING line instead.
    */
   async loadLatest(options: { allowEmpty?: boolean } = {}): Promise<LoadedCheckpoint<M> | undefined> {
+    return (await this.restoreNewest(async (c) => c, options))?.value;
+  }
+
+  /**
+   * Restores the newest checkpoint that verifies and that `restore` accepts: a checkpoint
+   * whose files match their checksums but whose content `restore` cannot use (it throws) is
+   * skipped like a torn one, and the next older is tried. The rules for none left are
+   * loadLatest's.
+   */
+  async restoreNewest<T>(restore: (c: LoadedCheckpoint<M>) => Promise<T>, options: { allowEmpty?: boolean } = {}): Promise<{ checkpoint: LoadedCheckpoint<M>; value: T } | undefined> {
     const names = (await this.names()).reverse();
     const failures: string[] = [];
     for (const name of names) {
       const dir = join(this.opts.dir, name);
+      let checkpoint: LoadedCheckpoint<M>;
       try {
-        return await this.verify(dir);
+        checkpoint = await this.verify(dir);
       } catch (err) {
         failures.push(`${name}: ${(err as Error).message}`);
         this.opts.log(`skipping checkpoint ${dir}: ${(err as Error).message}`);
+        continue;
+      }
+      try {
+        return { checkpoint, value: await restore(checkpoint) };
+      } catch (err) {
+        const why = `verifies but cannot be restored (${(err as Error).message})`;
+        failures.push(`${name}: ${why}`);
+        this.opts.log(`skipping checkpoint ${dir}: ${why}; trying the next older one`);
       }
     }
     if (names.length === 0) return undefined;
@@ -116,13 +148,15 @@ export class CheckpointStore<M> {
   }
 
   private async verify(dir: string): Promise<LoadedCheckpoint<M>> {
-    let manifest: CheckpointManifest<M>;
+    let raw: unknown;
     try {
-      manifest = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as CheckpointManifest<M>;
+      raw = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8'));
     } catch (err) {
       throw new RebalancerError('REB_CHECKPOINT_CORRUPT', `no readable manifest (${(err as Error).message})`, { dir });
     }
-    if (manifest.format !== 1 || !Array.isArray(manifest.files)) throw new RebalancerError('REB_CHECKPOINT_CORRUPT', 'manifest has an unknown format', { dir });
+    const parsed = this.manifestSchema.safeParse(raw);
+    if (!parsed.success) throw new RebalancerError('REB_CHECKPOINT_CORRUPT', `manifest has an unknown format (${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')})`, { dir });
+    const manifest = parsed.data;
     for (const f of manifest.files) {
       const data = await readFile(join(dir, f.name)).catch(() => undefined);
       if (data === undefined || data.length !== f.bytes || sha256(data) !== f.sha256) {

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { ServiceMetrics } from '../metrics/index.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 
@@ -7,6 +8,13 @@ export interface CheckpointMeta {
   positions: Record<string, number>;
   modelVersion: string | null;
 }
+
+/** A checkpoint manifest's meta as read from disk. */
+export const checkpointMetaSchema: z.ZodType<CheckpointMeta> = z.object({
+  topic: z.string(),
+  positions: z.record(z.string().regex(/^\d+$/), z.number().int().min(0)),
+  modelVersion: z.string().nullable(),
+});
 
 export interface CheckpointContent {
   meta: CheckpointMeta;
