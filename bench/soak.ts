@@ -5,6 +5,7 @@
  *
  *   npm run bench:soak -- [--minutes 10] [--rate 2000] [--instances 2] [--sample-seconds 10]
  *                         [--train true|false] [--json FILE] [--brokers host:port] [--max-rss-slope 1]
+ *                         [--window-buckets N] [--users N] [--catalog-capacity N]
  *
  * Starts a local Kafka broker (unless --brokers), a 6-partition topic, the instances
  * (test/helpers/instances.ts) and `rebalancer generate --rate R --events 0` (the realistic
@@ -48,6 +49,10 @@ export interface SoakOptions {
   seed: number;
   /** RSS slope (MB/min, last 2/3 of the run) above which an instance counts as growing. */
   maxRssSlope: number;
+  /** Users of the stream (undefined: as many as the run would get, rate × minutes × 60 / 25). */
+  users: number | undefined;
+  /** --catalog-capacity of the instances (undefined: the run default). */
+  catalogCapacity: number | undefined;
 }
 
 export interface SoakSample {
@@ -240,12 +245,12 @@ export async function soak(o: SoakOptions, log: (m: string) => void = (m) => con
     await a.createTopics({ topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1, configEntries: [{ name: 'retention.ms', value: '-1' }] }], waitForLeaders: true });
     await a.disconnect();
 
-    const settings = { train: String(o.train), statusIntervalMs: '60000', modelUserRows: '65536', modelItemRows: '65536', ...(o.windowBuckets === undefined ? {} : { windowBuckets: String(o.windowBuckets) }) };
+    const settings = { train: String(o.train), statusIntervalMs: '60000', modelUserRows: '65536', modelItemRows: '65536', ...(o.windowBuckets === undefined ? {} : { windowBuckets: String(o.windowBuckets) }), ...(o.catalogCapacity === undefined ? {} : { catalogCapacity: String(o.catalogCapacity) }) };
     for (let k = 0; k < o.instances; k++) instances.push(await startInstance({ name: `i${k + 1}`, brokers, topic, groupId, settings }));
     log(`${o.instances} instances up (${instances.map((i) => `${i.name} pid ${i.pid} ${i.url}`).join(', ')}); producing ${o.rate} events/s to ${topic} for ${o.minutes} min`);
 
     // The realistic profile has events/25 users by default, which an endless run does not have: as many as the run would get.
-    const users = Math.max(1_000, Math.round((o.rate * 60 * o.minutes) / 25));
+    const users = o.users ?? Math.max(1_000, Math.round((o.rate * 60 * o.minutes) / 25));
     const producer = spawn(process.execPath, cliCommand(['generate', '--topic', topic, '--brokers', brokers.join(','), '--partitions', String(PARTITIONS), '--rate', String(o.rate), '--events', '0', '--users', String(users), '--seed', String(o.seed), '--quiet']), { cwd: REPO_ROOT, env: cliEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
     let producerErr = '';
     producer.stderr!.on('data', (d: Buffer) => { producerErr += d.toString(); });
@@ -316,11 +321,13 @@ function parseOptions(argv: string[]): SoakOptions | undefined {
       seed: { type: 'string', default: '42' },
       'max-rss-slope': { type: 'string', default: '1' },
       'window-buckets': { type: 'string' },
+      users: { type: 'string' },
+      'catalog-capacity': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    console.log('usage: npm run bench:soak -- [--minutes 10] [--rate 2000] [--instances 2] [--sample-seconds 10] [--train true|false] [--json FILE] [--brokers host:port] [--seed 42] [--max-rss-slope 1] [--window-buckets N]\n  --window-buckets: a shorter window (N one-minute buckets) brings every time-bounded structure (window buckets, global window, dedup span) to its steady size within the run, so growth after that is a leak, not filling');
+    console.log('usage: npm run bench:soak -- [--minutes 10] [--rate 2000] [--instances 2] [--sample-seconds 10] [--train true|false] [--json FILE] [--brokers host:port] [--seed 42] [--max-rss-slope 1] [--window-buckets N] [--users N] [--catalog-capacity N]\n  --window-buckets: a shorter window (N one-minute buckets) brings every time-bounded structure (window buckets, global window, dedup span) to its steady size within the run, so growth after that is a leak, not filling\n  --users N: a fixed user population (default: as many as the run would get), so per-user structures reach their steady size\n  --catalog-capacity N: the instances\' negative-sampling catalog (default 200,000 items, which fill for over an hour at 2,000 events/s)');
     return undefined;
   }
   const num = (name: string, raw: string, min: number): number => {
@@ -339,6 +346,8 @@ function parseOptions(argv: string[]): SoakOptions | undefined {
     brokers: values.brokers?.split(','),
     seed: Math.round(num('seed', values.seed, 0)),
     maxRssSlope: num('max-rss-slope', values['max-rss-slope'], 0),
+    users: values.users === undefined ? undefined : Math.round(num('users', values.users, 1)),
+    catalogCapacity: values['catalog-capacity'] === undefined ? undefined : Math.round(num('catalog-capacity', values['catalog-capacity'], 100)),
     windowBuckets: values['window-buckets'] === undefined ? undefined : Math.round(num('window-buckets', values['window-buckets'], 1)),
   };
 }

@@ -49,6 +49,7 @@ export function trainerConfigOf(c: ServiceConfig): TrainerConfigInput {
     categoryLrClip: c.categoryLrClip,
     negativesPerPositive: c.negatives,
     uniformNegativeShare: c.uniformNegativeShare,
+    catalogCapacity: c.catalogCapacity,
     wideLearningRate: c.wideLearningRate,
     maxMicroLoss: c.maxMicroLoss,
     synthetic: c.synthetic,
