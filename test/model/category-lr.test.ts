@@ -10,15 +10,13 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { Rng } from '../../src/balance/rng.js';
-import type { InteractionEvent } from '../../src/codec/index.js';
-import { defaultConfig, loadConfig, type ServiceConfig } from '../../src/config/index.js';
+import { defaultConfig, loadConfig } from '../../src/config/index.js';
 import { isRebalancerError } from '../../src/errors.js';
 import { CategoryStepSizes } from '../../src/model/category-lr.js';
 import { createModel, IncrementalTrainer, ItemCatalog, resolveTrainerConfig, type Interaction, type RecModel, type TrainerConfigInput } from '../../src/model/index.js';
-import { BalanceAdapter, type EventBatch } from '../../src/service/balance-adapter.js';
 import { ModelAdapter } from '../../src/service/model-adapter.js';
-import { createGenerator } from '../../src/tools/generate.js';
 import { TrainerThread } from '../../src/train/trainer-thread.js';
+import { BalanceFeed } from '../helpers/balance-feed.js';
 
 const SMALL = { userRows: 1024, itemRows: 4096, categoryRows: 64, gmfDim: 8, mlpDim: 8, mlpLayers: [16] };
 const MAJOR = 'head';
@@ -231,25 +229,6 @@ describe('per-category learning rate: the trainer step', () => {
   });
 });
 
-/** Composed batches of the realistic generator through the service's balance core (replay on: ρ < 1). */
-class Feed {
-  readonly balance: BalanceAdapter;
-  private readonly gen;
-  constructor(config: ServiceConfig, seed: number) {
-    this.balance = BalanceAdapter.create(config, new Rng(seed));
-    this.gen = createGenerator({ profile: 'realistic', seed, events: 1_000_000 });
-  }
-  readonly prior = (c: string): number => this.balance.prior(c);
-  next(trainsOn: (t: InteractionEvent['type']) => boolean, size: number): EventBatch {
-    const fresh: InteractionEvent[] = [];
-    while (fresh.length < size) {
-      const e = this.gen.next();
-      this.balance.observe(e);
-      if (trainsOn(e.type)) fresh.push(e);
-    }
-    return this.balance.compose(fresh);
-  }
-}
 
 describe('per-category learning rate: the service paths', () => {
   const threads: TrainerThread[] = [];
@@ -260,18 +239,18 @@ describe('per-category learning rate: the service paths', () => {
   it('the trainer thread receives the priors and trains as ModelAdapter inline (1e-5); the factors change the model', async () => {
     const config = defaultConfig({ modelUserRows: 2048, modelItemRows: 2048, modelDim: 8, batchSize: 96, targetMixRho: 0.5, categoryLrGamma: 0.5, categoryLrClip: 4, maxMicroLoss: 0, seed: 11 });
     const plainConfig = { ...config, categoryLrGamma: 0 };
-    const inlineFeed = new Feed(config, 5);
+    const inlineFeed = new BalanceFeed(config, 5);
     const inline = ModelAdapter.create(config, new Rng(config.seed), inlineFeed.prior);
-    const plainFeed = new Feed(plainConfig, 5);
+    const plainFeed = new BalanceFeed(plainConfig, 5);
     const plain = ModelAdapter.create(plainConfig, new Rng(config.seed), plainFeed.prior);
-    const threadFeed = new Feed(config, 5);
+    const threadFeed = new BalanceFeed(config, 5);
     const t = await TrainerThread.create({ config, rng: new Rng(config.seed), prior: threadFeed.prior, snapshotIntervalMs: 0, log: () => {}, now: () => performance.now() });
     threads.push(t);
     const losses: Array<[number, number, number]> = [];
     for (let i = 0; i < 20; i++) {
-      const a = (await inline.train(inlineFeed.next((x) => inline.trainsOn(x), config.batchSize))).loss;
-      const b = (await t.train(threadFeed.next((x) => t.trainsOn(x), config.batchSize))).loss;
-      const c = (await plain.train(plainFeed.next((x) => plain.trainsOn(x), config.batchSize))).loss;
+      const a = (await inline.train(inlineFeed.next(config.batchSize, (x) => inline.trainsOn(x)))).loss;
+      const b = (await t.train(threadFeed.next(config.batchSize, (x) => t.trainsOn(x)))).loss;
+      const c = (await plain.train(plainFeed.next(config.batchSize, (x) => plain.trainsOn(x)))).loss;
       losses.push([a, b, c]);
     }
     for (const [i, [a, b]] of losses.entries()) assert.ok(Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(a)), `loss of step ${i + 1}: inline ${a}, thread ${b}`);

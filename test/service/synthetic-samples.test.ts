@@ -33,34 +33,16 @@ import { createGenerator } from '../../src/tools/generate.js';
 import { BatchEncoder, decodeBatch } from '../../src/train/batch-codec.js';
 import { toWorkerSchema, type TrainMessage } from '../../src/train/protocol.js';
 import { TrainerThread } from '../../src/train/trainer-thread.js';
+import { BalanceFeed } from '../helpers/balance-feed.js';
 
 const trainable = (t: InteractionEvent['type']): boolean => t !== 'view';
 
-/** Composed batches of the realistic generator through the service's balance adapter. */
-class Feed {
-  readonly balance: BalanceAdapter;
-  private readonly gen;
-  constructor(config: ServiceConfig, seed: number) {
-    this.balance = BalanceAdapter.create(config, new Rng(seed));
-    this.gen = createGenerator({ profile: 'realistic', seed, events: 1_000_000 });
-  }
-  readonly prior = (c: string): number => this.balance.prior(c);
-  next(size: number): EventBatch {
-    const fresh: InteractionEvent[] = [];
-    while (fresh.length < size) {
-      const e = this.gen.next();
-      this.balance.observe(e);
-      if (trainable(e.type)) fresh.push(e);
-    }
-    return this.balance.compose(fresh);
-  }
-}
 
 const base = (over: Partial<ServiceConfig>): ServiceConfig => defaultConfig({ weightPolicy: 'none', targetMixRho: 0.3, batchSize: 64, reservoirSize: 16, maxMicroLoss: 0, ...over });
 
 describe('--synthetic latent_smote in the composed batches', () => {
   it('synthetic samples of categories with >= 2 reservoir events only, two distinct events of that reservoir, ≈ --synthetic-fraction of the eligible replay slots, weighted × --synthetic-weight; counted by source', () => {
-    const feed = new Feed(base({ synthetic: 'latent_smote', syntheticFraction: 0.4, syntheticWeight: 2 }), 3);
+    const feed = new BalanceFeed(base({ synthetic: 'latent_smote', syntheticFraction: 0.4, syntheticWeight: 2 }), 3);
     let synthetic = 0;
     let eligibleReplays = 0;
     let smallReplays = 0;
@@ -110,8 +92,8 @@ describe('--synthetic latent_smote in the composed batches', () => {
 
   it('--synthetic off (the default): no synthetic sample, and the batches are exactly those of a fraction of 0', () => {
     assert.equal(defaultConfig().synthetic, 'off');
-    const off = new Feed(base({ syntheticFraction: 0.9 }), 3);
-    const zero = new Feed(base({ synthetic: 'latent_smote', syntheticFraction: 0 }), 3);
+    const off = new BalanceFeed(base({ syntheticFraction: 0.9 }), 3);
+    const zero = new BalanceFeed(base({ synthetic: 'latent_smote', syntheticFraction: 0 }), 3);
     for (let k = 0; k < 60; k++) {
       const a = off.next(64);
       const b = zero.next(64);
@@ -126,7 +108,7 @@ describe('--synthetic latent_smote in the composed batches', () => {
 
 describe('--synthetic gaussian in the composed batches', () => {
   it('a category\'s synthetic slots are replays (counted as such) until the trainer has fitted 32 of its replayed positives; then Gaussian samples', () => {
-    const feed = new Feed(base({ synthetic: 'gaussian', syntheticFraction: 0.5 }), 5);
+    const feed = new BalanceFeed(base({ synthetic: 'gaussian', syntheticFraction: 0.5 }), 5);
     // The trainer's keys: the category's hashed row.
     const space = idSpaces(DEFAULT_MODEL_CONFIG).categories;
     const fitted = new Map<number, number>();
@@ -232,7 +214,7 @@ describe('--synthetic through the trainer thread', () => {
   });
 
   it('the batch codec carries synthetic samples as references to their events (same objects as the batch\'s other items), kind and λ; a reference into the fresh events is refused', () => {
-    const feed = new Feed(base({ synthetic: 'latent_smote', syntheticFraction: 0.6 }), 7);
+    const feed = new BalanceFeed(base({ synthetic: 'latent_smote', syntheticFraction: 0.6 }), 7);
     const encoder = new BatchEncoder(null);
     let seen = 0;
     let shared = 0;
@@ -294,11 +276,11 @@ describe('--synthetic through the trainer thread', () => {
     for (const synthetic of ['latent_smote', 'gaussian'] as const) {
       const config = defaultConfig({ modelUserRows: 2048, modelItemRows: 2048, modelDim: 8, batchSize: 96, weightPolicy: 'none', targetMixRho: 0.3, synthetic, syntheticFraction: 0.5, maxMicroLoss: 0, seed: 11 });
       const offConfig = { ...config, synthetic: 'off' as const };
-      const inlineFeed = new Feed(config, 5);
+      const inlineFeed = new BalanceFeed(config, 5);
       const inline = ModelAdapter.create(config, new Rng(config.seed), inlineFeed.prior);
-      const offFeed = new Feed(offConfig, 5);
+      const offFeed = new BalanceFeed(offConfig, 5);
       const off = ModelAdapter.create(offConfig, new Rng(config.seed), offFeed.prior);
-      const threadFeed = new Feed(config, 5);
+      const threadFeed = new BalanceFeed(config, 5);
       const t = await TrainerThread.create({ config, rng: new Rng(config.seed), prior: threadFeed.prior, snapshotIntervalMs: 0, log: () => {}, now: () => performance.now() });
       threads.push(t);
       const losses: Array<[number, number, number]> = [];
