@@ -24,6 +24,14 @@ export default tseslint.config(
     },
   },
   {
+    // Outside the pure core, the core is reached through its public API (balance/index.ts, codec/index.ts).
+    files: ['src/**/*.ts'],
+    ignores: ['src/balance/**', 'src/codec/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.\\./balance/(?!index\\.js$)', message: 'import the balance core from ../balance/index.js' }] }],
+    },
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
   },

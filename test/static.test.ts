@@ -53,3 +53,13 @@ describe('the pure core\'s lint rule', () => {
     });
   }
 });
+
+describe('the balance core\'s public API', () => {
+  it('is the only way in from outside the core (a deep import of balance/rng.js is refused, balance/index.js passes)', () => {
+    const lint = (code: string): ReturnType<typeof spawnSync> => spawnSync(join(ROOT, 'node_modules', '.bin', 'eslint'), ['--stdin', '--stdin-filename', join(ROOT, 'src', 'model', 'lint-probe.ts')], { cwd: ROOT, input: code, encoding: 'utf8' });
+    const deep = lint("import { Rng } from '../balance/rng.js';\nexport const x = Rng;\n");
+    assert.equal(deep.status, 1, String(deep.stdout));
+    assert.match(String(deep.stdout), /import the balance core from \.\.\/balance\/index\.js/);
+    assert.equal(lint("import { Rng } from '../balance/index.js';\nexport const x = Rng;\n").status, 0);
+  });
+});

@@ -2,7 +2,7 @@
  * Public API of the balance core: pure, synchronous, deterministic given a seeded Rng.
  * Other modules import from here only.
  */
-export { Rng, type RngState } from './rng.js';
+export { Rng, rngStateSchema, type RngState } from './rng.js';
 export { DEFAULT_BALANCE_CONFIG, WEIGHT_POLICIES, resolveBalanceConfig, type BalanceConfig, type WeightPolicyName, type WindowMode } from './config.js';
 export {
   CategoryWindow,

@@ -1,3 +1,3 @@
 export { createServiceMetrics, type ServiceMetrics, type ServiceMetricsOptions } from './service-metrics.js';
 export { LabelledGauge, foldTopCategories, OTHER_CATEGORY } from './labelled-gauge.js';
-export { headCategories, tailShareOfCounts } from '../balance/tail.js';
+export { headCategories, tailShareOfCounts } from '../balance/index.js';

@@ -24,7 +24,7 @@
  * embeddings as they train instead of averaging over inputs the model no longer produces.
  */
 import { z } from 'zod';
-import type { Rng } from '../balance/rng.js';
+import type { Rng } from '../balance/index.js';
 import { RebalancerError } from '../errors.js';
 import type { GatheredInputs } from './neumf.js';
 

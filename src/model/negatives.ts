@@ -8,7 +8,7 @@
  * otherwise — and q(i) is what the sampled-negative correction (Yi et al., RecSys 2019)
  * subtracts in log space.
  */
-import { Rng, type RngState } from '../balance/rng.js';
+import { Rng, type RngState } from '../balance/index.js';
 
 export interface CatalogItem {
   itemId: string;

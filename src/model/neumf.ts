@@ -12,7 +12,7 @@
  * input, so a new or rarely seen item still inherits what its category has learned.
  */
 import * as tf from '@tensorflow/tfjs-node';
-import type { Rng } from '../balance/rng.js';
+import type { Rng } from '../balance/index.js';
 import { RebalancerError } from '../errors.js';
 import { CandidateScorer } from './candidate-scorer.js';
 import { resolveModelConfig, type ModelConfig } from './config.js';

@@ -29,7 +29,7 @@
  */
 import * as tf from '@tensorflow/tfjs-node';
 import { z } from 'zod';
-import { Rng, rngStateSchema, type RngState } from '../balance/rng.js';
+import { Rng, rngStateSchema, type RngState } from '../balance/index.js';
 import { adamUpdate } from './adam.js';
 import type { BaggingMode, LossConfig } from './config.js';
 import { lossTerms } from './losses.js';

@@ -24,8 +24,7 @@ import { modelConfigSchema, resolveModelConfig, type ModelConfig } from './confi
 import { RecModel } from './neumf.js';
 import type { CatalogState } from './negatives.js';
 import type { TrainerState } from './trainer.js';
-import { adjustmentStateSchema, type AdjustmentState } from '../balance/adjustment.js';
-import { rngStateSchema, type RngState } from '../balance/rng.js';
+import { adjustmentStateSchema, rngStateSchema, type AdjustmentState, type RngState } from '../balance/index.js';
 
 /** Format 2 added the wide part (count-feature tables in weights.bin, their clock in the manifest). */
 export const MODEL_FORMAT = 'rebalancer-neumf/2';

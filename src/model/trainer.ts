@@ -13,8 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-node';
 import { performance } from 'node:perf_hooks';
-import { AdjustmentController, type AdjustmentState } from '../balance/adjustment.js';
-import { Rng, type RngState } from '../balance/rng.js';
+import { AdjustmentController, Rng, type AdjustmentState, type RngState } from '../balance/index.js';
 import type { InteractionEvent } from '../codec/types.js';
 import { RebalancerError } from '../errors.js';
 import { resolveTrainerConfig, type LossConfig, type TrainerConfig } from './config.js';

@@ -28,7 +28,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Rng } from '../balance/rng.js';
+import { Rng } from '../balance/index.js';
 import { RebalancerError, isRebalancerError } from '../errors.js';
 import { resolveModelConfig, type ModelConfig } from './config.js';
 import { readItemVectors, type ItemRowVectors } from './item-vectors.js';

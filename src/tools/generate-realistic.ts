@@ -40,7 +40,7 @@
  * plus the id string), the open sessions (a few) and a fixed-size SeenPairs filter (≤ 16 MB);
  * nothing else grows with the number of events.
  */
-import { Rng } from '../balance/rng.js';
+import { Rng } from '../balance/index.js';
 import { makeEvent, type InteractionEvent } from '../codec/types.js';
 import { RebalancerError } from '../errors.js';
 import { TYPE_MIX, TYPES, baseShares, categoryId, cumulativeOf, itemId, pick } from './generate-common.js';

@@ -21,7 +21,7 @@
  *
  * Every random choice comes from one seeded Rng, so a seed reproduces the stream exactly.
  */
-import { Rng } from '../balance/rng.js';
+import { Rng } from '../balance/index.js';
 import { makeEvent, type EventType, type InteractionEvent } from '../codec/types.js';
 import { RebalancerError } from '../errors.js';
 import { TYPE_MIX, TYPES, baseShares, categoryId, cumulativeOf, itemId, pick } from './generate-common.js';

@@ -1,4 +1,4 @@
-import { Rng } from '../balance/rng.js';
+import { Rng } from '../balance/index.js';
 import { makeEvent, type EventType, type InteractionEvent } from '../codec/types.js';
 
 export interface SyntheticOptions {

@@ -9,7 +9,7 @@
  * A synthetic sample (--synthetic, src/model/latent-smote.ts) travels as references to its two
  * events, its kind and λ; the worker rebuilds it from the same event objects.
  */
-import { EVENT_TYPE_ORDER } from '../balance/config.js';
+import { EVENT_TYPE_ORDER } from '../balance/index.js';
 import { makeEvent, type EventType, type InteractionEvent } from '../codec/types.js';
 import { RebalancerError } from '../errors.js';
 import { SYNTHETIC_KINDS, isSyntheticEvent, syntheticEvent } from '../model/latent-smote.js';

@@ -21,9 +21,7 @@
  * catalog, so they need more than the batch's own categories).
  */
 import { z } from 'zod';
-import { EVENT_TYPE_ORDER } from '../balance/config.js';
-import { adjustmentStateSchema, type AdjustmentState } from '../balance/adjustment.js';
-import { rngStateSchema, type RngState } from '../balance/rng.js';
+import { EVENT_TYPE_ORDER, adjustmentStateSchema, rngStateSchema, type AdjustmentState, type RngState } from '../balance/index.js';
 import type { EventType } from '../codec/types.js';
 import { SETTINGS, loadConfig, type RawSettings, type ServiceConfig, type SettingKey } from '../config/index.js';
 import type { EvaluatorState, RingState } from '../model/evaluator.js';

@@ -41,7 +41,7 @@
  * age of the oldest step the served snapshot lacks (0 when it is current); it keeps growing
  * while a dead worker is being replaced.
  */
-import { Rng } from '../balance/rng.js';
+import { Rng } from '../balance/index.js';
 import type { EventType, RecommendedItem } from '../codec/types.js';
 import type { ServiceConfig } from '../config/index.js';
 import { RebalancerError, isRebalancerError } from '../errors.js';

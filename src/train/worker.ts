@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs-node';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
-import { Rng } from '../balance/rng.js';
+import { Rng } from '../balance/index.js';
 import { RebalancerError, isRebalancerError } from '../errors.js';
 import { IncrementalTrainer, assertNativeBackend, initialTrainer, loadModel, saveModel } from '../model/index.js';
 import { snapshotTransferList, takeSnapshot } from '../model/snapshot.js';
