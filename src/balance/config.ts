@@ -3,11 +3,12 @@
  * (never per event). Every bad value throws REB_BALANCE_INVALID naming the setting
  * and the expected form.
  */
+import { EVENT_TYPES } from '../codec/schemas.js';
 import type { EventType } from '../codec/types.js';
 import { RebalancerError } from '../errors.js';
 
 /** Event types in index order (eventTypeIndex in window.ts); window.ts checks at compile time that this covers EventType. */
-export const EVENT_TYPE_ORDER = ['view', 'click', 'add_to_cart', 'purchase'] as const satisfies readonly EventType[];
+export const EVENT_TYPE_ORDER = EVENT_TYPES;
 
 export type WindowMode = 'sliding' | 'decayed';
 export type WeightPolicyName = 'none' | 'inverse_frequency' | 'sqrt_inverse' | 'effective_number';

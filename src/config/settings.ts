@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { EVENT_TYPES } from '../codec/index.js';
+import type { EventType } from '../codec/types.js';
 
 /**
  * Every setting of `rebalancer run`, once: its CLI flag, its environment variable, its
@@ -32,13 +34,13 @@ const brokerList: z.ZodType<string[]> = z
   .string()
   .transform((s) => s.split(',').map((b) => b.trim()).filter((b) => b.length > 0))
   .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/)).min(1));
-const eventTypeList: z.ZodType<Array<'view' | 'click' | 'add_to_cart' | 'purchase'>> = z
+const eventTypeList: z.ZodType<EventType[]> = z
   .string()
   .transform((s) => s.split(',').map((t) => t.trim()).filter((t) => t.length > 0))
-  .pipe(z.array(z.enum(['view', 'click', 'add_to_cart', 'purchase'])));
-const nonEmptyEventTypeSet: z.ZodType<Array<'view' | 'click' | 'add_to_cart' | 'purchase'>> = eventTypeList.pipe(
+  .pipe(z.array(z.enum(EVENT_TYPES)));
+const nonEmptyEventTypeSet: z.ZodType<EventType[]> = eventTypeList.pipe(
   z
-    .array(z.enum(['view', 'click', 'add_to_cart', 'purchase']))
+    .array(z.enum(EVENT_TYPES))
     .min(1)
     .refine((types) => new Set(types).size === types.length),
 );

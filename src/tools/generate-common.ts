@@ -3,12 +3,13 @@
  * in generate-realistic.ts): id formats, the power-law category shares, the event-type
  * mix and inverse-CDF sampling on cumulative weights; and the pacer of `generate --rate`.
  */
+import { EVENT_TYPES } from '../codec/index.js';
 import type { EventType } from '../codec/types.js';
 import { RebalancerError } from '../errors.js';
 
 /** Base type mix: view, click, add_to_cart, purchase (purchases rarest). */
 export const TYPE_MIX = [0.55, 0.3, 0.1, 0.05] as const;
-export const TYPES: readonly EventType[] = ['view', 'click', 'add_to_cart', 'purchase'];
+export const TYPES: readonly EventType[] = EVENT_TYPES;
 
 export function categoryId(c: number): string {
   return `cat-${String(c).padStart(3, '0')}`;

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { validateEvent } from '../codec/index.js';
+import { EVENT_TYPES } from '../codec/index.js';
 import { makeEvent, type EventType, type InteractionEvent } from '../codec/types.js';
 import { RebalancerError } from '../errors.js';
 
@@ -35,7 +36,7 @@ export const DEFAULT_TYPE_MAP: ReadonlyMap<string, EventType> = new Map<string, 
   ['purchase', 'purchase'], ['buy', 'purchase'], ['order', 'purchase'], ['transaction', 'purchase'],
 ]);
 
-const EVENT_TYPE_NAMES: readonly EventType[] = ['view', 'click', 'add_to_cart', 'purchase'];
+const EVENT_TYPE_NAMES: readonly EventType[] = EVENT_TYPES;
 
 /** Parses `raw=type,raw2=type2` into a map on top of the defaults. */
 export function parseTypeMap(spec: string | undefined): Map<string, EventType> {
