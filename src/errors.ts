@@ -56,6 +56,24 @@ export class RebalancerError extends Error {
   }
 }
 
+/**
+ * The one "invalid value" error: `<name> must be <expected>, got <got>` under `code`, with
+ * { setting: name, got } as details (got described as JSON, or its type when it has none).
+ */
+export function invalidValue(code: ErrorCode, name: string, expected: string, got: unknown, prefix = ''): RebalancerError {
+  return new RebalancerError(code, `${prefix}${name} must be ${expected}, got ${describeValue(got)}`, { setting: name, got: describeValue(got) });
+}
+
+function describeValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'number' || typeof v === 'boolean' || v === undefined || v === null) return String(v);
+  try {
+    return JSON.stringify(v) ?? typeof v;
+  } catch {
+    return typeof v;
+  }
+}
+
 export function isRebalancerError(err: unknown, code?: ErrorCode): err is RebalancerError {
   return err instanceof RebalancerError && (code === undefined || err.code === code);
 }

@@ -5,7 +5,7 @@
  */
 import { EVENT_TYPES } from '../codec/schemas.js';
 import type { EventType } from '../codec/types.js';
-import { RebalancerError } from '../errors.js';
+import { invalidValue, type RebalancerError } from '../errors.js';
 
 /** Event types in index order (eventTypeIndex in window.ts); window.ts checks at compile time that this covers EventType. */
 export const EVENT_TYPE_ORDER = EVENT_TYPES;
@@ -86,17 +86,7 @@ export const DEFAULT_BALANCE_CONFIG: BalanceConfig = Object.freeze({
 });
 
 export function invalid(param: string, expected: string, got: unknown): RebalancerError {
-  return new RebalancerError('REB_BALANCE_INVALID', `${param} must be ${expected}, got ${describe(got)}`, { param, got: describe(got) });
-}
-
-function describe(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'number' || typeof v === 'boolean' || v === undefined || v === null) return String(v);
-  try {
-    return JSON.stringify(v);
-  } catch {
-    return typeof v;
-  }
+  return invalidValue('REB_BALANCE_INVALID', param, expected, got);
 }
 
 export function requireInt(param: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {

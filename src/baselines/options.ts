@@ -4,7 +4,7 @@
  */
 import { EVENT_TYPE_ORDER } from '../balance/index.js';
 import type { EventType } from '../codec/types.js';
-import { RebalancerError } from '../errors.js';
+import { invalidValue } from '../errors.js';
 import { DEFAULT_TRAINER_CONFIG } from '../model/config.js';
 
 export interface MfConfig {
@@ -69,7 +69,7 @@ export const DEFAULT_REFERENCE_CONFIG: ReferenceConfig = Object.freeze({
 });
 
 function invalid(setting: string, expected: string, got: unknown): never {
-  throw new RebalancerError('REB_CONFIG_INVALID', `reference setting ${setting} must be ${expected}, got ${JSON.stringify(got) ?? String(got)}`, { setting, got: String(got) });
+  throw invalidValue('REB_CONFIG_INVALID', setting, expected, got, 'reference setting ');
 }
 
 function requireKnownKeys(path: string, given: object, known: object): void {

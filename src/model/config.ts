@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { EventType } from '../codec/types.js';
-import { RebalancerError } from '../errors.js';
+import { invalidValue } from '../errors.js';
 
 /** Shape of the NeuMF-style scorer (He et al., WWW 2017). */
 export interface ModelConfig {
@@ -157,7 +157,7 @@ export const DEFAULT_TRAINER_CONFIG: Readonly<TrainerConfig> = Object.freeze({
 });
 
 function invalid(setting: string, expected: string, got: unknown): never {
-  throw new RebalancerError('REB_MODEL_INVALID', `model setting ${setting} must be ${expected}, got ${JSON.stringify(got)}`, { setting, got });
+  throw invalidValue('REB_MODEL_INVALID', setting, expected, got, 'model setting ');
 }
 
 function positiveInt(name: string, v: number, max = 2 ** 31 - 1): void {
