@@ -4,18 +4,21 @@
  * broker in REBALANCER_TEST_BROKERS.
  *
  *   node --import tsx test/run.ts [--unit] [filter...]
- *   --unit     skip the broker and the suites under test/integration, test/ops
+ *   --unit     no broker, and only the suites that need no outside server: a suite needs one
+ *              when it uses the test broker, starts a broker, registry, Prometheus or
+ *              Chromium, or runs service instances (EXTERNAL below, read from its source)
  *   filter     only files whose path contains one of these strings
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { REPO_ROOT, startLocalKafka, type LocalKafka } from '../src/kafka/local-broker.js';
 
 const args = process.argv.slice(2);
 const unitOnly = args.includes('--unit');
 const filters = args.filter((a) => !a.startsWith('--'));
-const BROKER_SUITES = ['test/integration/', 'test/ops/', 'test/serve/', 'test/stream/', 'test/tools/', 'test/http/live-page', 'test/state/changelog', 'test/state/global-counts-topic'];
+/** What in a suite's source means it needs an outside server (the broker of this run, or one it starts). */
+const EXTERNAL = /helpers\/kafka\.js|startLocalKafka|REBALANCER_TEST_BROKERS|helpers\/instances\.js|local-registry|startLocalRegistry|prometheus|promtool|chromium|playwright/;
 
 function findTests(dir: string): string[] {
   const out: string[] = [];
@@ -29,7 +32,7 @@ function findTests(dir: string): string[] {
 
 let files = findTests(join(REPO_ROOT, 'test'));
 if (filters.length > 0) files = files.filter((f) => filters.some((x) => f.includes(x)));
-if (unitOnly) files = files.filter((f) => !BROKER_SUITES.some((s) => f.startsWith(s)));
+if (unitOnly) files = files.filter((f) => !EXTERNAL.test(readFileSync(join(REPO_ROOT, f), 'utf8')));
 if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
