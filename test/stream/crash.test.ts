@@ -101,6 +101,14 @@ describe('crash recovery (SIGKILL mid-stream, restart from checkpoint)', () => {
     assert.deepEqual(new Map(Object.entries(settled.totals.byCategory)), produced.byCategory);
     assert.equal(settled.window.events, EVENTS, 'window totals match too');
     assert.equal(final.totals.invalid, 0);
+    // It resumed where the checkpoint left off, not from offset 0: a restart from the beginning
+    // would re-deliver every event the restored state holds (skipped by the partitions'
+    // positions, so the totals above would still match), and the de-dup ids alone could hide it.
+    const metrics = await (await fetch(`${second.url}/metrics`)).text();
+    const redelivered = Number(/^rebalancer_events_redelivered_total (\S+)$/m.exec(metrics)?.[1] ?? NaN);
+    assert.ok(Number.isFinite(redelivered), 'the redelivery counter is exported');
+    assert.ok(redelivered < early.totals.applied / 2, `re-delivered ${redelivered} of the ${early.totals.applied} restored events: the consumer resumed from the committed offsets`);
+    assert.equal(settled.totals.duplicates, 0, 'no event counted as a duplicate (none was produced twice)');
     // Every trainable event trained exactly once across the crash (views are not trained).
     const trainable = settled.totals.applied - (settled.totals.byType.view ?? 0);
     assert.equal(settled.model.trainedEvents, trainable, 'the model trained every trainable event once');
