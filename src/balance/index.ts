@@ -36,4 +36,4 @@ export {
 export { GlobalWindow, shareDivergence, type BucketCounts, type CountTotals, type PartitionTotals, type BucketEvicted, type CountsRecord, type GlobalTotals } from './global-window.js';
 export { BalanceState, SNAPSHOT_VERSION, type CountSource, type BalanceEvent, type BalanceSnapshot, type BalanceCounters, type ObserveStatus } from './state.js';
 export { ADJUSTMENT_GRID, AdjustmentController, adjustmentStateSchema, DEFAULT_ADJUSTMENT_CONFIG, type AdjustmentConfig, type AdjustmentFigures, type AdjustmentState } from './adjustment.js';
-export { headCategories, tailShareOfCounts } from './tail.js';
+export { headCategories, tailCategories, tailShareOfCounts } from './tail.js';

@@ -27,3 +27,12 @@ export function tailShareOfCounts(counts: ReadonlyMap<string, number>, head: Rea
   }
   return total > 0 ? tail / total : 0;
 }
+
+/**
+ * Tail categories: the ones outside the head, the most frequent categories holding at least
+ * 1 − `share` of the events (headCategories with headMass = 1 − share).
+ */
+export function tailCategories(counts: ReadonlyMap<string, number>, share: number): Set<string> {
+  const head = headCategories(counts, 1 - share);
+  return new Set([...counts.keys()].filter((c) => !head.has(c)));
+}

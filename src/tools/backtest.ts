@@ -36,7 +36,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { headCategories } from '../balance/index.js';
+import { tailCategories } from '../balance/index.js';
 import type { InteractionEvent } from '../codec/types.js';
 import { defaultConfig, type RawSettings } from '../config/index.js';
 import { RebalancerError } from '../errors.js';
@@ -157,15 +157,6 @@ export interface BacktestResult {
   workers: number;
   /** Events of the source before `events` that only pre-trained the @pretrained strategies (0: none). */
   pretrainEvents?: number;
-}
-
-/**
- * Tail categories: the ones outside the head, the most frequent categories holding at least
- * 1 − `share` of the events (the project's one definition, `headCategories`, as the metrics).
- */
-export function tailCategories(counts: ReadonlyMap<string, number>, share: number): Set<string> {
-  const head = headCategories(counts, 1 - share);
-  return new Set([...counts.keys()].filter((c) => !head.has(c)));
 }
 
 /** The label weights the harness evaluates by: the service's defaults (views are not positives). */
