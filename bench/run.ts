@@ -7,7 +7,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startLocalKafka, type LocalKafka } from '../src/kafka/local-broker.js';
+import { startLocalKafka, type LocalKafka } from '../dev/local-broker.js';
 import { limitTensorFlowThreads } from '../src/train/tf-threads.js';
 import type { Benchmark, BenchResult } from './harness.js';
 

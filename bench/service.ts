@@ -18,12 +18,12 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompressionTypes, type Kafka } from 'kafkajs';
 import { z } from 'zod';
-import { createKafkaClient } from '../src/kafka/client.js';
+import { createKafkaClient } from '../src/adapters/kafka/client.js';
 import { createEventCodec } from '../src/codec/index.js';
 import { loadConfig, type ServiceConfig } from '../src/config/index.js';
 import { startService } from '../src/service/index.js';
 import { startModuleWorker } from '../src/start-worker.js';
-import { DEFAULT_SYNTHETIC, SyntheticStream } from '../src/tools/synthetic.js';
+import { DEFAULT_SYNTHETIC, SyntheticStream } from '../src/offline/synthetic.js';
 import { percentile, result, type Benchmark, type BenchContext, type BenchResult } from './harness.js';
 
 function kafkaOf(brokers: string[]): Kafka {

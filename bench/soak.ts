@@ -30,7 +30,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { RebalancerError, isRebalancerError } from '../src/errors.js';
-import { REPO_ROOT, startLocalKafka, type LocalKafka } from '../src/kafka/local-broker.js';
+import { REPO_ROOT, startLocalKafka, type LocalKafka } from '../dev/local-broker.js';
 import { cliCommand, cliEnv, sleep, startInstance, stopAll, sumMetric, tail, type Instance } from '../test/helpers/instances.js';
 
 const PARTITIONS = 6;

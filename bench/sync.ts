@@ -2,7 +2,7 @@
  * Model sync between instances (issue #13): prequential HR@10 of 3 replicas, each seeing the
  * events of its own users, syncing at several intervals, against 1 instance seeing every
  * event, on the realistic generator profile, with the popularity and MF reference rows of the
- * backtest harness (src/tools/sync-sim.ts). Seeds run in parallel worker threads.
+ * backtest harness (src/offline/sync-sim.ts). Seeds run in parallel worker threads.
  *
  *   node --import tsx bench/sync.ts [--events 60000] [--seeds 1,2,3] [--threads 2] [--json FILE]
  *
@@ -15,12 +15,12 @@ import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startModuleWorker } from '../src/start-worker.js';
-import type { SyncPlan, SyncSimResult } from '../src/tools/sync-sim.js';
+import type { SyncPlan, SyncSimResult } from '../src/offline/sync-sim.js';
 import { result, type Benchmark } from './harness.js';
 
 /** Runs every seed of the measurement, at most `threads` at a time. */
 export async function measureSync(o: { seeds: readonly number[]; events: number; plans?: readonly SyncPlan[]; threads: number; log: (m: string) => void }): Promise<SyncSimResult[]> {
-  const { DEFAULT_SYNC_SIM, syncSimResultSchema } = await import('../src/tools/sync-sim.js');
+  const { DEFAULT_SYNC_SIM, syncSimResultSchema } = await import('../src/offline/sync-sim.js');
   const plans = o.plans ?? DEFAULT_SYNC_SIM.plans;
   const out = new Array<SyncSimResult>(o.seeds.length);
   let next = 0;

@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureKafkaInstalled, REPO_ROOT, startLocalKafka } from '../src/kafka/local-broker.js';
+import { ensureKafkaInstalled, REPO_ROOT, startLocalKafka } from '../dev/local-broker.js';
 
 const STATE = join(REPO_ROOT, '.cache', 'kafka', 'local.json');
 const DATA = join(REPO_ROOT, '.cache', 'kafka', 'data');

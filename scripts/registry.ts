@@ -1,9 +1,9 @@
 /**
  * `node --import tsx scripts/registry.ts install`: fetches the local schema registry
- * (Apicurio Registry, src/kafka/local-registry.ts) once; used by setup.sh --test so no test
+ * (Apicurio Registry, dev/local-registry.ts) once; used by setup.sh --test so no test
  * downloads it mid-run.
  */
-import { ensureRegistryInstalled, registryJava } from '../src/kafka/local-registry.js';
+import { ensureRegistryInstalled, registryJava } from '../dev/local-registry.js';
 
 const verb = process.argv[2];
 if (verb !== 'install') {

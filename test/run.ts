@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { REPO_ROOT, startLocalKafka, type LocalKafka } from '../src/kafka/local-broker.js';
+import { REPO_ROOT, startLocalKafka, type LocalKafka } from '../dev/local-broker.js';
 
 const args = process.argv.slice(2);
 const unitOnly = args.includes('--unit');

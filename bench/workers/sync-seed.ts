@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { z } from 'zod';
-import { runSyncSim, syncPlanSchema } from '../../src/tools/sync-sim.js';
+import { runSyncSim, syncPlanSchema } from '../../src/offline/sync-sim.js';
 
 const port = parentPort!;
 const { seed, events, plans } = z.object({ seed: z.number().int().min(0), events: z.number().int().min(1), plans: z.array(syncPlanSchema) }).parse(workerData);

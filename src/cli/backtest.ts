@@ -5,19 +5,20 @@ import { Rng } from '../balance/index.js';
 import type { InteractionEvent } from '../codec/types.js';
 import { SETTINGS, type RawSettings } from '../config/index.js';
 import { RebalancerError } from '../errors.js';
-import type { EventStream } from '../tools/backtest.js';
-import { DEFAULT_BACKTEST } from '../tools/backtest-defaults.js';
-import { formatTables, toJson } from '../tools/backtest-report.js';
-import { renderChart } from '../tools/chart.js';
-import { EVENT_FILE_HELP } from '../tools/event-file.js';
-import { brokerList, intFlag, numberFlag, oneOf, timeFlag } from '../tools/flags.js';
-import { GENERATOR_PROFILES, GENERATOR_PROFILE_HELP, createGenerator, type GeneratorProfile } from '../tools/generate.js';
-import { createProgress } from '../tools/progress.js';
-import { kafkaClient } from '../tools/sink.js';
+import type { EventStream } from '../offline/backtest.js';
+import { DEFAULT_BACKTEST } from '../offline/backtest-defaults.js';
+import { formatTables, toJson } from '../offline/report/backtest-report.js';
+import { renderChart } from '../offline/report/chart.js';
+import { EVENT_FILE_HELP } from '../adapters/event-file.js';
+import { brokerList, intFlag, numberFlag, oneOf, timeFlag } from './flags.js';
+import { GENERATOR_PROFILES, GENERATOR_PROFILE_HELP, createGenerator, type GeneratorProfile } from '../offline/generate.js';
+import { createProgress } from './progress.js';
+import { kafkaClient } from '../adapters/sink.js';
 import { addKafkaSecurityOptions, kafkaSecurityFromFlags, type KafkaSecurityFlags } from './kafka-flags.js';
-import { registryFromFlag, schemaIdLearner } from '../tools/wire-format.js';
-import { fileSource, topicSource, type EventSource, type Range } from '../tools/sources.js';
-import { STRATEGIES, parseStrategies, readStrategyFile, settingsLine, type Strategy } from '../tools/strategies.js';
+import { schemaIdLearner } from '../adapters/wire-format.js';
+import { registryFromFlag } from './wire-format-flags.js';
+import { fileSource, topicSource, type EventSource, type Range } from '../adapters/sources.js';
+import { STRATEGIES, parseStrategies, readStrategyFile, settingsLine, type Strategy } from '../offline/strategies.js';
 
 interface BacktestFlags extends KafkaSecurityFlags {
   file?: string;
@@ -179,7 +180,7 @@ async function runBacktestCli(flags: BacktestFlags): Promise<void> {
   try {
     // Loaded here, not at start: it loads TensorFlow, which `rebalancer run` must not load on
     // its main thread (the trainer thread creates TensorFlow's thread pools, niced).
-    const { runBacktest } = await import('../tools/backtest.js');
+    const { runBacktest } = await import('../offline/backtest.js');
     result = await runBacktest(stream, strategies, {
       seed, k, evalCandidates, tailShare, workers, harnessSettings, pretrainEvents, coldStartEvents, saveModelsDir,
       onProgress: (done, total) => {

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { makeEvent } from '../codec/index.js';
 import { RebalancerError } from '../errors.js';
-import { EVENT_FILE_HELP } from '../tools/event-file.js';
-import { brokerList, intFlag, numberFlag, oneOf, timeFlag } from '../tools/flags.js';
+import { EVENT_FILE_HELP } from '../adapters/event-file.js';
+import { brokerList, intFlag, numberFlag, oneOf, timeFlag } from './flags.js';
 import {
   DEFAULT_GENERATOR,
   DEFAULT_REALISTIC,
@@ -14,12 +14,12 @@ import {
   type GeneratorProfile,
   type GeneratorSpec,
   type RealisticOptions,
-} from '../tools/generate.js';
-import { RatePacer } from '../tools/generate-common.js';
-import { createProgress } from '../tools/progress.js';
-import { fileSink, topicSink, type EventSink } from '../tools/sink.js';
+} from '../offline/generate.js';
+import { RatePacer } from '../offline/generate-common.js';
+import { createProgress } from './progress.js';
+import { fileSink, topicSink, type EventSink } from '../adapters/sink.js';
 import { addKafkaSecurityOptions, kafkaSecurityFromFlags, type KafkaSecurityFlags } from './kafka-flags.js';
-import { addWireFormatOptions, WIRE_FORMAT_HELP, wireFormatFromFlags } from '../tools/wire-format.js';
+import { addWireFormatOptions, WIRE_FORMAT_HELP, wireFormatFromFlags } from './wire-format-flags.js';
 
 interface GenerateFlags extends KafkaSecurityFlags {
   profile: string;

@@ -1,14 +1,14 @@
 import { renameSync, rmSync } from 'node:fs';
 import type { Command } from 'commander';
 import { RebalancerError } from '../errors.js';
-import { EVENT_FILE_HELP } from '../tools/event-file.js';
-import { badFlag, brokerList, intFlag, numberFlag, oneOf } from '../tools/flags.js';
-import { fileSize, guessFormat, importLog, type LogFormat } from '../tools/import-log.js';
-import { parseTypeMap, type ColumnMapping, type TimeUnit } from '../tools/importer.js';
-import { createProgress } from '../tools/progress.js';
-import { fileSink, topicSink, type EventSink } from '../tools/sink.js';
+import { EVENT_FILE_HELP } from '../adapters/event-file.js';
+import { badFlag, brokerList, intFlag, numberFlag, oneOf } from './flags.js';
+import { fileSize, guessFormat, importLog, type LogFormat } from '../offline/import-log.js';
+import { parseTypeMap, type ColumnMapping, type TimeUnit } from '../offline/importer.js';
+import { createProgress } from './progress.js';
+import { fileSink, topicSink, type EventSink } from '../adapters/sink.js';
 import { addKafkaSecurityOptions, kafkaSecurityFromFlags, type KafkaSecurityFlags } from './kafka-flags.js';
-import { addWireFormatOptions, WIRE_FORMAT_HELP, wireFormatFromFlags } from '../tools/wire-format.js';
+import { addWireFormatOptions, WIRE_FORMAT_HELP, wireFormatFromFlags } from './wire-format-flags.js';
 
 interface ImportFlags extends KafkaSecurityFlags {
   format?: string;

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { RebalancerError } from '../errors.js';
-import { registryFromFlag } from '../tools/wire-format.js';
-import { EVENT_FILE_HELP } from '../tools/event-file.js';
-import { brokerList, intFlag } from '../tools/flags.js';
-import { InspectDecoder, InspectSummary, REGISTRY_RETRY_MS, TOMBSTONE, inspectFile, inspectTopic, type InspectOptions } from '../tools/inspect.js';
-import { kafkaClient } from '../tools/sink.js';
+import { registryFromFlag } from './wire-format-flags.js';
+import { EVENT_FILE_HELP } from '../adapters/event-file.js';
+import { brokerList, intFlag } from './flags.js';
+import { InspectDecoder, InspectSummary, REGISTRY_RETRY_MS, TOMBSTONE, inspectFile, inspectTopic, type InspectOptions } from '../offline/inspect.js';
+import { kafkaClient } from '../adapters/sink.js';
 import { addKafkaSecurityOptions, kafkaSecurityFromFlags, type KafkaSecurityFlags } from './kafka-flags.js';
 
 interface InspectFlags extends KafkaSecurityFlags {

@@ -2,14 +2,14 @@
  * The Kafka security flags (SASL, TLS) of the verbs that talk to Kafka besides `run`
  * (generate, import, replay, backtest, inspect): the same flags, variables, help text and
  * validation as `run`'s settings (src/config/settings.ts), turned into kafkajs fields by
- * src/kafka/security.ts. A flag wins over its variable (REBALANCER_KAFKA_SASL_PASSWORD and
+ * src/adapters/kafka/security.ts. A flag wins over its variable (REBALANCER_KAFKA_SASL_PASSWORD and
  * the others).
  */
 import { Option, type Command } from 'commander';
 import { KAFKA_SECURITY_KEYS, SETTINGS, loadKafkaSecurity, type RawSettings } from '../config/index.js';
 import { settingHelp } from '../config/settings.js';
-import type { KafkaTarget } from '../kafka/connect.js';
-import { kafkaSecurity, type KafkaSecurityFields } from '../kafka/security.js';
+import type { KafkaTarget } from '../adapters/kafka/connect.js';
+import { kafkaSecurity, type KafkaSecurityFields } from '../adapters/kafka/security.js';
 
 /** The parsed options of these flags, as commander names them (`--kafka-sasl-mechanism` → `kafkaSaslMechanism`, the setting's key). */
 export type KafkaSecurityFlags = { [K in (typeof KAFKA_SECURITY_KEYS)[number]]?: string };

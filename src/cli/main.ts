@@ -5,19 +5,20 @@ import { registerGenerate } from './generate.js';
 import { registerImport } from './import.js';
 import { registerInspect } from './inspect.js';
 import { registerReplay } from './replay.js';
-import { registerRun } from './run.js';
+import { registerRun, type EmbeddedInfrastructure } from './run.js';
 
 /** Commander exits that are answers, not errors: --help, --version, and help shown for a bare `rebalancer`. */
 const ANSWERS: ReadonlySet<string> = new Set(['commander.helpDisplayed', 'commander.version', 'commander.help']);
 
-export function buildProgram(): Command {
+/** `infrastructure`: what `run --embedded` starts (given by dev/rebalancer.ts only). */
+export function buildProgram(infrastructure?: EmbeddedInfrastructure): Command {
   const program = new Command('rebalancer')
     .description('Streaming incremental rebalancer for e-commerce recommendation: consumes click/purchase events from Kafka,\nadapts class weights online, replays minority categories, trains a recommender on native TensorFlow.')
     .version('0.1.0')
     // Commander's own error lines are not printed: its usage errors are thrown as catalogue
     // errors (usageError) and printed once, in the CLI's format, by main().
     .configureOutput({ outputError: () => {} });
-  registerRun(program);
+  registerRun(program, infrastructure);
   registerGenerate(program);
   registerImport(program);
   registerReplay(program);
@@ -43,8 +44,8 @@ function usageError(cmd: Command, err: CommanderError): RebalancerError {
 }
 
 /** Runs the CLI; bad input ends with one line `rebalancer: <message> [CODE]` on stderr and exit code 2. */
-export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+export async function main(argv: string[], infrastructure?: EmbeddedInfrastructure): Promise<void> {
+  const program = buildProgram(infrastructure);
   try {
     await program.parseAsync(argv);
   } catch (err) {

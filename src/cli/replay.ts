@@ -1,15 +1,16 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { RebalancerError } from '../errors.js';
-import { EVENT_FILE_HELP } from '../tools/event-file.js';
-import { brokerList, intFlag, numberFlag, oneOf, timeFlag } from '../tools/flags.js';
-import { createProgress, type Progress } from '../tools/progress.js';
-import { REPLAY_TIMESTAMPS, readProgressFile, replay, type SourceId } from '../tools/replay.js';
-import { connectProducer, ensureTopic, kafkaClient } from '../tools/sink.js';
+import { EVENT_FILE_HELP } from '../adapters/event-file.js';
+import { brokerList, intFlag, numberFlag, oneOf, timeFlag } from './flags.js';
+import { createProgress, type Progress } from './progress.js';
+import { REPLAY_TIMESTAMPS, readProgressFile, replay, type SourceId } from '../offline/replay.js';
+import { connectProducer, ensureTopic, kafkaClient } from '../adapters/sink.js';
 import { addKafkaSecurityOptions, kafkaTargetFromFlags, type KafkaSecurityFlags } from './kafka-flags.js';
-import { fileSource, topicSource, type EventSource, type Range } from '../tools/sources.js';
-import { fileSize } from '../tools/import-log.js';
-import { addWireFormatOptions, schemaIdLearner, TopicEncoders, WIRE_FORMAT_HELP, wireFormatFromFlags } from '../tools/wire-format.js';
+import { fileSource, topicSource, type EventSource, type Range } from '../adapters/sources.js';
+import { fileSize } from '../offline/import-log.js';
+import { schemaIdLearner, TopicEncoders } from '../adapters/wire-format.js';
+import { addWireFormatOptions, WIRE_FORMAT_HELP, wireFormatFromFlags } from './wire-format-flags.js';
 
 interface ReplayFlags extends KafkaSecurityFlags {
   file?: string;

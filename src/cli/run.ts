@@ -7,10 +7,8 @@ import { SETTINGS, flagToOptionKey, type RawSettings, type ServiceConfig, type S
 import { settingHelp } from '../config/settings.js';
 import { RebalancerError, isRebalancerError } from '../errors.js';
 import { livePageUrl } from '../http/live-page.js';
-import { startLocalKafka, type LocalKafka } from '../kafka/local-broker.js';
-import { describeKafkaSecurity, kafkaSecurity, kafkaSecurityWarning } from '../kafka/security.js';
+import { describeKafkaSecurity, kafkaSecurity, kafkaSecurityWarning } from '../adapters/kafka/security.js';
 import { adminAddress } from '../serve/index.js';
-import { startLocalRegistry, type LocalRegistry } from '../kafka/local-registry.js';
 import { startService, type ServiceHandle, type ServiceState } from '../service/index.js';
 import { allocatorAdvice, glibcVersion } from '../service/allocator.js';
 import { LiveView } from './live-view.js';
@@ -18,6 +16,20 @@ import { startSyntheticProducer, type SyntheticProducer } from './synthetic-prod
 
 /** After a failed start, the process exits at the latest this long after the error (ms). */
 const START_FAILURE_EXIT_MS = 2_000;
+
+/**
+ * The local infrastructure of `run --embedded`: a Kafka broker and, for the Confluent demo,
+ * a schema registry. It is development support (dev/local-broker.ts, dev/local-registry.ts:
+ * they fetch jars with Maven and run Java), handed in by the development entry point
+ * (dev/rebalancer.ts, what `npm start` runs); the product's own executable has none.
+ */
+export interface EmbeddedInfrastructure {
+  startKafka(options: { log: (msg: string) => void; ownProcessGroup: boolean; sasl?: { users: Record<string, string> } }): Promise<{ brokers: string[]; saslBrokers: string[]; stop(): Promise<void> }>;
+  startRegistry(options: { log: (msg: string) => void }): Promise<{ url: string; stop(): Promise<void> }>;
+}
+
+type LocalKafka = Awaited<ReturnType<EmbeddedInfrastructure['startKafka']>>;
+type LocalRegistry = Awaited<ReturnType<EmbeddedInfrastructure['startRegistry']>>;
 
 interface RunOnlyFlags {
   config?: string;
@@ -34,12 +46,12 @@ interface RunOnlyFlags {
  * format of a backtest strategy); `--embedded` adds a local Kafka broker and a built-in
  * synthetic producer so the whole system runs with one command.
  */
-export function registerRun(program: Command): void {
+export function registerRun(program: Command, infrastructure?: EmbeddedInfrastructure): void {
   const cmd = program
     .command('run')
     .description('run the rebalancer service: consume events, balance, train, serve recommendations and metrics.\nWith --embedded: a local Kafka broker and a built-in skewed synthetic stream (with a few corrupt payloads).')
     .option('--config <file>', `settings file (JSON or YAML, one object of run settings, e.g. {"weight-policy": "sqrt_inverse"}; the format of a backtest --strategy-file); flags win over env, env over the file (env ${CONFIG_FILE_ENV})`)
-    .option('--embedded', 'start a local Kafka broker and feed it a synthetic imbalanced stream; with --wire-format confluent and no --schema-registry, also a local schema registry (Apicurio, Java 21+), and the stream is written in the Confluent wire format')
+    .option('--embedded', '(npm start, the development entry point dev/rebalancer.ts) start a local Kafka broker and feed it a synthetic imbalanced stream; with --wire-format confluent and no --schema-registry, also a local schema registry (Apicurio, Java 21+), and the stream is written in the Confluent wire format')
     .option('--duration <s>', 'stop after this many seconds (default with --embedded: 60; otherwise run until SIGINT/SIGTERM)')
     .option('--events <n>', 'stop after this many events have been applied')
     .option('--rate <n>', 'events per second of the embedded synthetic producer', '5000')
@@ -55,7 +67,7 @@ export function registerRun(program: Command): void {
       const v = flags[flagToOptionKey(spec.flag)];
       if (typeof v === 'string') raw[key as SettingKey] = v;
     }
-    await runCommand(raw, flags as RunOnlyFlags);
+    await runCommand(raw, flags as RunOnlyFlags, infrastructure);
   });
 }
 
@@ -66,8 +78,11 @@ function positive(name: string, raw: string | undefined, allowZero = false): num
   return n;
 }
 
-async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> {
+async function runCommand(raw: RawSettings, flags: RunOnlyFlags, infrastructure: EmbeddedInfrastructure | undefined): Promise<void> {
   const embedded = flags.embedded === true;
+  if (embedded && infrastructure === undefined) {
+    throw new RebalancerError('REB_CONFIG_INVALID', '--embedded: the local broker and registry are development support, started by `npm start` (node --import tsx dev/rebalancer.ts run --embedded) in a clone of the project; the installed rebalancer connects to --brokers', { flag: 'embedded' });
+  }
   const durationS = positive('--duration', flags.duration) ?? (embedded ? 60 : undefined);
   const stopAfterEvents = positive('--events', flags.events);
   const rate = positive('--rate', flags.rate) ?? 5_000;
@@ -112,7 +127,7 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
       // the broker after the final checkpoint (and kills it should this process die first).
       // With SASL settings, the broker gets a SASL_PLAINTEXT listener for exactly those credentials, and the service uses it.
       const sasl = config.kafkaSaslMechanism !== '' ? { users: { [config.kafkaSaslUsername]: config.kafkaSaslPassword } } : undefined;
-      local = await startLocalKafka({ log, ownProcessGroup: true, ...(sasl !== undefined ? { sasl } : {}) });
+      local = await infrastructure!.startKafka({ log, ownProcessGroup: true, ...(sasl !== undefined ? { sasl } : {}) });
       // A fresh broker has fresh offsets: checkpoints of another broker must not be restored.
       // A temporary one of our own is removed at the end.
       if (resolved.explicit.checkpointDir === undefined) ownedCheckpointDir = mkdtempSync(join(tmpdir(), 'rebalancer-embedded-'));
@@ -122,7 +137,7 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags): Promise<void> 
       // synthetic producer writes the Confluent wire format through it.
       if (config.wireFormat === 'confluent' && config.schemaRegistry === '') {
         log('starting a local schema registry (Apicurio, embedded mode with --wire-format confluent)');
-        registry = await startLocalRegistry({ log });
+        registry = await infrastructure!.startRegistry({ log });
         config = { ...config, schemaRegistry: registry.url };
       }
     }

@@ -1,9 +1,9 @@
 import { CompressionTypes, type Producer } from 'kafkajs';
-import { createKafkaClient } from '../kafka/client.js';
-import type { KafkaSecurityFields } from '../kafka/security.js';
+import { createKafkaClient } from '../adapters/kafka/client.js';
+import type { KafkaSecurityFields } from '../adapters/kafka/security.js';
 import { createEventCodec, type InteractionEvent } from '../codec/index.js';
-import { SchemaRegistryClient } from '../kafka/schema-registry.js';
-import { DEFAULT_SYNTHETIC, SyntheticStream } from '../tools/synthetic.js';
+import { SchemaRegistryClient } from '../adapters/kafka/schema-registry.js';
+import { DEFAULT_SYNTHETIC, SyntheticStream } from '../offline/synthetic.js';
 
 export interface SyntheticProducer {
   readonly sent: number;

@@ -108,7 +108,7 @@ function configError(problems: ConfigProblem[]): RebalancerError {
  * The Kafka security settings alone (the tools that talk to Kafka: generate, import,
  * replay, backtest, inspect), from their flags and the environment, each value validated
  * like `run`'s (the same schemas, the same error); how they go together is checked by
- * kafkaSecurity (src/kafka/security.ts), as for `run`.
+ * kafkaSecurity (src/adapters/kafka/security.ts), as for `run`.
  */
 export function loadKafkaSecurity(options: { flags: RawSettings; env: NodeJS.ProcessEnv }): KafkaSecuritySettings {
   const { values, problems } = parseSettings(KAFKA_SECURITY_KEYS, layersOf(options), {});
@@ -118,7 +118,7 @@ export function loadKafkaSecurity(options: { flags: RawSettings; env: NodeJS.Pro
 
 /** Constraints between settings, reported like single-setting errors. */
 function crossChecks(c: ServiceConfig, sources: Sources): ConfigProblem[] {
-  // The Kafka security settings are checked together where they become client fields (src/kafka/security.ts).
+  // The Kafka security settings are checked together where they become client fields (src/adapters/kafka/security.ts).
   const problems: ConfigProblem[] = [...adminProblems(c, sources)];
   if (typeof c.weightMin === 'number' && typeof c.weightMax === 'number' && c.weightMin > c.weightMax) {
     const spec = SETTINGS.weightMin;

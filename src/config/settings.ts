@@ -56,7 +56,7 @@ const optionalPort: z.ZodType<'' | number> = z
   .pipe(z.union([z.literal(''), z.string().regex(/^\d{1,5}$/).transform(Number).pipe(z.number().int().min(0).max(65_535))]));
 /** Empty (no SASL), or a kafkajs SASL mechanism; Kafka's own spelling (PLAIN, SCRAM-SHA-256) is accepted too. */
 const saslMechanism: z.ZodType<'' | 'plain' | 'scram-sha-256' | 'scram-sha-512'> = z.string().trim().toLowerCase().pipe(z.enum(['', 'plain', 'scram-sha-256', 'scram-sha-512']));
-/** Empty, or a file path (read and checked when the Kafka client is made: src/kafka/security.ts). */
+/** Empty, or a file path (read and checked when the Kafka client is made: src/adapters/kafka/security.ts). */
 const optionalPath: z.ZodType<string> = z.string().trim();
 
 /** The `run --help` text of a setting: what it does, its allowed values or range, default and variable. */
@@ -191,7 +191,7 @@ export function flagToOptionKey(flag: string): string {
   return flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
-/** The settings every Kafka client the product makes takes (SASL and TLS): src/kafka/security.ts turns them into kafkajs fields. */
+/** The settings every Kafka client the product makes takes (SASL and TLS): src/adapters/kafka/security.ts turns them into kafkajs fields. */
 export const KAFKA_SECURITY_KEYS = ['kafkaSaslMechanism', 'kafkaSaslUsername', 'kafkaSaslPassword', 'kafkaSsl', 'kafkaSslCa', 'kafkaSslCert', 'kafkaSslKey', 'kafkaSslRejectUnauthorized'] as const satisfies readonly SettingKey[];
 
 export type KafkaSecuritySettings = Pick<ServiceConfig, (typeof KAFKA_SECURITY_KEYS)[number]>;

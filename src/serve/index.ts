@@ -10,7 +10,7 @@ export { adminAddress, adminUrl, type ListenAddress } from './listeners.js';
 export { ServingThread } from './serving-thread.js';
 export { TriggerGate } from './trigger-gate.js';
 export { Recommender, type ScoringPort } from './recommender.js';
-export { SnapshotServing } from './snapshot-serving.js';
+export { SnapshotServing } from '../model/snapshot-serving.js';
 
 /** What the service needs of either. */
 export interface Serving {

@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { threadMemorySchema, type ThreadMemory } from '../metrics/thread-memory.js';
 import { modelSnapshotSchema, type ModelSnapshot } from '../model/snapshot.js';
-import type { CandidateItem } from '../stream/ports.js';
+import type { CandidateItem } from '../ports/index.js';
 
 /** What the serving thread starts with (its workerData). */
 export interface ServingInit {

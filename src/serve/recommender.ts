@@ -1,14 +1,8 @@
-import type { RecommendationMessage, RecommendedItem } from '../codec/index.js';
-import type { CandidateItem } from '../stream/ports.js';
-import { OutputQueue } from './output-queue.js';
+import type { RecommendationMessage } from '../codec/index.js';
+import type { CandidateItem, ScoringPort } from '../ports/index.js';
 
-/** What the recommender scores with: the live model (inline) or the latest snapshot. */
-export interface ScoringPort {
-  readonly version: string;
-  recommend(userId: string, candidates: readonly CandidateItem[], k: number): RecommendedItem[];
-  /** Whether the model scored from has no history of the user (src/model/snapshot.ts, isColdStart); null when it cannot tell. */
-  coldStart(userId: string): boolean | null;
-}
+export type { ScoringPort };
+import { OutputQueue } from './output-queue.js';
 
 /** A recommendation as served over HTTP: the topic's message plus the cold-start flag. */
 export interface ServedRecommendation extends RecommendationMessage {

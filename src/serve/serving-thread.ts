@@ -17,7 +17,7 @@ import type { MetricsText, Readiness } from '../http/server.js';
 import type { ThreadMemory } from '../metrics/thread-memory.js';
 import { snapshotTransferList, type ModelSnapshot } from '../model/snapshot.js';
 import { startModuleWorker } from '../start-worker.js';
-import type { CandidateItem } from '../stream/ports.js';
+import type { CandidateItem } from '../ports/index.js';
 import { fromServingSchema, type FromServing, type Question, type ServingInit, type ServingTally } from './protocol.js';
 import { OutputQueue } from './output-queue.js';
 import { CANDIDATE_TTL_MS } from './recommender.js';

@@ -11,10 +11,10 @@ import { isRebalancerError } from '../errors.js';
 import type { HttpDeps, MetricsText, Readiness } from '../http/server.js';
 import { threadMemory } from '../metrics/thread-memory.js';
 import { listenHttp, type HttpListeners } from './listeners.js';
-import type { CandidateItem } from '../stream/ports.js';
+import type { CandidateItem } from '../ports/index.js';
 import { fromServingSchema, metricsTextSchema, readinessSchema, servingInitSchema, toServingSchema, type FromServing, type Question } from './protocol.js';
 import { Recommender } from './recommender.js';
-import { SnapshotServing } from './snapshot-serving.js';
+import { SnapshotServing } from '../model/snapshot-serving.js';
 
 /** How often recommendation tallies go to the main thread's metrics, ms. */
 const STATS_INTERVAL_MS = 250;

@@ -3,7 +3,7 @@ import { GlobalWindow, shareDivergence, type CountsRecord } from '../balance/ind
 import type { ServiceMetrics } from '../metrics/index.js';
 import type { PartitionChangelog } from '../state/changelog.js';
 import type { GlobalCountsTopic } from '../state/global-counts-topic.js';
-import { PartitionState, type PartitionStates } from '../stream/partition-state.js';
+import { PartitionState, type PartitionStates } from '../ingest/partition-state.js';
 
 const RESTORE_ATTEMPTS = 4;
 const RESTORE_RETRY_MS = 500;

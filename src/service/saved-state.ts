@@ -10,9 +10,9 @@ import { deserialize, serialize } from 'node:v8';
 import { z } from 'zod';
 import { EVENT_TYPES, type InteractionEvent } from '../codec/index.js';
 import { RebalancerError } from '../errors.js';
-import type { HeldEvent } from '../stream/event-time.js';
-import type { StoredLedgerSnapshot } from '../stream/ledger.js';
-import type { BalanceAdapterSnapshot } from './balance-adapter.js';
+import type { HeldEvent } from '../ingest/event-time.js';
+import type { StoredLedgerSnapshot } from '../ingest/ledger.js';
+import type { BalanceAdapterSnapshot } from '../train/balance-adapter.js';
 
 export interface SavedState {
   /** 1: before the training backlog was saved (restores with an empty backlog). */

@@ -6,7 +6,7 @@ import type { ServiceConfig } from '../config/index.js';
 import type { ServiceMetrics } from '../metrics/index.js';
 import { PartitionChangelog } from '../state/changelog.js';
 import { GlobalCountsTopic } from '../state/global-counts-topic.js';
-import { PartitionStates } from '../stream/partition-state.js';
+import { PartitionStates } from '../ingest/partition-state.js';
 import { PartitionOwnership } from './ownership.js';
 import { ModelSync, type ModelSyncStats, type SyncTarget } from '../train/model-sync-loop.js';
 import { ModelSyncTopic } from '../train/model-sync-topic.js';

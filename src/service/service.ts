@@ -13,22 +13,22 @@ import { threadMemory } from '../metrics/thread-memory.js';
 import { CheckpointStore } from '../state/checkpoint-store.js';
 import { Checkpointer, checkpointMetaSchema, type CheckpointMeta } from '../state/checkpointer.js';
 import { decodeSavedState, encodeSavedState, type SavedState } from './saved-state.js';
-import { TrainBacklog } from '../stream/backlog.js';
-import { DedupSet } from '../stream/dedup.js';
-import { EventTimeAlignment, type HeldEvent } from '../stream/event-time.js';
-import { DLQ_REFUSAL_LABELS, DeadLetterSink } from '../stream/dlq.js';
-import { IngestLedger } from '../stream/ledger.js';
-import { buildPipeline } from '../stream/pipeline.js';
-import type { AdjustmentView, CandidateItem } from '../stream/ports.js';
-import { KafkaSource } from '../stream/source.js';
-import { REJECT_REASONS } from '../stream/reasons.js';
-import { createKafkaClient } from '../kafka/client.js';
-import { waitForKafka } from '../kafka/connect.js';
-import { kafkaSecurity } from '../kafka/security.js';
-import { SchemaRegistryClient } from '../kafka/schema-registry.js';
-import { SchemaIdGate } from '../stream/schema-ids.js';
-import { BalanceAdapter } from './balance-adapter.js';
-import { informedScorer } from './informed-scores.js';
+import { TrainBacklog } from '../ingest/backlog.js';
+import { DedupSet } from '../ingest/dedup.js';
+import { EventTimeAlignment, type HeldEvent } from '../ingest/event-time.js';
+import { DLQ_REFUSAL_LABELS, DeadLetterSink } from '../ingest/dlq.js';
+import { IngestLedger } from '../ingest/ledger.js';
+import { buildPipeline } from '../ingest/pipeline.js';
+import type { AdjustmentView, CandidateItem } from '../ports/index.js';
+import { KafkaSource } from '../ingest/source.js';
+import { REJECT_REASONS } from '../ingest/reasons.js';
+import { createKafkaClient } from '../adapters/kafka/client.js';
+import { waitForKafka } from '../adapters/kafka/connect.js';
+import { kafkaSecurity } from '../adapters/kafka/security.js';
+import { SchemaRegistryClient } from '../adapters/kafka/schema-registry.js';
+import { SchemaIdGate } from '../ingest/schema-ids.js';
+import { BalanceAdapter } from '../train/balance-adapter.js';
+import { informedScorer } from '../train/informed-scores.js';
 import { ScaleOut, type GlobalState } from './scale-out.js';
 import { startTrainer, type Trainer, type TrainerStats } from '../train/index.js';
 import { MODEL_DIR } from '../state/checkpoint-layout.js';
@@ -142,7 +142,7 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
   }
   const schemaRegistry = config.schemaRegistry === '' ? undefined : new SchemaRegistryClient({ url: config.schemaRegistry, timeoutMs: config.registryTimeoutMs });
   const rng = new Rng(config.seed);
-  const security = kafkaSecurity(config); // SASL and TLS (src/kafka/security.ts): REB_CONFIG_INVALID for an unusable PEM file
+  const security = kafkaSecurity(config); // SASL and TLS (src/adapters/kafka/security.ts): REB_CONFIG_INVALID for an unusable PEM file
   const kafka = createKafkaClient({ clientId: config.clientId, brokers: config.brokers, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel, retry: { retries: 8 }, ...security });
 
   // Until the service is up, HTTP says it is starting, and in which phase.
@@ -201,12 +201,12 @@ async function startSteps(config: ServiceConfig, options: ServiceOptions, undo: 
     const m = model;
     undo.push(() => m.stop());
   }
-  // --undersampling informed: batches keep the majority events the model scores worst (src/service/informed-scores.ts).
+  // --undersampling informed: batches keep the majority events the model scores worst (src/train/informed-scores.ts).
   const informed = config.undersampling === 'informed' && model !== undefined ? informedScorer(model, now) : undefined;
   balance.scoreWith(informed?.score);
   // Asked of the trainer, so TensorFlow loads where it trains (the trainer thread creates its
   // thread pools, with the thread's priority); with training off it is loaded here to report.
-  const native = model ? model.nativeBackend : (await import('./model-adapter.js')).tfBackendIsNative();
+  const native = model ? model.nativeBackend : (await import('../train/model-adapter.js')).tfBackendIsNative();
   if (!native) log('WARNING: TensorFlow is NOT running on the native backend; training will be very slow (see README, native TensorFlow)');
   metrics.tfNativeBackend.set(native ? 1 : 0);
 

@@ -13,7 +13,7 @@ import { EVENT_TYPE_ORDER } from '../balance/index.js';
 import { makeEvent, type EventType, type InteractionEvent } from '../codec/types.js';
 import { RebalancerError } from '../errors.js';
 import { SYNTHETIC_KINDS, isSyntheticEvent, syntheticEvent } from '../model/latent-smote.js';
-import { freshFirst, type EventBatch } from '../service/balance-adapter.js';
+import { freshFirst, type EventBatch } from './balance-adapter.js';
 import type { EventColumns, SyntheticColumns, TrainMessage } from './protocol.js';
 
 const TYPE_INDEX: ReadonlyMap<EventType, number> = new Map(EVENT_TYPE_ORDER.map((t, i) => [t, i]));

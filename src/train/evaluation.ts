@@ -1,5 +1,5 @@
 import type { IncrementalTrainer } from '../model/index.js';
-import { adjustmentView, type EvaluationView } from '../stream/ports.js';
+import { adjustmentView, type EvaluationView } from '../ports/index.js';
 
 /** The prequential evaluation of a trainer in the pipeline's terms (inline adapter and trainer thread alike). */
 export function evaluationOf(t: IncrementalTrainer): EvaluationView {

@@ -5,8 +5,8 @@
 import type { Rng } from '../balance/index.js';
 import type { TensorMemory, ThreadMemory } from '../metrics/thread-memory.js';
 import type { ServiceConfig } from '../config/index.js';
-import type { EventBatch } from '../service/balance-adapter.js';
-import type { ModelPort } from '../stream/ports.js';
+import type { EventBatch } from './balance-adapter.js';
+import type { ModelPort } from '../ports/index.js';
 import { TrainerThread } from './trainer-thread.js';
 
 /** What an operator watches of the trainer (metrics, readiness). */
@@ -45,7 +45,7 @@ export async function startTrainer(o: StartTrainerOptions): Promise<Trainer> {
   const { config, rng, prior, restoreDir, log } = o;
   if (!config.trainerThread) {
     // Loaded only for inline training: TensorFlow then runs on this thread.
-    const { ModelAdapter } = await import('../service/model-adapter.js');
+    const { ModelAdapter } = await import('./model-adapter.js');
     return restoreDir === undefined ? ModelAdapter.createInitialised(config, rng, prior) : ModelAdapter.restoreOrCreate(restoreDir, config, rng, prior, log);
   }
   return TrainerThread.create({

@@ -31,7 +31,7 @@
  * published plus every remote delta added since) and adds the others' changes, as
  * asynchronous data-parallel SGD does (Downpour SGD, Dean et al., NIPS 2012): every step of
  * every replica is applied once everywhere, whatever the order of publishes. It costs a copy
- * of the parameters. Measured side by side in src/tools/sync-sim.ts.
+ * of the parameters. Measured side by side in src/offline/sync-sim.ts.
  *
  * The streaming count features (features.ts: popularity, user affinity) are counts, not
  * weights: they merge exactly by addition (each count is the sum of every replica's own

@@ -25,7 +25,7 @@ import { EVENT_TYPE_ORDER, adjustmentStateSchema, rngStateSchema, type Adjustmen
 import type { EventType } from '../codec/types.js';
 import { SETTINGS, loadConfig, type RawSettings, type ServiceConfig, type SettingKey } from '../config/index.js';
 import type { EvaluatorState, RingState } from '../model/evaluator.js';
-import type { EvaluationView } from '../stream/ports.js';
+import type { EvaluationView } from '../ports/index.js';
 import { modelSnapshotSchema, type ModelSnapshot } from '../model/snapshot.js';
 import { gaussianStateSchema, type GaussianState } from '../model/gaussian-oversampler.js';
 import { headsStateSchema, type HeadsState } from '../model/online-bagging.js';

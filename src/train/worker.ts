@@ -23,7 +23,7 @@ import { RebalancerError, isRebalancerError } from '../errors.js';
 import { IncrementalTrainer, assertNativeBackend, initialTrainer, loadModel, saveModel } from '../model/index.js';
 import { snapshotTransferList, takeSnapshot } from '../model/snapshot.js';
 import { evaluationOf } from './evaluation.js';
-import { MODEL_DIR, modelConfigOf, prepareInitOf, tfBackendIsNative, trainerConfigOf } from '../service/model-adapter.js';
+import { MODEL_DIR, modelConfigOf, prepareInitOf, tfBackendIsNative, trainerConfigOf } from './model-adapter.js';
 import { CategoryPriors, decodeBatch } from './batch-codec.js';
 import { exportHandOver, modelFromHandOver, trainerStateOf } from './hand-over.js';
 import { blendIntoModel, syncParamsOf, trackTrainer, type SyncMode, type SyncTracker } from './model-sync.js';

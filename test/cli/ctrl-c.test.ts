@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, it } from 'node:test';
-import { startCli } from '../tools/tools-helpers.js';
+import { startCli } from '../offline/helpers.js';
 
 function embeddedDirs(): string[] {
   return readdirSync(tmpdir()).filter((n) => n.startsWith('rebalancer-embedded-'));

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { startCli } from '../tools/tools-helpers.js';
+import { startCli } from '../offline/helpers.js';
 
 function pids(pattern: string): string[] {
   return spawnSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.length > 0);

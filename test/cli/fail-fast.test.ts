@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { startCli } from '../tools/tools-helpers.js';
+import { startCli } from '../offline/helpers.js';
 
 /** A loopback port nothing listens on (bound, then released). */
 async function deadPort(): Promise<number> {
@@ -84,7 +84,7 @@ describe('fail-fast starts', () => {
       }
     });
     assert.equal(r.code, 2, r.stderr);
-    // One line, naming the broker tried, how often and for how long, and the last error (src/kafka/connect.ts).
+    // One line, naming the broker tried, how often and for how long, and the last error (src/adapters/kafka/connect.ts).
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('rebalancer: '));
     assert.equal(lines.length, 1, r.stderr);
     const m = new RegExp(`^rebalancer: cannot reach Kafka at 127\\.0\\.0\\.1:${brokerPort} after (\\d+) attempts over (\\d+\\.\\d) s \\(--connect-timeout-ms 8000; last error: .*ECONNREFUSED.*\\) \\[REB_KAFKA_UNAVAILABLE\\]$`).exec(lines[0]!);

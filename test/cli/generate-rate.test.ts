@@ -12,10 +12,10 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { Rng } from '../../src/balance/rng.js';
 import { createEventCodec } from '../../src/codec/index.js';
-import { REPO_ROOT } from '../../src/kafka/local-broker.js';
-import { openEventFile } from '../../src/tools/event-file.js';
-import { RatePacer, type PacingClock } from '../../src/tools/generate-common.js';
-import { spawnCli, startCli, tempDir } from '../tools/tools-helpers.js';
+import { REPO_ROOT } from '../../dev/local-broker.js';
+import { openEventFile } from '../../src/adapters/event-file.js';
+import { RatePacer, type PacingClock } from '../../src/offline/generate-common.js';
+import { spawnCli, startCli, tempDir } from '../offline/helpers.js';
 
 /** A virtual clock whose sleeps end `lateness()` ms after they were due (negative: early). */
 function virtualClock(lateness: () => number): PacingClock & { t: number } {

@@ -11,7 +11,7 @@ import { LiveView, renderPanel, type LiveFrame, type LiveOutput, type LiveSource
 import { loadConfig } from '../../src/config/index.js';
 import { isRebalancerError } from '../../src/errors.js';
 import type { ServiceState } from '../../src/service/index.js';
-import { startCli } from '../tools/tools-helpers.js';
+import { startCli } from '../offline/helpers.js';
 
 // ------------------------------------------------------------------ fixtures
 

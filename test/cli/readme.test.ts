@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { describe, it } from 'node:test';
-import { REPO_ROOT } from '../../src/kafka/local-broker.js';
+import { REPO_ROOT } from '../../dev/local-broker.js';
 
 /** The documented way to start the CLI from a checkout (README, "CLI"). */
 const CLI_FORM = 'node bin/rebalancer.js';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { SETTINGS } from '../../src/config/index.js';
-import { spawnCli } from '../tools/tools-helpers.js';
+import { spawnCli } from '../offline/helpers.js';
 
 /** Help text with line wrapping undone (commander wraps to the terminal width). */
 const flat = (s: string): string => s.replace(/\s+/g, ' ');

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { spawnCli } from '../tools/tools-helpers.js';
+import { spawnCli } from '../offline/helpers.js';
 
 const CASES: { args: string[]; message: RegExp; suggestion?: string }[] = [
   { args: ['generate', '--evnts', '10'], message: /unknown option '--evnts'/, suggestion: '--events' },

@@ -7,7 +7,7 @@ import { CONFIG_FILE_ENV, loadRunConfig, readNamedSettingsFile, readSettingsFile
 import { SETTINGS, defaultConfig, flagToOptionKey, loadConfig } from '../../src/config/index.js';
 import { RebalancerError } from '../../src/errors.js';
 import { BalanceState, Rng } from '../../src/balance/index.js';
-import { balanceConfigOf } from '../../src/service/balance-adapter.js';
+import { balanceConfigOf } from '../../src/train/balance-adapter.js';
 
 function configError(fn: () => unknown): RebalancerError {
   try {

@@ -1,8 +1,8 @@
 import { Rng } from '../../src/balance/rng.js';
 import type { InteractionEvent } from '../../src/codec/index.js';
 import type { ServiceConfig } from '../../src/config/index.js';
-import { BalanceAdapter, type EventBatch } from '../../src/service/balance-adapter.js';
-import { createGenerator } from '../../src/tools/generate.js';
+import { BalanceAdapter, type EventBatch } from '../../src/train/balance-adapter.js';
+import { createGenerator } from '../../src/offline/generate.js';
 
 /** Composed batches of the realistic generator through the service's balance adapter (replay on when ρ < 1). */
 export class BalanceFeed {

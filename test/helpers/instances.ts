@@ -13,7 +13,7 @@ import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SETTINGS, type RawSettings } from '../../src/config/index.js';
-import { REPO_ROOT, freePort } from '../../src/kafka/local-broker.js';
+import { REPO_ROOT, freePort } from '../../dev/local-broker.js';
 import { limitTensorFlowThreads } from '../../src/train/tf-threads.js';
 import { MMAP_THRESHOLD_BYTES, MMAP_THRESHOLD_ENV } from '../../src/service/allocator.js';
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
-import { startLocalKafka, type LocalKafka } from '../../src/kafka/local-broker.js';
+import { startLocalKafka, type LocalKafka } from '../../dev/local-broker.js';
 
 let own: Promise<LocalKafka> | undefined;
 

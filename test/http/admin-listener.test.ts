@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import { defaultConfig, loadConfig } from '../../src/config/index.js';
 import { RebalancerError, isRebalancerError } from '../../src/errors.js';
 import type { HttpDeps, Readiness } from '../../src/http/server.js';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../../dev/local-broker.js';
 import { MainThreadServing, ServingThread, TriggerGate, adminAddress, type ListenAddress, type Serving } from '../../src/serve/index.js';
 
 const ADMIN_ROUTES = ['/metrics', '/state', '/state/history', '/healthz', '/readyz', '/'] as const;

@@ -16,13 +16,13 @@ import type { Page } from 'playwright-core';
 import { createEventCodec } from '../../src/codec/index.js';
 import { createHttpServer, type HttpDeps } from '../../src/http/server.js';
 import { LIVE_PAGE_CSP, livePageUrl } from '../../src/http/live-page.js';
-import { REPO_ROOT } from '../../src/kafka/local-broker.js';
+import { REPO_ROOT } from '../../dev/local-broker.js';
 import { startService, type ServiceHandle, type ServiceState } from '../../src/service/index.js';
 import type { HistoryDocument } from '../../src/service/history.js';
-import { DEFAULT_SYNTHETIC, SyntheticStream } from '../../src/tools/synthetic.js';
+import { DEFAULT_SYNTHETIC, SyntheticStream } from '../../src/offline/synthetic.js';
 import { withPage } from '../helpers/browser.js';
 import { testBrokers, testKafka } from '../helpers/kafka.js';
-import { freshTopics, getJson, produceSkewed, testConfig, waitFor, type StreamTopics } from '../stream/helpers.js';
+import { freshTopics, getJson, produceSkewed, testConfig, waitFor, type StreamTopics } from '../ingest/helpers.js';
 
 const SCREENSHOT = join(REPO_ROOT, 'docs', 'img', 'live-page.png');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -34,10 +34,10 @@ import { resolveBalanceConfig } from '../../src/balance/config.js';
 import { classWeights } from '../../src/balance/weights.js';
 import { createEventCodec, makeEvent } from '../../src/codec/index.js';
 import { loadConfig, type RawSettings } from '../../src/config/index.js';
-import { freePort, startLocalKafka, type LocalKafka } from '../../src/kafka/local-broker.js';
-import { balanceConfigOf } from '../../src/service/balance-adapter.js';
-import { createGenerator } from '../../src/tools/generate.js';
-import { RatePacer } from '../../src/tools/generate-common.js';
+import { freePort, startLocalKafka, type LocalKafka } from '../../dev/local-broker.js';
+import { balanceConfigOf } from '../../src/train/balance-adapter.js';
+import { createGenerator } from '../../src/offline/generate.js';
+import { RatePacer } from '../../src/offline/generate-common.js';
 import { digest, pollUntil, sleep, startInstance, stopAll, type Instance } from '../helpers/instances.js';
 
 /** Where the merged global view sits in GET /state (adjust here if the service names it otherwise). */

@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runBacktest, type BacktestResult, type EventStream } from '../../src/tools/backtest.js';
-import { createGenerator } from '../../src/tools/generate.js';
-import { parseStrategies } from '../../src/tools/strategies.js';
+import { runBacktest, type BacktestResult, type EventStream } from '../../src/offline/backtest.js';
+import { createGenerator } from '../../src/offline/generate.js';
+import { parseStrategies } from '../../src/offline/strategies.js';
 
 const EVENTS = 40_000;
 

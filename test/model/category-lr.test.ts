@@ -14,7 +14,7 @@ import { defaultConfig, loadConfig } from '../../src/config/index.js';
 import { isRebalancerError } from '../../src/errors.js';
 import { CategoryStepSizes } from '../../src/model/category-lr.js';
 import { createModel, IncrementalTrainer, ItemCatalog, resolveTrainerConfig, type Interaction, type RecModel, type TrainerConfigInput } from '../../src/model/index.js';
-import { ModelAdapter } from '../../src/service/model-adapter.js';
+import { ModelAdapter } from '../../src/train/model-adapter.js';
 import { TrainerThread } from '../../src/train/trainer-thread.js';
 import { BalanceFeed } from '../helpers/balance-feed.js';
 

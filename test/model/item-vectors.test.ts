@@ -14,7 +14,7 @@ import { defaultConfig, loadConfig, type ServiceConfig } from '../../src/config/
 import { isRebalancerError } from '../../src/errors.js';
 import { createModel, initialTrainer, type RecModel } from '../../src/model/index.js';
 import { idSpaces } from '../../src/model/layout.js';
-import { ModelAdapter, modelConfigOf, prepareInitOf, trainerConfigOf } from '../../src/service/model-adapter.js';
+import { ModelAdapter, modelConfigOf, prepareInitOf, trainerConfigOf } from '../../src/train/model-adapter.js';
 
 // 64 item rows for 120 ids: several rows are shared (hash collisions), most are not.
 const CONFIG = defaultConfig({ modelUserRows: 64, modelItemRows: 64, modelDim: 4, seed: 3 });

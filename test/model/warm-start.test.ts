@@ -14,10 +14,10 @@ import { Rng } from '../../src/balance/index.js';
 import type { InteractionEvent } from '../../src/codec/index.js';
 import { defaultConfig, type ServiceConfig } from '../../src/config/index.js';
 import { isRebalancerError } from '../../src/errors.js';
-import { BalanceAdapter, type EventBatch } from '../../src/service/balance-adapter.js';
-import { MODEL_DIR, ModelAdapter } from '../../src/service/model-adapter.js';
-import type { CandidateItem, ModelPort } from '../../src/stream/ports.js';
-import { createGenerator } from '../../src/tools/generate.js';
+import { BalanceAdapter, type EventBatch } from '../../src/train/balance-adapter.js';
+import { MODEL_DIR, ModelAdapter } from '../../src/train/model-adapter.js';
+import type { CandidateItem, ModelPort } from '../../src/ports/index.js';
+import { createGenerator } from '../../src/offline/generate.js';
 import { TrainerThread } from '../../src/train/trainer-thread.js';
 
 const CONFIG = defaultConfig({ modelUserRows: 1024, modelItemRows: 2048, modelDim: 6, batchSize: 64, seed: 7 });

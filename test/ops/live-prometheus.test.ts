@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
-import { freePort } from '../../src/kafka/local-broker.js';
+import { freePort } from '../../dev/local-broker.js';
 import { startSyntheticProducer, type SyntheticProducer } from '../../src/cli/synthetic-producer.js';
 import { createTopic, testBrokers, uniqueTopic } from '../helpers/kafka.js';
 import {

@@ -14,10 +14,10 @@ import { idSpaces } from '../../src/model/layout.js';
 import { createModel, IncrementalTrainer, resolveModelConfig, SnapshotScorer, takeSnapshot, type Interaction, type RecModel } from '../../src/model/index.js';
 import { Recommender, SnapshotServing } from '../../src/serve/index.js';
 import { startService, type ServiceHandle } from '../../src/service/index.js';
-import type { CandidateItem } from '../../src/stream/ports.js';
-import { DEFAULT_SYNTHETIC, SyntheticStream } from '../../src/tools/synthetic.js';
+import type { CandidateItem } from '../../src/ports/index.js';
+import { DEFAULT_SYNTHETIC, SyntheticStream } from '../../src/offline/synthetic.js';
 import { testBrokers } from '../helpers/kafka.js';
-import { freshTopics, produceSkewed, testConfig, waitFor } from '../stream/helpers.js';
+import { freshTopics, produceSkewed, testConfig, waitFor } from '../ingest/helpers.js';
 
 const MODEL = { userRows: 512, itemRows: 1024, categoryRows: 32, gmfDim: 8, mlpDim: 8, mlpLayers: [16, 8] };
 

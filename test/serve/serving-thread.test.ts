@@ -4,7 +4,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { startService, type ServiceHandle } from '../../src/service/index.js';
 import { testBrokers } from '../helpers/kafka.js';
-import { freshTopics, produceSkewed, testConfig, waitFor } from '../stream/helpers.js';
+import { freshTopics, produceSkewed, testConfig, waitFor } from '../ingest/helpers.js';
 
 /**
  * An HTTP client on a thread of its own (a client of the service never shares its main

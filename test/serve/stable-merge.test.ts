@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { stableMerge } from '../../src/serve/recommender.js';
-import type { CandidateItem } from '../../src/stream/ports.js';
+import type { CandidateItem } from '../../src/ports/index.js';
 
 const item = (id: number, category = `c${id % 3}`): CandidateItem => ({ itemId: `i${id}`, categoryId: category });
 const ids = (xs: readonly CandidateItem[]): string[] => xs.map((x) => `${x.itemId}/${x.categoryId}`).sort();

@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import { createServiceMetrics } from '../../src/metrics/index.js';
 import type { CheckpointStore } from '../../src/state/checkpoint-store.js';
 import { Checkpointer, type CheckpointMeta } from '../../src/state/checkpointer.js';
-import { REJECT_REASONS } from '../../src/stream/reasons.js';
+import { REJECT_REASONS } from '../../src/ingest/reasons.js';
 
 describe('checkpoint age and zero-initialised reject series', () => {
   it('counts checkpoint age from start until the first checkpoint, then from the restored one', () => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Rng } from '../../src/balance/index.js';
 import { defaultConfig } from '../../src/config/index.js';
-import { MODEL_DIR, ModelAdapter } from '../../src/service/model-adapter.js';
+import { MODEL_DIR, ModelAdapter } from '../../src/train/model-adapter.js';
 
 const config = defaultConfig({ modelUserRows: 256, modelItemRows: 256, modelDim: 4 });
 

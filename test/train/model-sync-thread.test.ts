@@ -9,8 +9,8 @@ import { Rng } from '../../src/balance/index.js';
 import type { InteractionEvent } from '../../src/codec/index.js';
 import { defaultConfig } from '../../src/config/index.js';
 import type { ModelSnapshot } from '../../src/model/snapshot.js';
-import { BalanceAdapter, type EventBatch } from '../../src/service/balance-adapter.js';
-import { createGenerator } from '../../src/tools/generate.js';
+import { BalanceAdapter, type EventBatch } from '../../src/train/balance-adapter.js';
+import { createGenerator } from '../../src/offline/generate.js';
 import { limitTensorFlowThreads } from '../../src/train/tf-threads.js';
 import { TrainerThread } from '../../src/train/trainer-thread.js';
 

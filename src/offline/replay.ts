@@ -1,0 +1,195 @@
+/**
+ * Replays recorded events into a topic: as fast as possible, or paced at `speed` times
+ * the original event-time gaps (event i is sent at wall start + (t_i − t_0) / speed).
+ * Keys are kept; event times too (message timestamp = eventTime), or, with timestamps
+ * 'now', each event is re-encoded with eventTime = its send time. Values are the source
+ * bytes as read, whatever their framing (an event re-stamped by 'now' is re-encoded in its
+ * own framing), unless a wire format is asked for: then every event is decoded and encoded
+ * again in it (wire-format.ts). After every
+ * acknowledged send the position is written to a small progress file, so a rerun with
+ * resume continues after the last acknowledged event (at-least-once: a crash between a
+ * send and its progress write replays that batch again; the service drops duplicates
+ * by eventId).
+ */
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { CompressionTypes, type Message, type Producer } from 'kafkajs';
+import { SingleObjectCodec, type InteractionEvent } from '../codec/index.js';
+import { RebalancerError } from '../errors.js';
+import { retentionWarning } from '../adapters/sink.js';
+import type { EventSource, FileResume, SourceItem } from '../adapters/sources.js';
+import { TopicEncoders, type EventEncode, type WireFormat } from '../adapters/wire-format.js';
+
+export const REPLAY_TIMESTAMPS = ['original', 'now'] as const;
+export type ReplayTimestamps = (typeof REPLAY_TIMESTAMPS)[number];
+
+export type SourceId = { kind: 'file'; path: string; size: number } | { kind: 'topic'; topic: string };
+
+export interface ReplayProgressFile {
+  version: 1;
+  source: SourceId;
+  target: string;
+  /** Events acknowledged by the target so far (over all runs). */
+  replayed: number;
+  /** File: where to continue. */
+  file?: FileResume;
+  /** Topic: next offset per source partition. */
+  partitions?: Record<string, number>;
+  updatedAt: string;
+}
+
+export function readProgressFile(path: string, source: SourceId, target: string): ReplayProgressFile | undefined {
+  if (!existsSync(path)) return undefined;
+  let p: ReplayProgressFile;
+  try {
+    p = JSON.parse(readFileSync(path, 'utf8')) as ReplayProgressFile;
+  } catch (err) {
+    throw new RebalancerError('REB_INPUT_INVALID', `progress file ${path} is not valid JSON (delete it to start over): ${(err as Error).message}`, { path });
+  }
+  if (p.version !== 1 || JSON.stringify(p.source) !== JSON.stringify(source) || p.target !== target) {
+    throw new RebalancerError('REB_INPUT_INVALID', `progress file ${path} belongs to another replay (${JSON.stringify(p.source)} → ${String(p.target)}); use --progress-file to pick another or delete it`, { path });
+  }
+  return p;
+}
+
+function writeProgressFile(path: string, p: ReplayProgressFile): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, JSON.stringify(p));
+  renameSync(tmp, path);
+}
+
+export interface ReplayOptions {
+  target: string;
+  /** 0 = as fast as possible. */
+  speed: number;
+  /** 'key': the producer's partitioner picks by key; 'source': keep the source partition. */
+  partitioning: 'key' | 'source';
+  /** 'original' (default): keep event times; 'now': re-stamp each event (payload and message) with its send time. */
+  timestamps?: ReplayTimestamps;
+  /** undefined (default): keep each message's bytes (framing included); a format: re-encode every event in it. */
+  wireFormat?: WireFormat;
+  /** Encoders for the target (Confluent ones register `<target>-value` on first use); default: single-object only. */
+  encoders?: TopicEncoders;
+  /**
+   * Called once, when the first event is read and before it is sent (so a replay with nothing
+   * to send creates no topic): prepares the target and returns its time retention in ms
+   * (undefined when it keeps messages). Events older than that are warned about, once.
+   */
+  prepareTarget?(): Promise<number | undefined>;
+  /** One-line warnings (retention). */
+  onWarning?(line: string): void;
+  batchSize: number;
+  progressFile: string;
+  sourceId: SourceId;
+  /** Progress of earlier runs when resuming. */
+  resumed: ReplayProgressFile | undefined;
+  onProgress(replayed: number): void;
+  /** Injected for tests of pacing; defaults to the wall clock. */
+  now?: () => number;
+}
+
+export interface ReplaySummary {
+  replayed: number;
+  /** Replayed in this run. */
+  thisRun: number;
+  firstEventTime: number | undefined;
+  lastEventTime: number | undefined;
+  wallMs: number;
+}
+
+/** Longest wall time an event waits in a batch while pacing (keeps pacing smooth). */
+const MAX_BATCH_DELAY_MS = 20;
+
+export async function replay(source: EventSource, producer: Producer, opts: ReplayOptions): Promise<ReplaySummary> {
+  const now = opts.now ?? Date.now;
+  const started = now();
+  const progress: ReplayProgressFile = opts.resumed !== undefined
+    ? { ...opts.resumed, partitions: { ...opts.resumed.partitions } }
+    : { version: 1, source: opts.sourceId, target: opts.target, replayed: 0, updatedAt: new Date(started).toISOString() };
+  if (opts.sourceId.kind === 'topic') progress.partitions ??= {};
+  let batch: Message[] = [];
+  let batchItems: SourceItem[] = [];
+  let batchOpenedAt = 0;
+  let thisRun = 0;
+  let first: number | undefined;
+  let last: number | undefined;
+  const restamp = opts.timestamps === 'now';
+  const encoders = opts.encoders ?? new TopicEncoders(opts.target, undefined);
+  const encodeBy = new Map<WireFormat, EventEncode>();
+  /** The value to send: the source bytes, or the event encoded in the asked framing (else the source's own). */
+  const valueOf = async (item: SourceItem, event: InteractionEvent): Promise<Buffer> => {
+    if (!restamp && opts.wireFormat === undefined) return item.value;
+    const format = opts.wireFormat ?? SingleObjectCodec.framingOf(item.value) ?? 'single-object';
+    let encode = encodeBy.get(format);
+    if (encode === undefined) {
+      encode = await encoders.encoder(format);
+      encodeBy.set(format, encode);
+    }
+    return encode(event);
+  };
+  let retentionMs: number | undefined;
+  let warned = opts.timestamps === 'now';
+
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    await producer.send({ topic: opts.target, messages: batch, compression: CompressionTypes.None });
+    for (const item of batchItems) {
+      if (item.partition < 0) progress.file = { offset: item.position, index: item.nextIndex };
+      else progress.partitions![String(item.partition)] = item.position + 1;
+    }
+    progress.replayed += batch.length;
+    thisRun += batch.length;
+    progress.updatedAt = new Date(now()).toISOString();
+    writeProgressFile(opts.progressFile, progress);
+    opts.onProgress(progress.replayed);
+    batch = [];
+    batchItems = [];
+  };
+
+  let wallStart = 0;
+  for await (const item of source.items()) {
+    if (first === undefined) {
+      retentionMs = await opts.prepareTarget?.();
+      first = item.timestamp;
+      wallStart = now();
+    }
+    last = item.timestamp;
+    if (opts.speed > 0) {
+      const due = wallStart + (item.timestamp - first) / opts.speed;
+      const wait = due - now();
+      if (wait > 2) {
+        await flush();
+        const rest = due - now();
+        if (rest > 0) await sleep(rest);
+      }
+    }
+    if (!warned && retentionMs !== undefined) {
+      const warning = retentionWarning(opts.target, retentionMs, item.timestamp, now());
+      if (warning !== undefined) {
+        warned = true;
+        opts.onWarning?.(warning);
+      }
+    }
+    if (batch.length === 0) batchOpenedAt = now();
+    let message: Message;
+    if (restamp) {
+      const sentAt = now();
+      message = { key: item.key, value: await valueOf(item, { ...item.event, eventTime: sentAt }), timestamp: String(sentAt) };
+    } else {
+      message = { key: item.key, value: await valueOf(item, item.event), timestamp: String(item.timestamp) };
+    }
+    if (item.headers !== undefined) message.headers = item.headers;
+    if (opts.partitioning === 'source') {
+      if (item.partition < 0) throw new RebalancerError('REB_INPUT_INVALID', '--partitioning source needs a topic as the source (a file has no partitions)');
+      message.partition = item.partition;
+    }
+    batch.push(message);
+    batchItems.push(item);
+    if (batch.length >= opts.batchSize || (opts.speed > 0 && now() - batchOpenedAt >= MAX_BATCH_DELAY_MS)) await flush();
+  }
+  await flush();
+  return { replayed: progress.replayed, thisRun, firstEventTime: first, lastEventTime: last, wallMs: now() - started };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
