@@ -39,8 +39,9 @@ describe('the pure core\'s lint rule', () => {
     ["import { createHash } from 'node:crypto';\nexport const x = createHash;\n", 'crypto'],
     ["import { startService } from '../service/index.js';\nexport const x = startService;\n", 'service/'],
     ["import { SETTINGS } from '../config/index.js';\nexport const x = SETTINGS;\n", 'config/'],
-    ["import { startLocalKafka } from '../kafka/local-broker.js';\nexport const x = startLocalKafka;\n", 'kafka/'],
-    ["import { csvRows } from '../tools/csv.js';\nexport const x = csvRows;\n", 'tools/'],
+    ["import { startLocalKafka } from '../../dev/local-broker.js';\nexport const x = startLocalKafka;\n", 'dev/'],
+    ["import { csvRows } from '../adapters/csv.js';\nexport const x = csvRows;\n", 'adapters/'],
+    ["import { DLQ_HEADERS } from '../ingest/dlq.js';\nexport const x = DLQ_HEADERS;\n", 'ingest/'],
     ['export const x = (): string | undefined => process.env.HOME;\n', 'process'],
     ['export const x = (f: () => void): unknown => setTimeout(f, 1);\n', 'timers'],
     ['export const x = (): number => performance.now();\n', 'performance'],
@@ -63,7 +64,32 @@ describe('the pure core\'s lint rule', () => {
 describe('the balance core\'s public API', () => {
   it('is the only way in from outside the core (a deep import of balance/rng.js is refused, balance/index.js passes)', async () => {
     const deep = await lintAs('src/model/lint-probe.ts', "import { Rng } from '../balance/rng.js';\nexport const x = Rng;\n");
-    assert.ok(deep.some((m) => m.includes('import the balance core from ../balance/index.js')), deep.join('; '));
+    assert.ok(deep.some((m) => m.includes('import the balance core from balance/index.js')), deep.join('; '));
     assert.deepEqual(await lintAs('src/model/lint-probe.ts', "import { Rng } from '../balance/index.js';\nexport const x = Rng;\n"), []);
   });
+});
+
+describe('the layers\' lint rule (scripts/layers.json)', () => {
+  // [file, import, refused?]
+  const probes: Array<[string, string, boolean]> = [
+    ['src/model/lint-probe.ts', '../train/index.js', true],
+    ['src/serve/lint-probe.ts', '../service/index.js', true],
+    ['src/ingest/lint-probe.ts', '../train/balance-adapter.js', true],
+    ['src/adapters/kafka/lint-probe.ts', '../sink.js', true],
+    ['src/offline/report/lint-probe.ts', '../../cli/flags.js', true],
+    ['src/model/lint-probe.ts', '../http/server.js', true],
+    ['src/cli/lint-probe.ts', '../../dev/local-broker.js', true],
+    ['src/errors-probe.ts', './service/index.js', true],
+    ['src/cli/lint-probe.ts', '../service/index.js', false],
+    ['src/offline/report/lint-probe.ts', '../backtest.js', false],
+    ['src/adapters/lint-probe.ts', './kafka/client.js', false],
+    ['src/train/lint-probe.ts', '../state/checkpoint-layout.js', false],
+  ];
+  for (const [file, target, refused] of probes) {
+    it(`${refused ? 'refuses' : 'allows'} ${target} in ${file.replace('/lint-probe.ts', '/')}`, async () => {
+      const messages = await lintAs(file, `import * as m from '${target}';\nexport const x = m;\n`);
+      if (refused) assert.ok(messages.some((m) => /^no-restricted-imports: .*(may not import|dev\/ is development support)/.test(m)), messages.join('; ') || 'no message');
+      else assert.deepEqual(messages, []);
+    });
+  }
 });

@@ -47,38 +47,11 @@ import type { HarnessSettings, RunnerResult, StrategySpec } from './backtest-pro
 import type { SeriesPoint, TallyData } from './backtest-tally.js';
 import { BacktestWorkers } from './backtest-workers.js';
 import { resolveStrategy, strategyLayers, type Strategy } from './strategies.js';
-import { DEFAULT_BACKTEST } from './backtest-defaults.js';
+import { DEFAULT_BACKTEST, type BacktestOptions } from './backtest-defaults.js';
 
 export type { SeriesPoint } from './backtest-tally.js';
 
-export interface BacktestOptions {
-  /** Seed of the harness (candidates, probes, reference rows). */
-  seed: number;
-  k: number;
-  /** Candidates each positive is ranked among. */
-  evalCandidates: number;
-  tailShare: number;
-  /** Points of the time series. */
-  seriesPoints: number;
-  /** Recommendation probes over the run; each: up to `probeUsers` users × up to `probeItems` items. */
-  probes: number;
-  probeUsers: number;
-  probeItems: number;
-  /** Worker threads (at most one per strategy). */
-  workers: number;
-  /** Events per broadcast chunk, and chunks a worker may have queued. */
-  chunkSize: number;
-  queueDepth: number;
-  /** Run settings the backtest's own flags set for every strategy (below the strategy's own): --seed, --batch-size. */
-  harnessSettings: RawSettings;
-  /** The first this many events of the source only pre-train the @pretrained strategies (see the file comment); 0 = none. */
-  pretrainEvents: number;
-  /** The cold-start window: HR@K over the first this many measured events (rounded up to a series point). */
-  coldStartEvents: number;
-  /** Save each strategy's final model (and trainer state) into <dir>/<strategy name> ('' = not saved): what `run --init-from` reads. */
-  saveModelsDir: string;
-  onProgress?(done: number, total: number): void;
-}
+export type { BacktestOptions } from './backtest-defaults.js';
 
 /** `init-from` of a backtest strategy: the model its own settings trained on the --pretrain-events events. */
 export const PRETRAINED = '@pretrained';

@@ -1,4 +1,8 @@
-import type { OutputMessage } from './recommender.js';
+/** An encoded recommendation for the output topic, keyed by user. */
+export interface OutputMessage {
+  key: string;
+  value: Buffer;
+}
 
 /**
  * Event-triggered recommendations on their way to the output topic: batches sent one after

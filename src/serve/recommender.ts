@@ -2,7 +2,9 @@ import type { RecommendationMessage } from '../codec/index.js';
 import type { CandidateItem, ScoringPort } from '../ports/index.js';
 
 export type { ScoringPort };
-import { OutputQueue } from './output-queue.js';
+import { OutputQueue, type OutputMessage } from './output-queue.js';
+
+export type { OutputMessage };
 
 /** A recommendation as served over HTTP: the topic's message plus the cold-start flag. */
 export interface ServedRecommendation extends RecommendationMessage {
@@ -18,11 +20,6 @@ export interface RecommenderMetrics {
   droppedBacklog(): void;
 }
 
-/** An encoded recommendation for the output topic, keyed by user. */
-export interface OutputMessage {
-  key: string;
-  value: Buffer;
-}
 
 export interface RecommenderOptions {
   /** Items per event-triggered recommendation. */

@@ -19,7 +19,7 @@
  */
 import type { InteractionEvent } from '../codec/index.js';
 import { SnapshotScorer, type ModelSnapshot } from '../model/snapshot.js';
-import type { Trainer } from './index.js';
+import type { Trainer } from './trainer.js';
 import { TrainerThread } from './trainer-thread.js';
 import type { FreshScorer } from './balance-adapter.js';
 

@@ -8,7 +8,7 @@ import { IncrementalTrainer, hasInitSource, initialTrainer, loadModel, prepareIn
 import { isColdStart } from '../model/snapshot.js';
 import type { CandidateItem, EvaluationView, ModelPort } from '../ports/index.js';
 import { evaluationOf } from './evaluation.js';
-import type { TrainerStats } from './index.js';
+import type { TrainerStats } from './trainer.js';
 import { tensorIdHighWater } from './tensor-ids.js';
 import { freshFirst, type EventBatch } from './balance-adapter.js';
 import { MODEL_DIR } from '../state/checkpoint-layout.js';

@@ -1,0 +1,46 @@
+/**
+ * The dependency graph of src/ (scripts/architecture.ts): no import cycle between files, no
+ * arrow from a folder to one of its own or a higher layer (scripts/layers.json), nothing
+ * imported from outside src/, and the picture in docs/architecture.md is the current graph.
+ * The same layering is enforced per file by eslint (test/static.test.ts probes it); this
+ * test sees the whole graph, `import type` and dynamic imports included.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { DOC, buildGraph, cycles, documentWithGraph, folderEdges, mermaid, readLayers, violations, type Graph } from '../scripts/architecture.js';
+
+const graph = buildGraph();
+const layers = readLayers();
+
+describe('the dependency graph of src/', () => {
+  it('reads the imports (sanity: the service composes ingest, train and serve; cli reaches the service)', () => {
+    assert.ok(graph.files.length > 100, `${graph.files.length} files`);
+    const edges = folderEdges(graph);
+    for (const [a, b] of [['service', 'ingest'], ['service', 'train'], ['service', 'serve'], ['cli', 'service'], ['train', 'model'], ['model', 'balance']]) {
+      assert.ok(edges.get(a!)?.has(b!), `${a} → ${b} missing: the graph is not being read`);
+    }
+  });
+
+  it('has no import cycle between files', () => {
+    assert.deepEqual(cycles(graph), []);
+  });
+
+  it('has no upward or sideways arrow between folders, and every folder is in a layer', () => {
+    assert.deepEqual(violations(graph, layers), []);
+  });
+
+  it('the checks can fail: an injected upward import and an injected cycle are reported', () => {
+    const [model, train] = ['model', 'train'].map((f) => graph.files.find((x) => x.includes(`/src/${f}/`))!);
+    const imports = new Map(graph.imports);
+    imports.set(model!, [...imports.get(model!)!, train!]);
+    const bad: Graph = { ...graph, imports };
+    assert.ok(violations(bad, layers).some((v) => v.startsWith('model (layer model) imports train')), violations(bad, layers).join('\n'));
+    assert.ok(cycles(bad).length > 0, 'model → train → model is a cycle');
+  });
+
+  it('docs/architecture.md shows the current graph (regenerate: node --import tsx scripts/architecture.ts --write)', () => {
+    const doc = readFileSync(DOC, 'utf8');
+    assert.equal(documentWithGraph(doc, mermaid(graph, layers)), doc);
+  });
+});
