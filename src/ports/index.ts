@@ -67,14 +67,6 @@ export interface AdjustmentView {
   macroGain: number;
 }
 
-/** The adjustment's figures as the ports state them (0 cost and gain before the first evaluation). */
-export function adjustmentView(f: { tau: number; grid: readonly number[]; micro: readonly number[]; macro: readonly number[] }): AdjustmentView {
-  const j = Math.max(0, f.grid.indexOf(f.tau));
-  const m0 = f.micro[0] ?? 0;
-  const M0 = f.macro[0] ?? 0;
-  return { tau: f.tau, microCost: m0 > 0 ? 1 - (f.micro[j] ?? 0) / m0 : 0, macroGain: M0 > 0 ? (f.macro[j] ?? 0) / M0 - 1 : 0 };
-}
-
 export interface ModelPort<B> {
   readonly version: string;
   /** True when TensorFlow runs on the native backend. */
