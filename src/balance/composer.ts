@@ -142,14 +142,14 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
   /** Per slot: the count the memoised (n + α)^ρ belongs to (NaN = none), and the power. */
   private powCount = new Float64Array(0);
   private powValue = new Float64Array(0);
-  /** Per slot × source: samples put in the batch being composed (zeroed after each batch). */
+  /** Scratch of the BatchBuilder: per slot × source, samples put in the batch being composed (zeroed after each batch). */
   private slotSources = new Int32Array(0);
-  /** Slots (≥ 0) and categories outside the window (−1 − index) in first-use order. */
+  /** Scratch of the BatchBuilder: slots and categories outside the window in first-use order. */
   private touchedSlots = new Int32Array(0);
   private freshSlot = new Int32Array(0);
   private keptIdx = new Int32Array(0);
   private droppedIdx = new Int32Array(0);
-  /** 1/Σ_c q_c w_c of the batch being composed (read by fill()). */
+  /** 1/Σ_c q_c w_c of the batch being composed (set by targetMix(), read by putFresh() and fill()). */
   private weightScale = 1;
   // Informed undersampling scratch (allocated on first use): per fresh event its score, its
   // random tie-break key, its group (slot, or slotLimit for categories outside the window),
@@ -178,27 +178,38 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
   compose(fresh: readonly T[], batchSize: number, options: ComposeOptions<T> = {}): ComposedBatch<T> {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw invalid('batchSize', 'an integer ≥ 1', batchSize);
     if (!Array.isArray(fresh)) throw invalid('fresh', 'an array of events', fresh);
-    const { window, weights, rng } = this.p;
-    const interpolate = options.interpolate;
+    const { window, rng } = this.p;
     const score = options.score;
     const B = batchSize;
     const F = fresh.length;
-    const limit = window.slotLimit;
-    this.ensure(limit, F);
-    const counts = this.counts;
-    const priors = this.priors;
-    const target = this.target;
-    const kept = this.kept;
+    this.ensure(window.slotLimit, F);
+    this.targetMix(B);
+    // 1. Undersampling of fresh events.
+    const factor = F > 0 ? 1 / F : 0;
+    const keptCount = score === undefined ? this.undersampleUniform(fresh, B, factor) : this.undersampleInformed(fresh, B, factor, score);
+    const droppedCount = F - keptCount;
+    const batch = new BatchBuilder<T>(B, this.slotSources, this.touchedSlots);
+    for (let i = 0; i < keptCount; i++) this.putFresh(batch, fresh, this.keptIdx[i]!);
+    // 2–3. Shortfalls by systematic sampling, filled by replay or synthesis.
+    const empty = this.fillShortfalls(B - keptCount, batch, options.interpolate);
+    const fallback = this.fallBackOnDropped(fresh, droppedCount, empty, score !== undefined, batch);
+    // 4. Shuffle (Fisher–Yates) so sources and categories are not in blocks.
+    batch.shuffle(rng);
+    return batch.finish(window, droppedCount - fallback, empty - fallback, this.weightScale);
+  }
 
-    // π_c and q_c ∝ π_c^ρ over the categories in the window.
+  /**
+   * π_c and the target counts B·q_c, q_c ∝ π_c^ρ, over the categories in the window (into
+   * priors and target; kept zeroed), and weightScale = 1/Z, Z = Σ_c q_c w_c.
+   */
+  private targetMix(B: number): void {
+    const { window, weights } = this.p;
+    const limit = window.slotLimit;
+    const { counts, priors, target, kept, powCount, powValue } = this;
     window.fillCounts(counts);
-    const total = window.total();
-    const categories = window.size;
     const alpha = this.p.alpha;
     const rho = this.p.rho;
-    const denom = total + alpha * categories;
-    const powCount = this.powCount;
-    const powValue = this.powValue;
+    const denom = window.total() + alpha * window.size;
     let qSum = 0;
     // Σ_c q̃_c w_c with the unnormalised q̃; divided by Σ q̃ it is Z = Σ_c q_c w_c.
     let qw = 0;
@@ -225,152 +236,81 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
       }
     }
     for (let s = 0; s < limit; s++) target[s] = (target[s]! / qSum) * B;
-    const weightScale = rho === 1 || !(qw > 0) ? 1 : qSum / qw;
-    this.weightScale = weightScale;
+    this.weightScale = rho === 1 || !(qw > 0) ? 1 : qSum / qw;
+  }
 
-    // 1. Undersampling of fresh events.
-    const factor = F > 0 ? 1 / F : 0;
-    const keptCount = score === undefined ? this.undersampleUniform(fresh, B, factor) : this.undersampleInformed(fresh, B, factor, score);
-    const droppedCount = F - keptCount;
+  /** Puts fresh[idx] in the batch with its category's class weight (the unseen weight outside the window). */
+  private putFresh(batch: BatchBuilder<T>, fresh: readonly T[], idx: number): void {
+    const weights = this.p.weights;
+    const e = fresh[idx]!;
+    const slot = this.freshSlot[idx]!;
+    batch.put(e, slot, e.categoryId, (slot >= 0 ? weights.weightAt(slot) : weights.unseenWeight) * this.weightScale, SOURCE_FRESH);
+  }
 
-    const items: T[] = new Array<T>(B);
-    const w = new Float32Array(B);
-    const sources = new Uint8Array(B);
-    // Per-category source counts: per slot in a typed array, built into the report's Map once
-    // at the end, in first-use order (categories outside the window go through a Map).
-    const slotSources = this.slotSources;
-    const touchedSlots = this.touchedSlots;
-    let nTouched = 0;
-    let outside: Map<string, SourceCounts> | undefined;
-    let size = 0;
-    let nFresh = 0;
-    let nReplay = 0;
-    let nSynthetic = 0;
-    const put = (item: T, slot: number, categoryId: string, weight: number, source: number): void => {
-      items[size] = item;
-      w[size] = weight;
-      sources[size] = source;
-      size++;
-      if (source === SOURCE_FRESH) nFresh++;
-      else if (source === SOURCE_REPLAY) nReplay++;
-      else nSynthetic++;
-      if (slot >= 0) {
-        const base = slot * 3;
-        if (slotSources[base]! + slotSources[base + 1]! + slotSources[base + 2]! === 0) touchedSlots[nTouched++] = slot;
-        slotSources[base + source]!++;
-        return;
-      }
-      outside ??= new Map();
-      let c = outside.get(categoryId);
-      if (c === undefined) {
-        c = { fresh: 0, replay: 0, synthetic: 0 };
-        outside.set(categoryId, c);
-        touchedSlots[nTouched++] = -outside.size;
-      }
-      if (source === SOURCE_FRESH) c.fresh++;
-      else if (source === SOURCE_REPLAY) c.replay++;
-      else c.synthetic++;
-    };
-    for (let i = 0; i < keptCount; i++) {
-      const idx = this.keptIdx[i]!;
-      const e = fresh[idx]!;
-      const slot = this.freshSlot[idx]!;
-      put(e, slot, e.categoryId, (slot >= 0 ? weights.weightAt(slot) : weights.unseenWeight) * weightScale, SOURCE_FRESH);
+  /**
+   * Steps 2–3: spreads `remaining` slots over the shortfalls max(0, B·q_c − kept_c) by systematic
+   * sampling (target becomes the shortfalls) and fills each by replay or synthesis; returns the
+   * slots left empty (nothing stored for their category, or no shortfall at all).
+   */
+  private fillShortfalls(remaining: number, batch: BatchBuilder<T>, interpolate: Interpolate<T> | undefined): number {
+    if (remaining <= 0) return 0;
+    const limit = this.p.window.slotLimit;
+    const { target, kept } = this;
+    let shortfall = 0;
+    for (let s = 0; s < limit; s++) {
+      const d = target[s]! - kept[s]!;
+      const v = d > 0 ? d : 0;
+      target[s] = v;
+      shortfall += v;
     }
-
-    // 2–3. Shortfalls by systematic sampling, filled by replay or synthesis.
-    const remaining = B - keptCount;
-    let unfilled = 0;
-    if (remaining > 0) {
-      let shortfall = 0;
-      for (let s = 0; s < limit; s++) {
-        const d = target[s]! - kept[s]!;
-        const v = d > 0 ? d : 0;
-        target[s] = v;
-        shortfall += v;
-      }
-      if (shortfall > 0) {
-        const stride = shortfall / remaining;
-        let u = rng.next() * stride;
-        let cum = 0;
-        let picked = 0;
-        let lastSlot = -1;
-        for (let s = 0; s < limit && picked < remaining; s++) {
-          const v = target[s]!;
-          if (v <= 0) continue;
-          lastSlot = s;
-          cum += v;
-          while (u < cum && picked < remaining) {
-            if (!this.fill(s, put, interpolate)) unfilled++;
-            picked++;
-            u += stride;
-          }
-        }
-        // Rounding can leave the last stride unvisited.
-        while (picked < remaining && lastSlot >= 0) {
-          if (!this.fill(lastSlot, put, interpolate)) unfilled++;
-          picked++;
-        }
-      } else {
-        unfilled = remaining;
+    if (!(shortfall > 0)) return remaining;
+    let empty = 0;
+    const stride = shortfall / remaining;
+    let u = this.p.rng.next() * stride;
+    let cum = 0;
+    let picked = 0;
+    let lastSlot = -1;
+    for (let s = 0; s < limit && picked < remaining; s++) {
+      const v = target[s]!;
+      if (v <= 0) continue;
+      lastSlot = s;
+      cum += v;
+      while (u < cum && picked < remaining) {
+        if (!this.fill(s, batch, interpolate)) empty++;
+        picked++;
+        u += stride;
       }
     }
-    // Fall back on undersampled-away fresh events for slots with nothing to replay.
-    // (Informed: the highest-scored first.)
+    // Rounding can leave the last stride unvisited.
+    while (picked < remaining && lastSlot >= 0) {
+      if (!this.fill(lastSlot, batch, interpolate)) empty++;
+      picked++;
+    }
+    return empty;
+  }
+
+  /**
+   * Fills up to `empty` slots with undersampled-away fresh events (uniformly, or informed: the
+   * highest-scored first); returns how many it used.
+   */
+  private fallBackOnDropped(fresh: readonly T[], droppedCount: number, empty: number, informed: boolean, batch: BatchBuilder<T>): number {
+    const dropped = this.droppedIdx;
+    if (informed && empty > 0 && droppedCount > 1) dropped.subarray(0, droppedCount).sort(this.byScore);
     let fallback = 0;
-    if (score !== undefined && unfilled > 0 && droppedCount > 1) this.droppedIdx.subarray(0, droppedCount).sort(this.byScore);
-    while (unfilled > 0 && fallback < droppedCount) {
+    while (fallback < empty && fallback < droppedCount) {
       let idx: number;
-      if (score !== undefined) {
-        idx = this.droppedIdx[fallback]!;
+      if (informed) {
+        idx = dropped[fallback]!;
       } else {
-        const j = fallback + rng.int(droppedCount - fallback);
-        idx = this.droppedIdx[j]!;
-        this.droppedIdx[j] = this.droppedIdx[fallback]!;
-        this.droppedIdx[fallback] = idx;
+        const j = fallback + this.p.rng.int(droppedCount - fallback);
+        idx = dropped[j]!;
+        dropped[j] = dropped[fallback]!;
+        dropped[fallback] = idx;
       }
       fallback++;
-      const e = fresh[idx]!;
-      const slot = this.freshSlot[idx]!;
-      put(e, slot, e.categoryId, (slot >= 0 ? weights.weightAt(slot) : weights.unseenWeight) * weightScale, SOURCE_FRESH);
-      unfilled--;
+      this.putFresh(batch, fresh, idx);
     }
-
-    // 4. Shuffle (Fisher–Yates) so sources and categories are not in blocks.
-    for (let i = size - 1; i > 0; i--) {
-      const j = rng.int(i + 1);
-      const it = items[i]!;
-      items[i] = items[j]!;
-      items[j] = it;
-      const wt = w[i]!;
-      w[i] = w[j]!;
-      w[j] = wt;
-      const so = sources[i]!;
-      sources[i] = sources[j]!;
-      sources[j] = so;
-    }
-    items.length = size;
-    const byCategory = new Map<string, SourceCounts>();
-    const outsideEntries = outside === undefined ? [] : [...outside];
-    for (let i = 0; i < nTouched; i++) {
-      const slot = touchedSlots[i]!;
-      if (slot < 0) {
-        const [id, c] = outsideEntries[-slot - 1]!;
-        byCategory.set(id, c);
-        continue;
-      }
-      const base = slot * 3;
-      byCategory.set(window.idAt(slot)!, { fresh: slotSources[base]!, replay: slotSources[base + 1]!, synthetic: slotSources[base + 2]! });
-      slotSources[base] = 0;
-      slotSources[base + 1] = 0;
-      slotSources[base + 2] = 0;
-    }
-    return {
-      items,
-      weights: size === B ? w : w.slice(0, size),
-      sources: size === B ? sources : sources.slice(0, size),
-      report: { requested: B, size, fresh: nFresh, replay: nReplay, synthetic: nSynthetic, droppedFresh: droppedCount - fallback, unfilled, byCategory, weightScale },
-    };
+    return fallback;
   }
 
   /**
@@ -511,7 +451,7 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
   }
 
   /** One replay or synthetic sample of slot s; false when the category has nothing stored. */
-  private fill(slot: number, put: (item: T, slot: number, categoryId: string, weight: number, source: number) => void, interpolate: Interpolate<T> | undefined): boolean {
+  private fill(slot: number, batch: BatchBuilder<T>, interpolate: Interpolate<T> | undefined): boolean {
     const { window, reservoirs, replay, weights, rng } = this.p;
     const id = window.idAt(slot)!;
     const weight = weights.weightAt(slot) * this.weightScale;
@@ -522,17 +462,17 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
       let j = rng.int(n - 1);
       if (j >= i) j++;
       const made = interpolate(stored[i]!, stored[j]!, rng.next());
-      if (made !== undefined) put(made, slot, id, weight * (this.p.syntheticWeight ?? 1), SOURCE_SYNTHETIC);
-      else put(stored[i]!, slot, id, weight, SOURCE_REPLAY);
+      if (made !== undefined) batch.put(made, slot, id, weight * (this.p.syntheticWeight ?? 1), SOURCE_SYNTHETIC);
+      else batch.put(stored[i]!, slot, id, weight, SOURCE_REPLAY);
       return true;
     }
     if (n > 0) {
-      put(stored[rng.int(n)]!, slot, id, weight, SOURCE_REPLAY);
+      batch.put(stored[rng.int(n)]!, slot, id, weight, SOURCE_REPLAY);
       return true;
     }
     const item = replay.sample(id);
     if (item === undefined) return false;
-    put(item, slot, id, weight, SOURCE_REPLAY);
+    batch.put(item, slot, id, weight, SOURCE_REPLAY);
     return true;
   }
 
@@ -554,5 +494,105 @@ export class BatchComposer<T extends { readonly categoryId: string }> {
       this.keptIdx = new Int32Array(n);
       this.droppedIdx = new Int32Array(n);
     }
+  }
+}
+
+/**
+ * The batch being composed: its samples, weights and sources, and per-category source counts
+ * (per slot in the composer's typed array, zeroed again by finish(); categories outside the
+ * window through a Map), reported in first-use order.
+ */
+class BatchBuilder<T> {
+  private readonly items: T[];
+  private readonly w: Float32Array;
+  private readonly sources: Uint8Array;
+  private readonly slotSources: Int32Array;
+  /** Slots (≥ 0) and categories outside the window (−1 − index in `outside`) in first-use order. */
+  private readonly touchedSlots: Int32Array;
+  private nTouched = 0;
+  private outside: Map<string, SourceCounts> | undefined;
+  private size = 0;
+  private nFresh = 0;
+  private nReplay = 0;
+  private nSynthetic = 0;
+
+  constructor(batchSize: number, slotSources: Int32Array, touchedSlots: Int32Array) {
+    this.items = new Array<T>(batchSize);
+    this.w = new Float32Array(batchSize);
+    this.sources = new Uint8Array(batchSize);
+    this.slotSources = slotSources;
+    this.touchedSlots = touchedSlots;
+  }
+
+  put(item: T, slot: number, categoryId: string, weight: number, source: number): void {
+    const size = this.size++;
+    this.items[size] = item;
+    this.w[size] = weight;
+    this.sources[size] = source;
+    if (source === SOURCE_FRESH) this.nFresh++;
+    else if (source === SOURCE_REPLAY) this.nReplay++;
+    else this.nSynthetic++;
+    if (slot >= 0) {
+      const slotSources = this.slotSources;
+      const base = slot * 3;
+      if (slotSources[base]! + slotSources[base + 1]! + slotSources[base + 2]! === 0) this.touchedSlots[this.nTouched++] = slot;
+      slotSources[base + source]!++;
+      return;
+    }
+    this.outside ??= new Map();
+    let c = this.outside.get(categoryId);
+    if (c === undefined) {
+      c = { fresh: 0, replay: 0, synthetic: 0 };
+      this.outside.set(categoryId, c);
+      this.touchedSlots[this.nTouched++] = -this.outside.size;
+    }
+    if (source === SOURCE_FRESH) c.fresh++;
+    else if (source === SOURCE_REPLAY) c.replay++;
+    else c.synthetic++;
+  }
+
+  /** Fisher–Yates over the samples put so far (items, weights and sources together). */
+  shuffle(rng: Rng): void {
+    const { items, w, sources } = this;
+    for (let i = this.size - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      const it = items[i]!;
+      items[i] = items[j]!;
+      items[j] = it;
+      const wt = w[i]!;
+      w[i] = w[j]!;
+      w[j] = wt;
+      const so = sources[i]!;
+      sources[i] = sources[j]!;
+      sources[j] = so;
+    }
+  }
+
+  /** The composed batch and its report; zeroes the composer's per-slot counters for the next batch. */
+  finish(window: CategoryWindow, droppedFresh: number, unfilled: number, weightScale: number): ComposedBatch<T> {
+    const { items, w, sources, size, slotSources, touchedSlots } = this;
+    const B = w.length;
+    items.length = size;
+    const byCategory = new Map<string, SourceCounts>();
+    const outsideEntries = this.outside === undefined ? [] : [...this.outside];
+    for (let i = 0; i < this.nTouched; i++) {
+      const slot = touchedSlots[i]!;
+      if (slot < 0) {
+        const [id, c] = outsideEntries[-slot - 1]!;
+        byCategory.set(id, c);
+        continue;
+      }
+      const base = slot * 3;
+      byCategory.set(window.idAt(slot)!, { fresh: slotSources[base]!, replay: slotSources[base + 1]!, synthetic: slotSources[base + 2]! });
+      slotSources[base] = 0;
+      slotSources[base + 1] = 0;
+      slotSources[base + 2] = 0;
+    }
+    return {
+      items,
+      weights: size === B ? w : w.slice(0, size),
+      sources: size === B ? sources : sources.slice(0, size),
+      report: { requested: B, size, fresh: this.nFresh, replay: this.nReplay, synthetic: this.nSynthetic, droppedFresh, unfilled, byCategory, weightScale },
+    };
   }
 }

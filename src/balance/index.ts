@@ -19,6 +19,7 @@ export {
 } from './window.js';
 export { imbalanceStats, smoothedPrior, type ImbalanceStats, type CategoryStat } from './stats.js';
 export { rawWeight, solveScale, classWeights, type WeightOptions } from './weights.js';
+export { effectiveNumber, effectiveNumberWeight } from './effective-number.js';
 export { ReservoirBank, type ReservoirBankSnapshot } from './reservoir.js';
 export { ClassBalancedMemory, type ReplayMemorySnapshot } from './cbrs.js';
 export {
@@ -36,4 +37,4 @@ export {
 export { GlobalWindow, shareDivergence, type BucketCounts, type CountTotals, type PartitionTotals, type BucketEvicted, type CountsRecord, type GlobalTotals } from './global-window.js';
 export { BalanceState, SNAPSHOT_VERSION, type CountSource, type BalanceEvent, type BalanceSnapshot, type BalanceCounters, type ObserveStatus } from './state.js';
 export { ADJUSTMENT_GRID, AdjustmentController, adjustmentStateSchema, DEFAULT_ADJUSTMENT_CONFIG, type AdjustmentConfig, type AdjustmentFigures, type AdjustmentState } from './adjustment.js';
-export { headCategories, tailCategories, tailShareOfCounts } from './tail.js';
+export { headCategories, isTail, tailCategories, tailShareOfCounts } from './tail.js';

@@ -4,10 +4,12 @@
  *   imbalance ratio IR = max n_c / min n_c
  *   normalised entropy H/log C with H = −Σ p_c log p_c (1 for C ≤ 1: nothing to balance)
  *   Gini = Σ_i (2i − C − 1) x_(i) / (C Σ x) over ascending x_(i) (0 = equal counts)
- *   effective number of samples Σ_c (1 − β^{n_c})/(1 − β) (Cui et al., CVPR 2019)
+ *   effective number of samples Σ_c (1 − β^{n_c})/(1 − β) (Cui et al., CVPR 2019; effectiveNumber()
+ *   in effective-number.ts, the class weights' formula)
  *   effective number of categories exp(H) (Hill number of order 1)
  * An empty vector reads as balanced (IR 1, entropy 1, Gini 0) with categories = 0.
  */
+import { effectiveNumber } from './effective-number.js';
 
 export interface ImbalanceStats {
   /** C: categories with n_c > 0. */
@@ -73,9 +75,7 @@ export function imbalanceStats(counts: ArrayLike<number>, length: number, beta: 
     const p = n / total;
     entropy -= p * Math.log(p);
     weightedRank += (2 * (i + 1) - c - 1) * n;
-    const x = n * logBeta;
-    // β^n < 1e-17 rounds 1 − β^n to 1: skip the expm1 for the (many) large counts.
-    effective += (x < -40 ? 1 : -Math.expm1(x)) / (1 - beta);
+    effective += effectiveNumber(n, beta, logBeta);
   }
   return statsOf(c, total, min, max, entropy, c > 1 ? weightedRank / (c * total) : 0, effective);
 }
@@ -154,7 +154,6 @@ export class ImbalanceTracker {
     const nLogN = this.nLogN;
     const effective = this.effective;
     const logBeta = Math.log(beta);
-    const oneMinusBeta = 1 - beta;
     let total = 0;
     let weightedRank = 0;
     let sumNLogN = 0;
@@ -165,9 +164,7 @@ export class ImbalanceTracker {
       if (termCount[s] !== n) {
         termCount[s] = n;
         nLogN[s] = n * Math.log(n);
-        const x = n * logBeta;
-        // β^n < 1e-17 rounds 1 − β^n to 1: skip the expm1 for the (many) large counts.
-        effective[s] = (x < -40 ? 1 : -Math.expm1(x)) / oneMinusBeta;
+        effective[s] = effectiveNumber(n, beta, logBeta);
       }
       total += n;
       weightedRank += (2 * (i - first + 1) - c - 1) * n;

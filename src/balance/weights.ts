@@ -6,7 +6,8 @@
  *   inverse_frequency    r_c = 1/π_c
  *   sqrt_inverse         r_c = π_c^{-1/2}
  *   effective_number     r_c = 1/E_c, E_c = (1 − β^{n_c+α})/(1 − β)   (Cui et al., CVPR 2019;
- *                        the count is smoothed by α like the prior so n_c = 0 stays finite)
+ *                        the count is smoothed by α like the prior so n_c = 0 stays finite;
+ *                        effectiveNumberWeight() in effective-number.ts)
  *
  * Order chosen: normalise and clip together, then smooth, then normalise and clip again.
  * "Normalise then clip" alone breaks Σ π_c w_c = 1 whenever a clip binds, so instead we solve
@@ -23,6 +24,7 @@
  * rule gives w_max). Before the first refresh it is 1.
  */
 import type { WeightPolicyName } from './config.js';
+import { effectiveNumberWeight } from './effective-number.js';
 
 export interface WeightOptions {
   readonly policy: WeightPolicyName;
@@ -42,8 +44,7 @@ export function rawWeight(policy: WeightPolicyName, count: number, prior: number
     case 'sqrt_inverse':
       return 1 / Math.sqrt(prior);
     case 'effective_number':
-      // (1 − β)/(1 − β^{n+α}); expm1 keeps precision when β^{n+α} is close to 1.
-      return (1 - beta) / -Math.expm1((count + alpha) * Math.log(beta));
+      return effectiveNumberWeight(count + alpha, beta);
   }
 }
 
@@ -130,8 +131,8 @@ export function computeTargets(counts: ArrayLike<number>, length: number, total:
   const denom = total + alpha * categories;
   // One loop per policy (decided once, not per category); same values as rawWeight().
   const policy = o.policy;
-  const logBeta = Math.log(o.beta);
-  const oneMinusBeta = 1 - o.beta;
+  const beta = o.beta;
+  const logBeta = Math.log(beta);
   const cachedCount = cache?.count;
   const cachedRaw = cache?.raw;
   // Σ π_c r_c for the solver's start, accumulated here instead of in another pass.
@@ -149,9 +150,7 @@ export function computeTargets(counts: ArrayLike<number>, length: number, total:
     if (policy === 'effective_number') {
       if (cachedCount !== undefined && cachedCount[i] === n) r = cachedRaw![i]!;
       else {
-        const x = (n + alpha) * logBeta;
-        // β^{n+α} < 1e-17 rounds 1 − β^{n+α} to 1 anyway: skip the expm1.
-        r = x < -40 ? oneMinusBeta : oneMinusBeta / -Math.expm1(x);
+        r = effectiveNumberWeight(n + alpha, beta, logBeta);
         if (cachedCount !== undefined) {
           cachedCount[i] = n;
           cachedRaw![i] = r;

@@ -9,12 +9,20 @@
  *   1. per-category cap: walking candidates by descending score, an item is skipped while
  *      its category already holds `maxPerCategory` slots; if the list is still short of K
  *      after all candidates, the best skipped items fill it (the cap never shrinks the list);
- *   2. tail reservation: a category is "tail" when `categoryShare(c) < tailShareThreshold`.
+ *   2. tail reservation: a category is "tail" by the project's one definition (balance/tail.ts):
+ *      outside `head`, the most frequent categories holding 80% of the window's events
+ *      (headCategories), so a category the window has not seen is tail too. It is the split
+ *      the served and interaction tail-share gauges and the backtest's tables count by, so the
+ *      reservation raises exactly the figure they report. (It replaced a fixed threshold on
+ *      the prior π_c, which judged each category by its own share alone, so how much of the
+ *      catalogue was tail depended on the number of categories: with hundreds, even the head
+ *      ones sat below a 5% threshold.)
  *      If fewer than `minTailSlots` of the K slots hold tail items, the lowest-scored non-tail
  *      items are replaced by the best-scored tail candidates not yet listed (respecting the
  *      cap), until `minTailSlots` is met or tail candidates run out. Such items are marked
  *      `reserved: true`. The final list is ordered by score.
  */
+import { isTail as outsideHead } from '../balance/index.js';
 import { RebalancerError } from '../errors.js';
 import type { RecModel } from './neumf.js';
 
@@ -33,9 +41,11 @@ export interface Recommendation {
 }
 
 export interface ExposureControl {
-  /** Share of a category in the interactions (e.g. the prior π_c); below the threshold it is tail. */
-  categoryShare?: (categoryId: string) => number;
-  tailShareThreshold?: number;
+  /**
+   * The window's head categories, headCategories(window counts) from the balance core; every
+   * other category is tail. Required when minTailSlots > 0.
+   */
+  head?: ReadonlySet<string>;
   /** Slots reserved for tail categories (0 = off). */
   minTailSlots?: number;
   /** At most this many slots per category (undefined = no cap). */
@@ -106,13 +116,10 @@ export function selectTopK(scores: Float32Array, candidates: readonly Candidate[
   }
   const reserved = new Set<number>();
   const minTail = exposure.minTailSlots ?? 0;
-  const share = exposure.categoryShare;
+  const head = exposure.head;
   if (minTail > 0) {
-    if (share === undefined || exposure.tailShareThreshold === undefined) {
-      throw new RebalancerError('REB_MODEL_INVALID', 'exposure.minTailSlots needs categoryShare and tailShareThreshold');
-    }
-    const threshold = exposure.tailShareThreshold;
-    const isTail = (i: number): boolean => share(candidates[i]!.categoryId) < threshold;
+    if (head === undefined) throw new RebalancerError('REB_MODEL_INVALID', 'exposure.minTailSlots needs exposure.head (headCategories of the window counts)');
+    const isTail = (i: number): boolean => outsideHead(head, candidates[i]!.categoryId);
     let tailCount = 0;
     for (const i of chosen) if (isTail(i)) tailCount++;
     if (tailCount < minTail) {

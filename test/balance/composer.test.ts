@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BalanceState, Rng, SOURCE_FRESH, SOURCE_REPLAY, SOURCE_SYNTHETIC, type BalanceConfig } from '../../src/balance/index.js';
+import { createHash } from 'node:crypto';
+import { BalanceState, Rng, SOURCE_FRESH, SOURCE_REPLAY, SOURCE_SYNTHETIC, type BalanceConfig, type ComposedBatch } from '../../src/balance/index.js';
 import { stream, type TestEvent } from './helpers.js';
 
 const SHARES = [0.6, 0.25, 0.1, 0.04, 0.01];
@@ -132,4 +133,78 @@ test('report.byCategory counts each category’s samples by source, categories o
     });
     assert.deepEqual(new Map([...batch.report.byCategory].sort(([a], [b]) => a.localeCompare(b))), new Map([...want].sort(([a], [b]) => a.localeCompare(b))));
   }
+});
+
+/**
+ * Regression fixture for the composer's refactors (issue #17: compose() split into named
+ * steps): for a fixed seed the composed batches — items, sample weights (float bits), sources
+ * and report — must not change by a bit. The expected digests were computed with the
+ * single-function compose() of commit 5fa04d2, before the split. The scenarios cover every
+ * branch: ρ ∈ {0, 0.3, 1}, uniform and informed undersampling, synthesis (accepted and
+ * declined), categories outside the window, F < B, F > B, F = 0, unfilled slots with and
+ * without the fresh fallback, the decayed window's non-integer counts, and the
+ * effective-number weights (so it also pins those bits).
+ */
+const COMPOSE_GOLDEN: readonly (readonly [string, Partial<BalanceConfig>, boolean, string])[] = [
+  ['ρ 0.3, effective number (defaults)', {}, false, 'd78ba10dd64748c53d3fc0fed28831251460e2e0a02037d3a38df5956494f636'],
+  ['ρ 0, synthesis, effective number α 0 β 0.99', { rho: 0, syntheticFraction: 0.4, syntheticWeight: 0.5, alpha: 0, beta: 0.99 }, false, '9ddd279c79ec30796ce79627ac79e5cf95e9563365ed03bfc36f7d516363b6ce'],
+  ['ρ 1, inverse frequency', { rho: 1, weightPolicy: 'inverse_frequency' }, false, '2d5ae5bcc4e0cc67be23cbd3806e899ffa383c62f0999eb6b8b77b0a17a0a4c4'],
+  ['ρ 0.5, decayed window, sqrt inverse', { rho: 0.5, windowMode: 'decayed', decayHalfLifeMs: 20_000, weightPolicy: 'sqrt_inverse' }, false, 'b08769939c89f104e0d11e9e28d08d696b7736a221ee4e793852aac456752ada'],
+  ['ρ 0, informed undersampling', { rho: 0, syntheticFraction: 0.2 }, true, '17bca6bcbaca4bae559fc74a0fdf4d3a6faad1cbab7673317faefd6c2893e02e'],
+  ['ρ 0, starved replay (unfilled, fallback)', { rho: 0, replayEventTypes: ['purchase'], reservoirSize: 4, replayMemorySize: 16 }, false, '99838cd2dbf059ed8b68bdef330e3e4c2f955f63eaf63554bfbd7a509794ff6e'],
+  ['ρ 0, starved replay, informed', { rho: 0, replayEventTypes: ['purchase'], reservoirSize: 4, replayMemorySize: 16 }, true, '99c2f1c39a7d98ecd01e753588c099f6c4ded130d5fabdf39abb6d448f0e4d5f'],
+];
+
+function composeDigest(config: Partial<BalanceConfig>, informed: boolean): string {
+  const rng = new Rng(2024);
+  const st = new BalanceState<TestEvent>({ bucketCount: 50, bucketWidthMs: 1_000, refreshEveryEvents: 500, ...config }, new Rng(4202));
+  // Starved (only purchases replayed): c3 and c4 come as views only, so their shortfalls have
+  // nothing to replay and fall back on dropped fresh events, or stay unfilled.
+  const starved = config.replayEventTypes !== undefined;
+  const shape = (es: TestEvent[]): TestEvent[] => (starved ? es.map((e) => (e.categoryId === 'c3' || e.categoryId === 'c4' ? { ...e, type: 'view' as const } : e)) : es);
+  const h = createHash('sha256');
+  const add = (batch: ComposedBatch<TestEvent>): void => {
+    h.update(JSON.stringify(batch.items.map((e) => [e.id, e.categoryId, e.type, e.eventTime])));
+    h.update(Buffer.from(batch.weights.buffer, batch.weights.byteOffset, batch.weights.byteLength));
+    h.update(Buffer.from(batch.sources));
+    const r = batch.report;
+    h.update(JSON.stringify([r.requested, r.size, r.fresh, r.replay, r.synthetic, r.droppedFresh, r.unfilled, r.weightScale, [...r.byCategory]]));
+  };
+  add(st.composeBatch([], 8)); // nothing observed yet: every slot unfilled
+  let t = 1_000_000;
+  for (const e of shape(stream(rng, SHARES, 8_000, t))) st.observe(e);
+  t += 8_000;
+  // Declines every third call, so both the synthetic and the declined-replay paths run.
+  let calls = 0;
+  const interpolate = (a: TestEvent, b: TestEvent, l: number): TestEvent | undefined => (++calls % 3 === 0 ? undefined : { id: -a.id - 1, categoryId: a.categoryId, type: b.type, eventTime: a.eventTime * (1 - l) + b.eventTime * l });
+  const score = (e: TestEvent, i: number): number => ((e.id * 7919 + i) % 101) / 7 + (e.id % 13 === 0 ? NaN : 0);
+  const plan: readonly (readonly [number, number])[] = [
+    [256, 256],
+    [1024, 256],
+    [100, 256],
+    [0, 64],
+    [300, 128],
+    [2048, 512],
+    [64, 1],
+    [512, 200],
+  ];
+  for (let k = 0; k < plan.length; k++) {
+    const [F, B] = plan[k]!;
+    // Chunk 5 comes after a gap longer than the window and without c3: c3's slot is freed.
+    if (k === 5) t += 60_000;
+    const shares = k === 4 ? [0.5, 0, 0, 0, 0.1, 0.4] : k === 5 ? [0.6, 0.25, 0.1, 0, 0.05] : SHARES;
+    const fresh = shape(stream(rng, shares, F, t, t));
+    t += F + 1;
+    for (const e of fresh) st.observe(e);
+    // Categories outside the window (not observed): kept as fresh, with the unseen weight.
+    if (k % 2 === 1) fresh.push({ id: -10 - k, categoryId: `new-${k}`, type: 'click', eventTime: t }, { id: -20 - k, categoryId: `new-${k}`, type: 'purchase', eventTime: t });
+    add(st.composeBatch(fresh, B, informed ? { interpolate, score } : { interpolate }));
+  }
+  h.update(JSON.stringify(st.snapshot().rng));
+  return h.digest('hex');
+}
+
+test('composed batches are bit-identical to the pre-split compose() for a fixed seed', () => {
+  const got = COMPOSE_GOLDEN.map(([name, config, informed]) => [name, composeDigest(config, informed)]);
+  assert.deepEqual(got, COMPOSE_GOLDEN.map(([name, , , digest]) => [name, digest]));
 });

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { BalanceState, Rng, WEIGHT_POLICIES, classWeights, imbalanceStats, rawWeight, type WeightPolicyName } from '../../src/balance/index.js';
 import { stream } from './helpers.js';
 
@@ -131,4 +132,36 @@ test('policy raw weights follow the published formulas', () => {
     ['effective_number', (1 - 0.999) / (1 - Math.pow(0.999, 9 + 1))],
   ];
   for (const [policy, expected] of cases) assert.ok(Math.abs(rawWeight(policy, 9, 0.04, 1, 0.999) - expected) < 1e-9 * expected, policy);
+});
+
+/**
+ * Regression fixture for issue #17 (one effective-number function): the class weights feed
+ * the published backtest tables, so their bits must not move. Digest of classWeights() and of
+ * BalanceState's smoothed weights under every policy (the effective number with several α and
+ * β, β near 1 included), computed with the code of commit 5fa04d2 before the refactor.
+ */
+test('class weights are bit-identical to the pre-refactor code for fixed inputs', () => {
+  const h = createHash('sha256');
+  const rng = new Rng(77);
+  for (let trial = 0; trial < 400; trial++) {
+    const counts = randomCounts(rng);
+    const o = { policy: WEIGHT_POLICIES[trial % WEIGHT_POLICIES.length]!, alpha: [0, 0.5, 1, 5][rng.int(4)]!, beta: [0.9, 0.99, 0.999, 0.9999, 1 - 1e-9, 0.5 + 0.4999 * rng.next()][rng.int(6)]!, minWeight: 0.1, maxWeight: 10 };
+    const { weights, priors, unseenWeight } = classWeights(counts, o);
+    h.update(new Uint8Array(weights.buffer));
+    h.update(new Uint8Array(priors.buffer));
+    h.update(new Uint8Array(Float64Array.of(unseenWeight, ...counts.map((n) => rawWeight(o.policy, n, 0.01, o.alpha, o.beta))).buffer));
+  }
+  for (const [policy, beta] of [['effective_number', 0.999], ['effective_number', 0.9999999], ['inverse_frequency', 0.999]] as const) {
+    const st = new BalanceState({ weightPolicy: policy, beta, refreshEveryEvents: 0, bucketCount: 10, bucketWidthMs: 100, smoothing: 0.3 }, new Rng(4));
+    let t = 0;
+    for (let round = 0; round < 20; round++) {
+      for (const e of stream(rng, [50 + round * 10, 20, 5, 1, round % 7], 300, t)) st.observe(e);
+      t += 300;
+      st.refreshWeights();
+      const ws = [...st.weights()];
+      h.update(JSON.stringify(ws.map(([c]) => c)));
+      h.update(new Uint8Array(Float64Array.of(...ws.map(([, w]) => w), st.unseenWeight()).buffer));
+    }
+  }
+  assert.equal(h.digest('hex'), 'e2c9ffcb8a9146a4ab16fb9ee02c3ee99b4713c717e1a38c08f5d3eded8e8ade');
 });

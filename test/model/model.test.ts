@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-node';
-import { Rng } from '../../src/balance/rng.js';
+import { headCategories, isTail, Rng, tailCategories, tailShareOfCounts } from '../../src/balance/index.js';
 import { isRebalancerError } from '../../src/errors.js';
 import { createModel, HashedIdSpace, IncrementalTrainer, murmur3, recommend, recommendBatch, selectTopK, type Candidate, type Interaction } from '../../src/model/index.js';
 
@@ -87,10 +87,11 @@ describe('model', () => {
     // 10 head items with scores 10..1, 3 tail items with scores 0.3, 0.2, 0.1.
     const cands: Candidate[] = [...Array.from({ length: 10 }, (_, i) => ({ itemId: `h${i}`, categoryId: 'head' })), ...[0, 1, 2].map((i) => ({ itemId: `t${i}`, categoryId: 'tail' }))];
     const scores = Float32Array.from([10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0.3, 0.2, 0.1]);
-    const share = (c: string): number => (c === 'head' ? 0.99 : 0.01);
+    // 99% of the window's events are in 'head': it alone holds 80%, so 'tail' is tail.
+    const head = headCategories(new Map([['head', 99], ['tail', 1]]));
     const plain = selectTopK(scores, cands, 5);
     assert.deepEqual(plain.map((r) => r.itemId), ['h0', 'h1', 'h2', 'h3', 'h4']);
-    const reserved = selectTopK(scores, cands, 5, { categoryShare: share, tailShareThreshold: 0.05, minTailSlots: 2 });
+    const reserved = selectTopK(scores, cands, 5, { head, minTailSlots: 2 });
     assert.deepEqual(reserved.map((r) => r.itemId), ['h0', 'h1', 'h2', 't0', 't1']);
     assert.deepEqual(reserved.map((r) => r.reserved), [false, false, false, true, true]);
     const capped = selectTopK(scores, cands, 5, { maxPerCategory: 3 });
@@ -98,5 +99,30 @@ describe('model', () => {
     // The cap never shrinks the list: too few categories → best skipped items fill it.
     const tight = selectTopK(scores, cands, 5, { maxPerCategory: 1 });
     assert.deepEqual(tight.map((r) => r.itemId), ['h0', 'h1', 'h2', 'h3', 't0']);
+    assert.throws(() => selectTopK(scores, cands, 5, { minTailSlots: 1 }), (e: unknown) => isRebalancerError(e, 'REB_MODEL_INVALID'));
+  });
+
+  it('exposure control reserves slots for the tail of balance/tail.ts: outside the categories holding 80% of the events, unseen ones included', () => {
+    // a 50%, b 30% (together 80%: the head), c 15% and d 5% are tail; c's share is well above
+    // any small per-category threshold, yet it is tail because a and b already hold 80%.
+    const counts = new Map([['a', 50], ['b', 30], ['c', 15], ['d', 5]]);
+    const head = headCategories(counts);
+    assert.deepEqual([...tailCategories(counts, 0.2)].sort(), ['c', 'd']);
+    const cands: Candidate[] = [
+      ...['a0', 'a1', 'a2'].map((itemId) => ({ itemId, categoryId: 'a' })),
+      ...['b0', 'b1'].map((itemId) => ({ itemId, categoryId: 'b' })),
+      { itemId: 'c0', categoryId: 'c' },
+      { itemId: 'n0', categoryId: 'never-in-the-window' },
+    ];
+    const scores = Float32Array.from([9, 8, 7, 6, 5, 2, 1]);
+    const recs = selectTopK(scores, cands, 4, { head, minTailSlots: 2 });
+    assert.deepEqual(recs.map((r) => r.itemId), ['a0', 'a1', 'c0', 'n0']);
+    assert.deepEqual(recs.map((r) => r.reserved), [false, false, true, true]);
+    // Every listed item counts as tail exactly when the tail-share figures count it so.
+    const tailed = recs.filter((r) => isTail(head, r.categoryId)).map((r) => r.itemId);
+    assert.deepEqual(tailed, ['c0', 'n0']);
+    assert.equal(tailShareOfCounts(counts, head), 0.2);
+    // One tail slot: only the best-scored tail candidate comes in, in place of the lowest head item.
+    assert.deepEqual(selectTopK(scores, cands, 4, { head, minTailSlots: 1 }).map((r) => r.itemId), ['a0', 'a1', 'a2', 'c0']);
   });
 });
