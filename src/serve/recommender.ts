@@ -1,3 +1,4 @@
+import { isTail } from '../balance/index.js';
 import type { RecommendationMessage } from '../codec/index.js';
 import type { CandidateItem, ScoringPort } from '../ports/index.js';
 
@@ -113,7 +114,7 @@ export class Recommender {
     // Asked after scoring: the model the items came from (a snapshot scorer is built on first use).
     const coldStart = scorer.coldStart(userId);
     this.opts.metrics.observeDuration(Number(process.hrtime.bigint() - started) / 1e9, trigger);
-    for (const item of items) this.recordTail(!this.head.has(item.categoryId));
+    for (const item of items) this.recordTail(isTail(this.head, item.categoryId));
     return { userId, items, modelVersion: scorer.version, generatedAt: this.opts.now(), coldStart };
   }
 
