@@ -25,13 +25,37 @@
  * bounded: two per cached set plus one per layer, all freed by `dispose`.
  */
 import * as tf from '@tensorflow/tfjs-node';
+import type { ModelConfig } from './config.js';
 import { WIDE_FEATURES } from './features.js';
-import type { RecModel } from './neumf.js';
 
 /** What the scorer reads from a candidate. */
 export interface CandidateIds {
   readonly itemId: string;
   readonly categoryId: string;
+}
+
+/**
+ * What the scorer reads of a model: its shape, parameter version, tables and dense weights,
+ * the hashed id spaces' non-recording lookup, and the wide part's logit. RecModel (neumf.ts)
+ * satisfies it structurally, so this file does not depend on the model that owns a scorer.
+ */
+export interface ScorableModel {
+  readonly config: Readonly<Pick<ModelConfig, 'gmfDim' | 'mlpDim' | 'mlpLayers'>>;
+  /** Bumped on every parameter change: caches built at another version are stale. */
+  readonly parameterVersion: number;
+  /** Width of a table row: gmfDim GMF values, then mlpDim MLP values. */
+  readonly rowWidth: number;
+  readonly userTable: Float32Array;
+  readonly itemTable: Float32Array;
+  readonly categoryTable: Float32Array;
+  /** [W1, b1, …, WL, bL, Wout, bout, …]: row-major weights and biases. */
+  readonly dense: readonly Float32Array[];
+  readonly items: { peekRow(id: string): number };
+  readonly categories: { peekRow(id: string): number };
+  /** The wide part's count features; null without a wide part (then `wideLogit` is not called). */
+  readonly features: object | null;
+  /** The wide part's contribution to the logit of (user, item, category) rows. */
+  wideLogit(user: number, item: number, category: number, scratch: Float32Array): number;
 }
 
 /** Candidate sets kept (each holds [n, 2m+1] + [n, g] floats on the TF side). */
@@ -55,7 +79,7 @@ interface CandidateSet {
 }
 
 export class CandidateScorer {
-  private readonly model: RecModel;
+  private readonly model: ScorableModel;
   private readonly sets = new Map<readonly CandidateIds[], CandidateSet>();
   /** [[W_l, 0]; [b_l, 1]] per hidden layer after the first, then [w_h; b_out]; at `weightsVersion`. */
   private weights: tf.Tensor2D[] = [];
@@ -66,7 +90,7 @@ export class CandidateScorer {
   private readonly acc: Float64Array;
   private readonly wideScratch = new Float32Array(WIDE_FEATURES);
 
-  constructor(model: RecModel) {
+  constructor(model: ScorableModel) {
     this.model = model;
     this.acc = new Float64Array(model.config.mlpLayers[0]!);
   }

@@ -9,17 +9,18 @@
  *     optimizer.bin      Adagrad accumulators and Adam moments (when trainer state is saved)
  *     state.json         step, RNG and catalog state (when trainer state is saved)
  *
- * A save writes a `.tmp-*` directory (files fsynced, the manifest last), renames it to the
- * next `snap-*` name, then points CURRENT at it (write CURRENT.tmp, fsync, rename). A crash
+ * A save writes the next `snap-*` directory with the atomic directory writer
+ * (storage/atomic-directory.ts: a `.tmp-*` directory, files fsynced, the manifest last,
+ * renamed into place), then points CURRENT at it (write CURRENT.tmp, fsync, rename). A crash
  * at any point leaves CURRENT on the previous complete snapshot. Loading verifies every
  * file's size and checksum and rejects anything else with REB_CHECKPOINT_CORRUPT.
  * `tf.LayersModel.save('file://')` is not used: it writes in place and is not atomic.
  */
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { RebalancerError } from '../errors.js';
+import { MANIFEST_FILE, replaceFileAtomically, sha256, writeDirectoryAtomically, type DigestedFile } from '../storage/atomic-directory.js';
 import { modelConfigSchema, resolveModelConfig, type ModelConfig } from './config.js';
 import { RecModel } from './neumf.js';
 import type { CatalogState } from './negatives.js';
@@ -36,6 +37,11 @@ interface ArrayEntry {
   /** Byte offset in the file. */
   offset: number;
   length: number;
+}
+
+interface ArrayPart {
+  name: string;
+  data: Float32Array | Uint8Array;
 }
 
 interface FileEntry {
@@ -116,13 +122,43 @@ export async function saveModel(model: RecModel, trainerState: TrainerState | nu
   const existing = await listSnapshots(dir);
   const seq = existing.length === 0 ? 1 : existing[existing.length - 1]!.seq + 1;
   const name = `snap-${String(seq).padStart(8, '0')}`;
-  const tmp = path.join(dir, `.tmp-${name}-${process.pid}`);
-  await fs.rm(tmp, { recursive: true, force: true });
-  await fs.mkdir(tmp);
-
+  const final = path.join(dir, name);
   const arrays: ArrayEntry[] = [];
-  const files: Record<string, FileEntry> = {};
-  const weightParts: Array<{ name: string; data: Float32Array | Uint8Array }> = [
+  await writeDirectoryAtomically(
+    final,
+    async (stage) => {
+      await stage.writeFile('weights.bin', packArrays('weights.bin', weightParts(model), arrays));
+      if (trainerState === null) return;
+      await stage.writeFile('optimizer.bin', packArrays('optimizer.bin', optimizerParts(trainerState), arrays));
+      const json: TrainerJson = { step: trainerState.step, rng: trainerState.rng, catalog: trainerState.catalog, ...(trainerState.adjustment ? { adjustment: trainerState.adjustment } : {}), events: trainerState.events ?? 0 };
+      await stage.writeFile('state.json', Buffer.from(JSON.stringify(json)));
+    },
+    // The manifest is written last: a snapshot without one is torn by definition.
+    { manifest: (files) => Buffer.from(JSON.stringify(manifestOf(model, trainerState !== null, version, arrays, files), null, 1)) },
+  );
+  await replaceFileAtomically(dir, 'CURRENT', Buffer.from(`${name}\n`));
+  for (const old of existing.slice(0, Math.max(0, existing.length + 1 - keep))) {
+    await fs.rm(path.join(dir, old.name), { recursive: true, force: true });
+  }
+  return final;
+}
+
+function manifestOf(model: RecModel, hasTrainerState: boolean, version: string, arrays: ArrayEntry[], files: readonly DigestedFile[]): ModelManifest {
+  return {
+    format: MODEL_FORMAT,
+    version,
+    savedAt: new Date().toISOString(),
+    modelConfig: { ...model.config, mlpLayers: [...model.config.mlpLayers] },
+    arrays,
+    files: Object.fromEntries(files.map((f) => [f.name, { bytes: f.bytes, sha256: f.sha256 }])),
+    hasTrainerState,
+    ...(model.features === null ? {} : { featureClock: [model.features.tables.clock[0]!, model.features.tables.clock[1]!] as [number, number] }),
+  };
+}
+
+/** The arrays of weights.bin, in file order. */
+function weightParts(model: RecModel): ArrayPart[] {
+  return [
     { name: 'userTable', data: model.userTable },
     { name: 'itemTable', data: model.itemTable },
     { name: 'categoryTable', data: model.categoryTable },
@@ -132,40 +168,15 @@ export async function saveModel(model: RecModel, trainerState: TrainerState | nu
     { name: 'categoryOccupancy', data: model.categories.occupancy() },
     ...featureParts(model),
   ];
-  await writeBinary(tmp, 'weights.bin', weightParts, arrays, files);
-  if (trainerState !== null) {
-    const optParts = [
-      ...trainerState.embeddingAccumulators.map((a, i) => ({ name: `embeddingAccumulator${i}`, data: a })),
-      ...trainerState.denseFirstMoments.map((a, i) => ({ name: `denseFirstMoment${i}`, data: a })),
-      ...trainerState.denseSecondMoments.map((a, i) => ({ name: `denseSecondMoment${i}`, data: a })),
-    ];
-    await writeBinary(tmp, 'optimizer.bin', optParts, arrays, files);
-    const json: TrainerJson = { step: trainerState.step, rng: trainerState.rng, catalog: trainerState.catalog, ...(trainerState.adjustment ? { adjustment: trainerState.adjustment } : {}), events: trainerState.events ?? 0 };
-    await writeFileSynced(tmp, 'state.json', Buffer.from(JSON.stringify(json)), files);
-  }
-  const manifest: ModelManifest = {
-    format: MODEL_FORMAT,
-    version,
-    savedAt: new Date().toISOString(),
-    modelConfig: { ...model.config, mlpLayers: [...model.config.mlpLayers] },
-    arrays,
-    files,
-    hasTrainerState: trainerState !== null,
-    ...(model.features === null ? {} : { featureClock: [model.features.tables.clock[0]!, model.features.tables.clock[1]!] as [number, number] }),
-  };
-  // The manifest is written last: a snapshot without one is torn by definition.
-  await writeFileSynced(tmp, 'manifest.json', Buffer.from(JSON.stringify(manifest, null, 1)), null);
-  await fsyncDir(tmp);
-  const final = path.join(dir, name);
-  await fs.rename(tmp, final);
-  const currentTmp = path.join(dir, `CURRENT.tmp-${process.pid}`);
-  await writeFileSynced(dir, path.basename(currentTmp), Buffer.from(`${name}\n`), null);
-  await fs.rename(currentTmp, path.join(dir, 'CURRENT'));
-  await fsyncDir(dir);
-  for (const old of existing.slice(0, Math.max(0, existing.length + 1 - keep))) {
-    await fs.rm(path.join(dir, old.name), { recursive: true, force: true });
-  }
-  return final;
+}
+
+/** The arrays of optimizer.bin, in file order. */
+function optimizerParts(state: TrainerState): ArrayPart[] {
+  return [
+    ...state.embeddingAccumulators.map((a, i) => ({ name: `embeddingAccumulator${i}`, data: a })),
+    ...state.denseFirstMoments.map((a, i) => ({ name: `denseFirstMoment${i}`, data: a })),
+    ...state.denseSecondMoments.map((a, i) => ({ name: `denseSecondMoment${i}`, data: a })),
+  ];
 }
 
 /**
@@ -173,21 +184,55 @@ export async function saveModel(model: RecModel, trainerState: TrainerState | nu
  * REB_CHECKPOINT_CORRUPT when there is no complete, checksum-valid snapshot.
  */
 export async function loadModel(dir: string): Promise<LoadedModel> {
-  let snapDir: string;
-  const current = await readOptional(path.join(dir, 'CURRENT'));
-  if (current !== null) {
-    const name = current.toString('utf8').trim();
-    if (!/^snap-\d{8}$/.test(name)) corrupt(dir, `CURRENT names no snapshot (${JSON.stringify(name)})`);
-    snapDir = path.join(dir, name);
-  } else {
-    snapDir = dir;
+  const snapDir = await snapshotDirOf(dir);
+  const manifest = await readManifest(snapDir);
+  const contents = await readVerifiedFiles(snapDir, manifest);
+  let config: ModelConfig;
+  try {
+    config = resolveModelConfig(manifest.modelConfig);
+  } catch (err) {
+    corrupt(snapDir, 'manifest.json has an invalid model config', err);
   }
-  const manifestBytes = await readOptional(path.join(snapDir, 'manifest.json'));
+  const arrays = new SavedArrays(snapDir, manifest, contents);
+  const model = new RecModel(config, null);
+  arrays.fill('userTable', model.userTable);
+  arrays.fill('itemTable', model.itemTable);
+  arrays.fill('categoryTable', model.categoryTable);
+  model.dense.forEach((d, i) => arrays.fill(`dense${i}`, d));
+  if (model.features !== null) {
+    for (const part of featureParts(model)) arrays.fill(part.name, part.data);
+    const clock = manifest.featureClock;
+    if (!Array.isArray(clock) || clock.length !== 2 || !(clock[0] >= 0) || !(clock[1] >= 1)) corrupt(snapDir, 'manifest.json has no valid featureClock for the wide part');
+    model.features.tables.clock.set(clock);
+  }
+  model.users.restoreOccupancy(arrays.occupancy('userOccupancy'));
+  model.items.restoreOccupancy(arrays.occupancy('itemOccupancy'));
+  model.categories.restoreOccupancy(arrays.occupancy('categoryOccupancy'));
+  const trainerState = manifest.hasTrainerState ? restoreTrainerState(snapDir, contents, arrays, model) : null;
+  return { model, trainerState, version: manifest.version, manifest, snapshotDir: snapDir };
+}
+
+/** The snapshot CURRENT names, or `dir` itself without a CURRENT. */
+async function snapshotDirOf(dir: string): Promise<string> {
+  const current = await readOptional(path.join(dir, 'CURRENT'));
+  if (current === null) return dir;
+  const name = current.toString('utf8').trim();
+  if (!/^snap-\d{8}$/.test(name)) corrupt(dir, `CURRENT names no snapshot (${JSON.stringify(name)})`);
+  return path.join(dir, name);
+}
+
+/** The snapshot's manifest, of this format and parsed. */
+async function readManifest(snapDir: string): Promise<ModelManifest> {
+  const manifestBytes = await readOptional(path.join(snapDir, MANIFEST_FILE));
   if (manifestBytes === null) corrupt(snapDir, 'manifest.json is missing (torn or absent save)');
   const rawManifest = parseJson(manifestBytes, snapDir, 'manifest.json');
   const format = typeof rawManifest === 'object' && rawManifest !== null && 'format' in rawManifest ? rawManifest.format : undefined;
   if (format !== MODEL_FORMAT) corrupt(snapDir, `unknown format ${JSON.stringify(format)} (expected ${MODEL_FORMAT})`);
-  const manifest = parseWith(manifestSchema, rawManifest, snapDir, 'manifest.json');
+  return parseWith(manifestSchema, rawManifest, snapDir, 'manifest.json');
+}
+
+/** Every file the manifest lists, checked against its size and SHA-256. */
+async function readVerifiedFiles(snapDir: string, manifest: ModelManifest): Promise<Map<string, Buffer>> {
   const contents = new Map<string, Buffer>();
   for (const [file, entry] of Object.entries(manifest.files)) {
     const data = await readOptional(path.join(snapDir, file));
@@ -196,67 +241,62 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
     if (sha256(data) !== entry.sha256) corrupt(snapDir, `${file} fails its SHA-256 checksum`);
     contents.set(file, data);
   }
-  let config: ModelConfig;
-  try {
-    config = resolveModelConfig(manifest.modelConfig);
-  } catch (err) {
-    corrupt(snapDir, 'manifest.json has an invalid model config', err);
-  }
-  const arrays = new Map<string, Float32Array | Uint8Array>();
-  for (const a of manifest.arrays) {
-    const buf = contents.get(a.file);
-    if (buf === undefined) corrupt(snapDir, `array ${a.name} refers to unlisted file ${a.file}`);
-    const bytesPer = a.dtype === 'float32' ? 4 : 1;
-    if (a.offset < 0 || a.offset + a.length * bytesPer > buf.length) corrupt(snapDir, `array ${a.name} lies outside ${a.file}`);
-    const copy = new Uint8Array(buf.subarray(a.offset, a.offset + a.length * bytesPer));
-    arrays.set(a.name, a.dtype === 'float32' ? new Float32Array(copy.buffer) : copy);
-  }
-  const model = new RecModel(config, null);
-  const fill = (name: string, target: Float32Array): void => {
-    const src = arrays.get(name);
-    if (!(src instanceof Float32Array) || src.length !== target.length) corrupt(snapDir, `array ${name} is missing or has the wrong size`);
-    target.set(src);
-  };
-  fill('userTable', model.userTable);
-  fill('itemTable', model.itemTable);
-  fill('categoryTable', model.categoryTable);
-  model.dense.forEach((d, i) => fill(`dense${i}`, d));
-  const occ = (name: string): Uint8Array => {
-    const src = arrays.get(name);
-    return src instanceof Uint8Array ? src : new Uint8Array(0);
-  };
-  if (model.features !== null) {
-    for (const part of featureParts(model)) fill(part.name, part.data);
-    const clock = manifest.featureClock;
-    if (!Array.isArray(clock) || clock.length !== 2 || !(clock[0] >= 0) || !(clock[1] >= 1)) corrupt(snapDir, 'manifest.json has no valid featureClock for the wide part');
-    model.features.tables.clock.set(clock);
-  }
-  model.users.restoreOccupancy(occ('userOccupancy'));
-  model.items.restoreOccupancy(occ('itemOccupancy'));
-  model.categories.restoreOccupancy(occ('categoryOccupancy'));
+  return contents;
+}
 
-  let trainerState: TrainerState | null = null;
-  if (manifest.hasTrainerState) {
-    const stateBytes = contents.get('state.json');
-    if (stateBytes === undefined) corrupt(snapDir, 'state.json is not listed in the manifest');
-    const json = parseWith(trainerJsonSchema, parseJson(stateBytes, snapDir, 'state.json'), snapDir, 'state.json');
-    const f32 = (name: string, like: Float32Array): Float32Array => {
-      const a = new Float32Array(like.length);
-      fill(name, a);
-      return a;
-    };
-    trainerState = {
-      step: json.step,
-      rng: json.rng,
-      catalog: json.catalog,
-      ...(json.adjustment === undefined ? {} : { adjustment: parseAdjustment(json.adjustment, snapDir) }),
-      events: json.events ?? 0,
-      embeddingAccumulators: [f32('embeddingAccumulator0', model.userTable), f32('embeddingAccumulator1', model.itemTable), f32('embeddingAccumulator2', model.categoryTable)],
-      denseFirstMoments: model.dense.map((d, i) => f32(`denseFirstMoment${i}`, d)),
-      denseSecondMoments: model.dense.map((d, i) => f32(`denseSecondMoment${i}`, d)),
-    };
+/** The manifest's arrays, copied out of the verified files. */
+class SavedArrays {
+  private readonly arrays = new Map<string, Float32Array | Uint8Array>();
+
+  constructor(
+    private readonly snapDir: string,
+    manifest: ModelManifest,
+    contents: ReadonlyMap<string, Buffer>,
+  ) {
+    for (const a of manifest.arrays) {
+      const buf = contents.get(a.file);
+      if (buf === undefined) corrupt(snapDir, `array ${a.name} refers to unlisted file ${a.file}`);
+      const bytesPer = a.dtype === 'float32' ? 4 : 1;
+      if (a.offset < 0 || a.offset + a.length * bytesPer > buf.length) corrupt(snapDir, `array ${a.name} lies outside ${a.file}`);
+      const copy = new Uint8Array(buf.subarray(a.offset, a.offset + a.length * bytesPer));
+      this.arrays.set(a.name, a.dtype === 'float32' ? new Float32Array(copy.buffer) : copy);
+    }
   }
-  return { model, trainerState, version: manifest.version, manifest, snapshotDir: snapDir };
+
+  /** Copies the float32 array `name` into `target` (same length, else REB_CHECKPOINT_CORRUPT). */
+  fill(name: string, target: Float32Array): void {
+    const src = this.arrays.get(name);
+    if (!(src instanceof Float32Array) || src.length !== target.length) corrupt(this.snapDir, `array ${name} is missing or has the wrong size`);
+    target.set(src);
+  }
+
+  /** A hash-occupancy bitmap (empty when absent). */
+  occupancy(name: string): Uint8Array {
+    const src = this.arrays.get(name);
+    return src instanceof Uint8Array ? src : new Uint8Array(0);
+  }
+}
+
+/** The trainer state of a save that has one: state.json, and the optimizer moments shaped like the model. */
+function restoreTrainerState(snapDir: string, contents: ReadonlyMap<string, Buffer>, arrays: SavedArrays, model: RecModel): TrainerState {
+  const stateBytes = contents.get('state.json');
+  if (stateBytes === undefined) corrupt(snapDir, 'state.json is not listed in the manifest');
+  const json = parseWith(trainerJsonSchema, parseJson(stateBytes, snapDir, 'state.json'), snapDir, 'state.json');
+  const f32 = (name: string, like: Float32Array): Float32Array => {
+    const a = new Float32Array(like.length);
+    arrays.fill(name, a);
+    return a;
+  };
+  return {
+    step: json.step,
+    rng: json.rng,
+    catalog: json.catalog,
+    ...(json.adjustment === undefined ? {} : { adjustment: parseAdjustment(json.adjustment, snapDir) }),
+    events: json.events ?? 0,
+    embeddingAccumulators: [f32('embeddingAccumulator0', model.userTable), f32('embeddingAccumulator1', model.itemTable), f32('embeddingAccumulator2', model.categoryTable)],
+    denseFirstMoments: model.dense.map((d, i) => f32(`denseFirstMoment${i}`, d)),
+    denseSecondMoments: model.dense.map((d, i) => f32(`denseSecondMoment${i}`, d)),
+  };
 }
 
 /** The wide part's count tables, by name (none without a wide part). */
@@ -305,51 +345,25 @@ async function listSnapshots(dir: string): Promise<Array<{ name: string; seq: nu
     .sort((a, b) => a.seq - b.seq);
 }
 
-async function writeBinary(dir: string, file: string, parts: Array<{ name: string; data: Float32Array | Uint8Array }>, arrays: ArrayEntry[], files: Record<string, FileEntry>): Promise<void> {
-  const handle = await fs.open(path.join(dir, file), 'w');
-  const hash = createHash('sha256');
+/**
+ * The chunks of a binary file holding `parts` one after another, recording each array's
+ * place in `arrays`; float32 arrays start on 4-byte boundaries (zero padding) so they can be
+ * viewed without copying. The chunks are views of the arrays, not copies.
+ */
+function packArrays(file: string, parts: readonly ArrayPart[], arrays: ArrayEntry[]): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
   let offset = 0;
-  try {
-    for (const p of parts) {
-      // Float32 arrays start on 4-byte boundaries so they can be viewed without copying.
-      const pad = p.data instanceof Float32Array ? (4 - (offset % 4)) % 4 : 0;
-      if (pad > 0) {
-        const zeros = Buffer.alloc(pad);
-        await handle.write(zeros);
-        hash.update(zeros);
-        offset += pad;
-      }
-      const bytes = Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength);
-      arrays.push({ name: p.name, file, dtype: p.data instanceof Float32Array ? 'float32' : 'uint8', offset, length: p.data.length });
-      await handle.write(bytes);
-      hash.update(bytes);
-      offset += bytes.length;
+  for (const p of parts) {
+    const pad = p.data instanceof Float32Array ? (4 - (offset % 4)) % 4 : 0;
+    if (pad > 0) {
+      chunks.push(new Uint8Array(pad));
+      offset += pad;
     }
-    await handle.sync();
-  } finally {
-    await handle.close();
+    arrays.push({ name: p.name, file, dtype: p.data instanceof Float32Array ? 'float32' : 'uint8', offset, length: p.data.length });
+    chunks.push(new Uint8Array(p.data.buffer, p.data.byteOffset, p.data.byteLength));
+    offset += p.data.byteLength;
   }
-  files[file] = { bytes: offset, sha256: hash.digest('hex') };
-}
-
-async function writeFileSynced(dir: string, file: string, data: Buffer, files: Record<string, FileEntry> | null): Promise<void> {
-  const handle = await fs.open(path.join(dir, file), 'w');
-  try {
-    await handle.write(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  if (files !== null) files[file] = { bytes: data.length, sha256: sha256(data) };
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  return chunks;
 }
 
 async function readOptional(file: string): Promise<Buffer | null> {
@@ -359,8 +373,4 @@ async function readOptional(file: string): Promise<Buffer | null> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
-}
-
-function sha256(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
 }

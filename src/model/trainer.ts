@@ -105,6 +105,19 @@ interface StepArrays {
   rowScales: Float32Array | null;
 }
 
+/** A step's batch while `step` fills it: the per-sample arrays, the samples so far and the step's bagging rates. */
+interface StepBatch extends StepArrays {
+  /** Samples the arrays hold at most. */
+  readonly cap: number;
+  /** Samples written so far. */
+  n: number;
+  /** Online bagging's λ per category this step (null without bagging) and per sample. */
+  readonly bagRate: ((categoryId: string) => number) | null;
+  readonly bagRates: Float32Array | null;
+  /** Synthetic samples' inputs; created on the first synthetic sample without generative oversampling. */
+  synthetic: SyntheticRows | null;
+}
+
 const ADAGRAD_INITIAL_ACCUMULATOR = 0.1;
 
 export class IncrementalTrainer {
@@ -379,86 +392,114 @@ export class IncrementalTrainer {
       throw new RebalancerError('REB_MODEL_INVALID', `sampleWeights has ${sampleWeights.length} entries for ${positives.length} positives`);
     }
     const c = this.config;
-    const loss = c.loss;
-    const catalog = this.catalog;
-    const model = this.model;
-    const k = c.negativesPerPositive;
     for (const p of positives) {
-      if (p.synthetic === undefined && c.labelWeights[p.type] > 0) catalog.observe(p.itemId, p.categoryId);
+      if (p.synthetic === undefined && c.labelWeights[p.type] > 0) this.catalog.observe(p.itemId, p.categoryId);
     }
-    const cap = positives.length * (1 + k);
-    const rows: BatchRows = { users: new Int32Array(cap), items: new Int32Array(cap), categories: new Int32Array(cap), length: 0 };
-    const labels = new Float32Array(cap);
-    const weights = new Float32Array(cap);
-    const offsets = new Float32Array(cap);
     const freshCount = Math.min(opts.freshCount ?? positives.length, positives.length);
     for (let i = 0; i < freshCount; i++) this.ingest(positives[i]!);
-    const features = model.features;
-    const wide = new Float32Array(features === null ? 0 : cap * WIDE_FEATURES);
-    const needPrior = loss.logitAdjustTau !== 0;
-    const needQ = loss.sampledNegativeCorrection;
+    const batch = this.beginBatch(positives.length * (1 + c.negativesPerPositive), prior);
+    for (let i = 0; i < positives.length; i++) this.addPositive(batch, positives[i]!, i < freshCount, sampleWeights[i]!, prior);
+    const n = batch.n;
+    batch.rows.length = n;
+    const lr = this.learningRate();
+    const value = n === 0 ? 0 : this.trainBatch(trainingBatchOf(batch, this.model.features !== null));
+    return { loss: value, evaluated: 0, trainedSamples: n, ms: performance.now() - start, learningRate: lr };
+  }
+
+  /** Empty per-sample arrays for up to `cap` samples, and the step's per-category factors (step sizes, bagging rates). */
+  private beginBatch(cap: number, prior: CategoryPrior): StepBatch {
     const sizes = this.stepSizes;
     const rowScales = sizes === null ? null : new Float32Array(cap);
-    sizes?.begin(catalog.categories(), prior);
-    const rate = this.heads === null ? null : this.baggingRates(prior);
-    const bagRates = rate === null ? null : new Float32Array(cap).fill(1);
-    const oversampler = this.oversampler;
-    let synthetic = oversampler === null ? null : new SyntheticRows(cap, WIDE_FEATURES);
-    let n = 0;
-    for (let i = 0; i < positives.length; i++) {
-      let p = positives[i]!;
-      const spec = p.synthetic;
-      if (spec !== undefined) {
-        synthetic ??= new SyntheticRows(cap, WIDE_FEATURES);
-        if (spec.kind === 'latent_smote' || oversampler?.ready(model.categories.peekRow(spec.a.categoryId)) === true) {
-          const at = n;
-          n = this.addSynthetic(spec, sampleWeights[i]!, prior, { rows, labels, weights, offsets, wide, rowScales }, n, synthetic);
-          if (bagRates !== null && n > at) bagRates[at] = rate!(spec.a.categoryId);
-          continue;
-        }
-        // A Gaussian sample of a category without a fitted Gaussian yet: a plain replay of its event.
-        p = spec.a;
+    sizes?.begin(this.catalog.categories(), prior);
+    const bagRate = this.heads === null ? null : this.baggingRates(prior);
+    return {
+      rows: { users: new Int32Array(cap), items: new Int32Array(cap), categories: new Int32Array(cap), length: 0 },
+      labels: new Float32Array(cap),
+      weights: new Float32Array(cap),
+      offsets: new Float32Array(cap),
+      wide: new Float32Array(this.model.features === null ? 0 : cap * WIDE_FEATURES),
+      rowScales,
+      bagRate,
+      bagRates: bagRate === null ? null : new Float32Array(cap).fill(1),
+      synthetic: this.oversampler === null ? null : new SyntheticRows(cap, WIDE_FEATURES),
+      cap,
+      n: 0,
+    };
+  }
+
+  /**
+   * Adds one positive of the step (`fresh`: a new interaction, else a replay) and its sampled
+   * negatives to the batch; a synthetic one goes to addSynthetic, or, a Gaussian sample of a
+   * category without a fitted Gaussian yet, is trained as a plain replay of its event.
+   */
+  private addPositive(batch: StepBatch, positive: Interaction, fresh: boolean, sw: number, prior: CategoryPrior): void {
+    let p = positive;
+    const spec = p.synthetic;
+    if (spec !== undefined) {
+      const synthetic = (batch.synthetic ??= new SyntheticRows(batch.cap, WIDE_FEATURES));
+      if (spec.kind === 'latent_smote' || this.oversampler?.ready(this.model.categories.peekRow(spec.a.categoryId)) === true) {
+        const at = batch.n;
+        batch.n = this.addSynthetic(spec, sw, prior, batch, at, synthetic);
+        if (batch.bagRates !== null && batch.n > at) batch.bagRates[at] = batch.bagRate!(spec.a.categoryId);
+        return;
       }
-      const lw = c.labelWeights[p.type];
-      const sw = sampleWeights[i]!;
-      if (!(lw > 0) || !(sw > 0)) continue;
-      const u = model.users.row(p.userId);
-      rows.users[n] = u;
-      rows.items[n] = model.items.row(p.itemId);
-      rows.categories[n] = model.categories.row(p.categoryId);
-      labels[n] = 1;
-      weights[n] = sw * lw;
-      if (bagRates !== null) bagRates[n] = rate!(p.categoryId);
-      if (features !== null) {
-        // A fresh positive as it looked just before it was counted; a replay has been
-        // counted already (once), and is taken out of the counts.
-        const before = i < freshCount ? this.ingested.get(p) : undefined;
-        if (before !== undefined) wide.set(before, n * WIDE_FEATURES);
-        else features.fill(u, rows.items[n]!, rows.categories[n]!, wide, n * WIDE_FEATURES, 1);
-      }
-      offsets[n] = offsetOf(loss, needPrior ? prior(p.categoryId) : 1, needQ ? catalog.probability(p.itemId) : 1);
-      if (rowScales !== null) rowScales[n] = sizes!.factor(p.categoryId);
-      // Generative oversampling fits each category's Gaussian on its replayed positives.
-      if (oversampler !== null && i >= freshCount) synthetic!.fit(n, rows.categories[n]!);
-      n++;
-      for (let j = 0; j < k; j++) {
-        const neg = catalog.sampleNegative(p.itemId);
-        if (neg === null) break;
-        rows.users[n] = u;
-        rows.items[n] = model.items.row(neg.itemId);
-        rows.categories[n] = model.categories.row(neg.categoryId);
-        labels[n] = 0;
-        weights[n] = c.negativeWeight;
-        offsets[n] = offsetOf(loss, needPrior ? prior(neg.categoryId) : 1, needQ ? catalog.probability(neg.itemId) : 1);
-        if (features !== null) features.fill(u, rows.items[n]!, rows.categories[n]!, wide, n * WIDE_FEATURES);
-        if (rowScales !== null) rowScales[n] = sizes!.factor(neg.categoryId);
-        n++;
-      }
+      p = spec.a;
     }
-    rows.length = n;
-    const lr = this.learningRate();
-    const value = n === 0 ? 0 : this.trainBatch({ rows, labels, weights, offsets, ...(features !== null ? { wide } : {}), ...(rowScales !== null ? { rowScales } : {}), ...(synthetic !== null && !synthetic.empty ? { synthetic } : {}), ...(bagRates !== null ? { bagRates } : {}) });
-    return { loss: value, evaluated: 0, trainedSamples: n, ms: performance.now() - start, learningRate: lr };
+    const c = this.config;
+    const lw = c.labelWeights[p.type];
+    if (!(lw > 0) || !(sw > 0)) return;
+    const model = this.model;
+    const features = model.features;
+    const { rows, wide } = batch;
+    const n = batch.n;
+    const u = model.users.row(p.userId);
+    rows.users[n] = u;
+    rows.items[n] = model.items.row(p.itemId);
+    rows.categories[n] = model.categories.row(p.categoryId);
+    batch.labels[n] = 1;
+    batch.weights[n] = sw * lw;
+    if (batch.bagRates !== null) batch.bagRates[n] = batch.bagRate!(p.categoryId);
+    if (features !== null) {
+      // A fresh positive as it looked just before it was counted; a replay has been
+      // counted already (once), and is taken out of the counts.
+      const before = fresh ? this.ingested.get(p) : undefined;
+      if (before !== undefined) wide.set(before, n * WIDE_FEATURES);
+      else features.fill(u, rows.items[n]!, rows.categories[n]!, wide, n * WIDE_FEATURES, 1);
+    }
+    batch.offsets[n] = this.offsetFor(prior, p.categoryId, p.itemId);
+    if (batch.rowScales !== null) batch.rowScales[n] = this.stepSizes!.factor(p.categoryId);
+    // Generative oversampling fits each category's Gaussian on its replayed positives.
+    if (this.oversampler !== null && !fresh) batch.synthetic!.fit(n, rows.categories[n]!);
+    batch.n = n + 1;
+    this.addNegatives(batch, p.itemId, u, prior);
+  }
+
+  /** Up to `negativesPerPositive` negatives of the catalog for user row `u`, for a positive of `itemId`. */
+  private addNegatives(batch: StepBatch, itemId: string, u: number, prior: CategoryPrior): void {
+    const c = this.config;
+    const model = this.model;
+    const features = model.features;
+    const { rows, wide } = batch;
+    for (let j = 0; j < c.negativesPerPositive; j++) {
+      const neg = this.catalog.sampleNegative(itemId);
+      if (neg === null) break;
+      const n = batch.n;
+      rows.users[n] = u;
+      rows.items[n] = model.items.row(neg.itemId);
+      rows.categories[n] = model.categories.row(neg.categoryId);
+      batch.labels[n] = 0;
+      batch.weights[n] = c.negativeWeight;
+      batch.offsets[n] = this.offsetFor(prior, neg.categoryId, neg.itemId);
+      if (features !== null) features.fill(u, rows.items[n]!, rows.categories[n]!, wide, n * WIDE_FEATURES);
+      if (batch.rowScales !== null) batch.rowScales[n] = this.stepSizes!.factor(neg.categoryId);
+      batch.n = n + 1;
+    }
+  }
+
+  /** A sample's training-logit offset: its category's prior with logit adjustment, its item's sampling probability with the log q correction. */
+  private offsetFor(prior: CategoryPrior, categoryId: string, itemId: string): number {
+    const loss = this.config.loss;
+    return offsetOf(loss, loss.logitAdjustTau !== 0 ? prior(categoryId) : 1, loss.sampledNegativeCorrection ? this.catalog.probability(itemId) : 1);
   }
 
   /**
@@ -474,14 +515,13 @@ export class IncrementalTrainer {
     const model = this.model;
     const catalog = this.catalog;
     const features = model.features;
-    const loss = c.loss;
     const { a, b } = spec;
     const smote = spec.kind === 'latent_smote';
     const lambda = spec.lambda;
     const lwA = c.labelWeights[a.type];
     const lwB = c.labelWeights[b.type];
     if (!(lwA > 0) || (smote && !(lwB > 0)) || !(sw > 0)) return n;
-    const offset = (categoryId: string, itemId: string): number => offsetOf(loss, loss.logitAdjustTau !== 0 ? prior(categoryId) : 1, loss.sampledNegativeCorrection ? catalog.probability(itemId) : 1);
+    const offset = (categoryId: string, itemId: string): number => this.offsetFor(prior, categoryId, itemId);
     const rows = out.rows;
     const u = model.users.row(a.userId);
     const ub = smote ? model.users.row(b.userId) : -1;
@@ -771,6 +811,12 @@ function padRows(rows: BatchRows, n: number, np: number): BatchRows {
   out.items.set(rows.items.subarray(0, n));
   out.categories.set(rows.categories.subarray(0, n));
   return out;
+}
+
+/** The low-level batch of a filled step batch (optional parts only where the step uses them). */
+function trainingBatchOf(b: StepBatch, hasWide: boolean): TrainingBatch {
+  const { rows, labels, weights, offsets, wide, rowScales, synthetic, bagRates } = b;
+  return { rows, labels, weights, offsets, ...(hasWide ? { wide } : {}), ...(rowScales !== null ? { rowScales } : {}), ...(synthetic !== null && !synthetic.empty ? { synthetic } : {}), ...(bagRates !== null ? { bagRates } : {}) };
 }
 
 function offsetOf(loss: LossConfig, prior: number, q: number): number {

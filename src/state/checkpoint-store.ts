@@ -1,13 +1,15 @@
-import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { RebalancerError } from '../errors.js';
+import { MANIFEST_FILE, removeStaleTemps, sha256, writeDirectoryAtomically } from '../storage/atomic-directory.js';
+import { nodeDurableFs } from '../storage/durable-fs.js';
 
 /**
  * Atomic checkpoints on local disk. A checkpoint is a directory `ckpt-<seq>` holding
  * data files and a `manifest.json` listing every file with its size and SHA-256. It is
- * written as `.tmp-<seq>` (each file fsync'ed, the manifest last), then renamed into
+ * written by the atomic directory writer (storage/atomic-directory.ts): as
+ * `.tmp-ckpt-<seq>-<pid>` (each file fsync'ed, the manifest last), then renamed into
  * place and the parent directory fsync'ed. A directory without a manifest, or whose
  * files do not match it, is torn and never loaded: the next older one is used.
  */
@@ -34,7 +36,6 @@ export interface CheckpointStoreOptions<M> {
   log(msg: string): void;
 }
 
-const MANIFEST = 'manifest.json';
 const NAME = /^ckpt-(\d{12})$/;
 
 export class CheckpointStore<M> {
@@ -52,38 +53,25 @@ export class CheckpointStore<M> {
 
   /**
    * Writes one checkpoint: `files` as given, plus whatever `writeExtra` puts into the
-   * temp directory (e.g. the model's own save format). Returns its directory.
+   * temp directory (e.g. the model's own save format). Returns its directory. Each file is
+   * hashed and fsynced once: `files` as written; writeExtra's files at commit, except those of
+   * a directory sealed by the atomic writer (a model snapshot with its manifest), adopted as
+   * they are (storage/atomic-directory.ts).
    */
   async write(meta: M, files: ReadonlyMap<string, Buffer>, writeExtra?: (tmpDir: string) => Promise<void>): Promise<{ seq: number; dir: string }> {
     await mkdir(this.opts.dir, { recursive: true });
     const seq = (await this.latestSeq()) + 1;
-    const name = `ckpt-${String(seq).padStart(12, '0')}`;
-    const tmp = join(this.opts.dir, `.tmp-${name}-${process.pid}`);
-    await rm(tmp, { recursive: true, force: true });
-    await mkdir(tmp, { recursive: true });
-    try {
-      for (const [file, data] of files) await writeDurably(join(tmp, file), data);
-      if (writeExtra) await writeExtra(tmp);
-      const entries: CheckpointManifest<M>['files'] = [];
-      for (const path of await listFiles(tmp)) {
-        const data = await readFile(path);
-        // Files written by writeExtra were not necessarily fsync'ed: do it here.
-        await fsyncPath(path);
-        entries.push({ name: relative(tmp, path), bytes: data.length, sha256: sha256(data) });
-      }
-      for (const dir of await listDirs(tmp)) await fsyncPath(dir);
-      const manifest: CheckpointManifest<M> = { format: 1, seq, createdAt: this.opts.now(), files: entries, meta };
-      await writeDurably(join(tmp, MANIFEST), Buffer.from(JSON.stringify(manifest)));
-      await fsyncPath(tmp);
-      const final = join(this.opts.dir, name);
-      await rename(tmp, final);
-      await fsyncPath(this.opts.dir);
-      await this.prune();
-      return { seq, dir: final };
-    } catch (err) {
-      await rm(tmp, { recursive: true, force: true }).catch(() => {});
-      throw err;
-    }
+    const final = join(this.opts.dir, `ckpt-${String(seq).padStart(12, '0')}`);
+    await writeDirectoryAtomically(
+      final,
+      async (stage) => {
+        for (const [file, data] of files) await stage.writeFile(file, data);
+        if (writeExtra) await writeExtra(stage.path);
+      },
+      { manifest: (entries) => Buffer.from(JSON.stringify({ format: 1, seq, createdAt: this.opts.now(), files: entries.map((f) => ({ name: f.name, bytes: f.bytes, sha256: f.sha256 })), meta } satisfies CheckpointManifest<M>)) },
+    );
+    await this.prune();
+    return { seq, dir: final };
   }
 
   /**
@@ -95,7 +83,7 @@ export class CheckpointStore<M> {
     const probe = join(this.opts.dir, `.tmp-probe-${process.pid}`);
     try {
       await mkdir(this.opts.dir, { recursive: true });
-      await writeDurably(probe, Buffer.from('probe'));
+      await nodeDurableFs.writeDurably(probe, [Buffer.from('probe')]);
       await rm(probe, { force: true });
     } catch (err) {
       throw new RebalancerError('REB_CONFIG_INVALID', `--checkpoint-dir ${this.opts.dir} is not writable (${(err as Error).message}); checkpoints, and with them offset commits, would fail`, { dir: this.opts.dir }, { cause: err });
@@ -150,7 +138,7 @@ export class CheckpointStore<M> {
   private async verify(dir: string): Promise<LoadedCheckpoint<M>> {
     let raw: unknown;
     try {
-      raw = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8'));
+      raw = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8'));
     } catch (err) {
       throw new RebalancerError('REB_CHECKPOINT_CORRUPT', `no readable manifest (${(err as Error).message})`, { dir });
     }
@@ -177,61 +165,12 @@ export class CheckpointStore<M> {
     return last === undefined ? 0 : Number(NAME.exec(last)![1]);
   }
 
-  /** Keeps the newest `keep` checkpoints and removes leftover temp directories of this process. */
+  /** Keeps the newest `keep` checkpoints and removes other processes' temp directories older than a minute. */
   private async prune(): Promise<void> {
     const names = await this.names();
     for (const name of names.slice(0, Math.max(0, names.length - this.opts.keep))) {
       await rm(join(this.opts.dir, name), { recursive: true, force: true });
     }
-    for (const name of await readdir(this.opts.dir)) {
-      if (name.startsWith('.tmp-') && !name.endsWith(`-${process.pid}`)) {
-        const age = this.opts.now() - (await stat(join(this.opts.dir, name))).mtimeMs;
-        if (age > 60_000) await rm(join(this.opts.dir, name), { recursive: true, force: true });
-      }
-    }
+    await removeStaleTemps(this.opts.dir, this.opts.now(), 60_000);
   }
-}
-
-function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-async function writeDurably(path: string, data: Buffer): Promise<void> {
-  const fh = await open(path, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function listFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await listFiles(path)));
-    else if (entry.isFile()) out.push(path);
-  }
-  return out.sort();
-}
-
-async function listDirs(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) {
-      const path = join(dir, entry.name);
-      out.push(path, ...(await listDirs(path)));
-    }
-  }
-  return out;
 }

@@ -6,9 +6,12 @@
  * array, and a flat tensor count.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-node';
+import ts from 'typescript';
 import { Rng } from '../../src/balance/rng.js';
+import { CandidateScorer, type ScorableModel } from '../../src/model/candidate-scorer.js';
 import { createModel, recommend, recommendBatch, scoreCandidates, selectTopK, type ModelConfig } from '../../src/model/index.js';
 import { randomCandidates, reference, spreadWeights, trainer } from './helpers.js';
 
@@ -116,6 +119,45 @@ describe('candidate scorer', () => {
     cands.push({ itemId: 'appended', categoryId: 'c1' });
     assertClose(scoreCandidates(model, 'u1', cands), reference(model, 'u1', cands), 'after push');
     model.dispose();
+  });
+
+  it('scores through the narrow ScorableModel view alone, and imports nothing of neumf.ts (no import cycle)', () => {
+    const rng = new Rng(21);
+    const model = createModel({ ...SHAPES[2]!.config, wideFeatures: true }, rng.fork());
+    const train = trainer(model, 22);
+    for (let s = 0; s < 3; s++) train.step();
+    spreadWeights(model, rng);
+    // A plain object, not a RecModel: only what the interface names, its own version counter.
+    let version = 0;
+    const view: ScorableModel = {
+      config: model.config,
+      get parameterVersion() {
+        return version;
+      },
+      rowWidth: model.rowWidth,
+      userTable: model.userTable,
+      itemTable: model.itemTable,
+      categoryTable: model.categoryTable,
+      dense: model.dense,
+      items: { peekRow: (id) => model.items.peekRow(id) },
+      categories: { peekRow: (id) => model.categories.peekRow(id) },
+      features: model.features,
+      wideLogit: (u, i, c, scratch) => model.wideLogit(u, i, c, scratch),
+    };
+    const scorer = new CandidateScorer(view);
+    const cands = randomCandidates(rng, 300);
+    const row = model.users.peekRow('u4');
+    assertClose(scorer.score([row], cands), reference(model, 'u4', cands), 'through the view');
+    // The view's version decides staleness: a weight change it announces is picked up.
+    model.dense[2 * model.config.mlpLayers.length + 1]![0]! += 1;
+    model.denseChanged();
+    version++;
+    assertClose(scorer.score([row], cands), reference(model, 'u4', cands), 'after a version bump of the view');
+    scorer.dispose();
+    model.dispose();
+    const imports = ts.preProcessFile(readFileSync(new URL('../../src/model/candidate-scorer.ts', import.meta.url), 'utf8'), true, true).importedFiles.map((f) => f.fileName);
+    assert.ok(imports.length > 0, 'the import list was read');
+    assert.deepEqual(imports.filter((f) => /neumf/.test(f)), [], `candidate-scorer.ts imports ${imports.join(', ')}`);
   });
 
   it('keeps the tensor count flat over calls, candidate sets and training, and frees it all on dispose', () => {

@@ -1,4 +1,4 @@
-/** Save, load, continue training; torn or corrupted saves are rejected. */
+/** Save, load, continue training; torn or corrupted saves are rejected; a snapshot moved into a checkpoint is adopted unread. */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -7,6 +7,8 @@ import { after, describe, it } from 'node:test';
 import { Rng } from '../../src/balance/rng.js';
 import { isRebalancerError } from '../../src/errors.js';
 import { createModel, IncrementalTrainer, loadModel, saveModel, type Interaction, type RecModel } from '../../src/model/index.js';
+import { writeDirectoryAtomically } from '../../src/storage/atomic-directory.js';
+import { nodeDurableFs, type DurableFs } from '../../src/storage/durable-fs.js';
 
 const CONFIG = { userRows: 300, itemRows: 400, categoryRows: 16, gmfDim: 6, mlpDim: 5, mlpLayers: [12, 6] };
 const TRAINER = { negativesPerPositive: 3, evalCandidates: 20, lrDecay: 0.01, loss: { kind: 'focal' as const, logitAdjustTau: 0.5, sampledNegativeCorrection: true } };
@@ -83,5 +85,28 @@ describe('persistence', () => {
     // The next save still works and becomes current.
     await saveModel(model, null, dir, 'v-test-3');
     assert.equal((await loadModel(dir)).version, 'v-test-3');
+  });
+
+  it('a snapshot is sealed for the atomic writer: moved into a checkpoint, its files are adopted by their manifest digests, neither read nor fsynced again', async () => {
+    const stage = path.join(tmpRoot, 'stage');
+    const { model } = await trainedModel(path.join(stage, 'model'));
+    const saved = await loadModel(path.join(stage, 'model'));
+    const touched: string[] = [];
+    const recording: DurableFs = {
+      ...nodeDurableFs,
+      readFile: (file) => (touched.push(`read ${path.basename(file)}`), nodeDurableFs.readFile(file)),
+      fsync: (target) => (touched.push(`fsync ${path.basename(target)}`), nodeDurableFs.fsync(target)),
+    };
+    const checkpoint = path.join(tmpRoot, 'ckpt-1');
+    const files = await writeDirectoryAtomically(checkpoint, async (s) => fs.rename(path.join(stage, 'model'), path.join(s.path, 'model')), { fs: recording });
+    const snap = path.join('model', path.basename(saved.snapshotDir));
+    for (const [file, entry] of Object.entries(saved.manifest.files)) {
+      assert.deepEqual(files.find((f) => f.name === path.join(snap, file)), { name: path.join(snap, file), ...entry }, `${file}: the digest saveModel computed`);
+      assert.deepEqual(touched.filter((t) => t.endsWith(` ${file}`)), [], `${file}: not read or fsynced again`);
+    }
+    assert.deepEqual(Object.keys(saved.manifest.files).sort(), ['optimizer.bin', 'state.json', 'weights.bin']);
+    assert.ok(touched.includes('read manifest.json'), 'the seal was read');
+    const loaded = await loadModel(path.join(checkpoint, 'model'));
+    assert.deepEqual(loaded.model.scorePairs(probe), model.scorePairs(probe));
   });
 });
