@@ -41,6 +41,9 @@ const NAME = /^ckpt-(\d{12})$/;
 export class CheckpointStore<M> {
   private readonly manifestSchema: z.ZodType<CheckpointManifest<M>>;
 
+  /** Checkpoints a restore skipped (damaged, or not restorable), by directory name. */
+  private readonly unusable = new Set<string>();
+
   constructor(private readonly opts: CheckpointStoreOptions<M>) {
     this.manifestSchema = z.object({
       format: z.literal(1),
@@ -115,6 +118,7 @@ export class CheckpointStore<M> {
       try {
         checkpoint = await this.verify(dir);
       } catch (err) {
+        this.unusable.add(name);
         failures.push(`${name}: ${(err as Error).message}`);
         this.opts.log(`skipping checkpoint ${dir}: ${(err as Error).message}`);
         continue;
@@ -123,6 +127,7 @@ export class CheckpointStore<M> {
         return { checkpoint, value: await restore(checkpoint) };
       } catch (err) {
         const why = `verifies but cannot be restored (${(err as Error).message})`;
+        this.unusable.add(name);
         failures.push(`${name}: ${why}`);
         this.opts.log(`skipping checkpoint ${dir}: ${why}; trying the next older one`);
       }
@@ -165,11 +170,20 @@ export class CheckpointStore<M> {
     return last === undefined ? 0 : Number(NAME.exec(last)![1]);
   }
 
-  /** Keeps the newest `keep` checkpoints and removes other processes' temp directories older than a minute. */
+  /**
+   * Keeps the newest `keep` usable checkpoints and removes the rest, with the ones a restore
+   * skipped as damaged (they never count towards `keep`: otherwise, with keep 2, a damaged
+   * ckpt-2 and the ckpt-1 restored instead, the next write would prune ckpt-1 and leave only
+   * the damaged one behind the newest). Also removes other processes' temp directories older
+   * than a minute.
+   */
   private async prune(): Promise<void> {
-    const names = await this.names();
-    for (const name of names.slice(0, Math.max(0, names.length - this.opts.keep))) {
+    const usable = (await this.names()).filter((n) => !this.unusable.has(n));
+    const kept = new Set(usable.slice(Math.max(0, usable.length - this.opts.keep)));
+    for (const name of await this.names()) {
+      if (kept.has(name)) continue;
       await rm(join(this.opts.dir, name), { recursive: true, force: true });
+      this.unusable.delete(name);
     }
     await removeStaleTemps(this.opts.dir, this.opts.now(), 60_000);
   }

@@ -216,6 +216,24 @@ describe('checkpoint store: a damaged newest checkpoint', { timeout: 20_000 }, (
   });
 });
 
+describe('checkpoint store: retention after a fallback', { timeout: 20_000 }, () => {
+  it('a damaged checkpoint does not count towards keep: the one restored instead survives the next writes, the damaged one is pruned', async () => {
+    const dir = freshDir();
+    const s = store(dir, { keep: 2 });
+    const first = await s.write({ n: 1 }, state(1));
+    const damaged = await s.write({ n: 2 }, state(2));
+    truncateSync(join(damaged.dir, 'state.bin'), 1);
+    const restarted = store(dir, { keep: 2 });
+    assert.deepEqual(await restoreRecording(restarted), { tried: [1], meta: 1, text: 'state-1' });
+    const third = await restarted.write({ n: 3 }, state(3));
+    const names = (d: string): string => d.slice(d.lastIndexOf('/') + 1);
+    assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('ckpt-')).sort(), [names(first.dir), names(third.dir)]);
+    // Corrupt the newest: the fallback still has ckpt 1, the last good one before it.
+    truncateSync(join(third.dir, 'state.bin'), 1);
+    assert.deepEqual(await restoreRecording(store(dir, { keep: 2 })), { tried: [1], meta: 1, text: 'state-1' });
+  });
+});
+
 describe('checkpoint store: nothing half-written is restored', { timeout: 20_000 }, () => {
   it('a write whose writeExtra fails rejects, leaves nothing on disk, and the previous checkpoint stays the newest', async () => {
     const dir = freshDir();
