@@ -13,6 +13,7 @@
 import kafkajs, { CompressionTypes, type Admin, type Kafka, type Message, type Producer } from 'kafkajs';
 import { createKafkaClient } from './kafka/client.js';
 import { kafkaFailure, type KafkaTarget } from './kafka/connect.js';
+import { ensureTopics } from './kafka/topics.js';
 import type { KafkaSecurityFields } from './kafka/security.js';
 import { createEventCodec } from '../codec/index.js';
 import { RebalancerError } from '../errors.js';
@@ -52,7 +53,7 @@ export function kafkaClient(brokers: string[], clientId: string, security: Kafka
 }
 
 /** The topic configuration the tools create topics with: no deletion by time. */
-export const KEEP_HISTORY_CONFIG: ReadonlyArray<{ name: string; value: string }> = [{ name: 'retention.ms', value: '-1' }];
+export const KEEP_HISTORY_CONFIG: Readonly<Record<string, string>> = { 'retention.ms': '-1' };
 
 export interface TopicInfo {
   /** True when this call created the topic (with KEEP_HISTORY_CONFIG). */
@@ -64,20 +65,18 @@ export interface TopicInfo {
 }
 
 /**
- * Creates the topic when it does not exist (with `partitions` partitions and retention.ms=-1);
- * for an existing topic, reads its time retention (describeConfigs).
+ * Creates the topic when it does not exist (with `partitions` partitions and retention.ms=-1,
+ * through src/adapters/kafka/topics.ts); for an existing topic, reads its time retention
+ * (describeConfigs).
  */
 export async function ensureTopic(kafka: Kafka, topic: string, partitions: number, target?: KafkaTarget): Promise<TopicInfo> {
   const admin = kafka.admin();
   try {
     await admin.connect();
-    const existing = await admin.listTopics();
-    if (!existing.includes(topic)) {
-      const created = await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1, configEntries: [...KEEP_HISTORY_CONFIG] }], waitForLeaders: true });
-      // false: another client created it in the meantime; its settings are then whatever it chose.
-      if (created) {
-        return { created: true, retentionMs: undefined, note: `created topic ${topic} (${partitions} partitions) with retention.ms=-1: messages are kept until deleted, since their timestamps are event times that may be long past any time retention` };
-      }
+    // Not created: it existed, or another client created it in the meantime (its settings are then whatever it chose).
+    const created = await ensureTopics(admin, [{ topic, partitions, configs: KEEP_HISTORY_CONFIG }], target === undefined ? {} : { target });
+    if (created.length > 0) {
+      return { created: true, retentionMs: undefined, note: `created topic ${topic} (${partitions} partitions) with retention.ms=-1: messages are kept until deleted, since their timestamps are event times that may be long past any time retention` };
     }
     return { created: false, retentionMs: await timeRetention(admin, topic), note: undefined };
   } catch (err) {

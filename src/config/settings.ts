@@ -116,7 +116,6 @@ export const SETTINGS = {
   trainerThread: setting('--trainer-thread', 'REBALANCER_TRAINER_THREAD', 'train on a worker thread that owns TensorFlow, serving from published parameter snapshots (a request never waits on a step); false = train inline on the main thread (tiny deployments)', 'true', 'true or false', bool),
   snapshotIntervalMs: setting('--snapshot-interval-ms', 'REBALANCER_SNAPSHOT_INTERVAL_MS', 'least time between the trainer thread\'s parameter snapshots for serving (served parameters lag the newest step by at most this plus one step plus one copy)', '500', 'an integer in [10, 600000]', positiveInt(600_000).pipe(z.number().min(10))),
   recycleAtTensorId: setting('--recycle-at-tensor-id', 'REBALANCER_RECYCLE_AT_TENSOR_ID', 'replace the trainer thread by a fresh one from its current state when its native tensor-id counter (32-bit, tfjs issue 8735) reaches this', '1073741824', 'an integer in [1000, 2000000000]', positiveInt(2_000_000_000).pipe(z.number().min(1_000))),
-  trainDelayMs: setting('--train-delay-ms', 'REBALANCER_TRAIN_DELAY_MS', 'test hook: extra delay per training step in ms', '0', 'an integer in [0, 3600000]', nonNegativeInt(3_600_000), { hidden: true }),
 
   modelDim: setting('--model-dim', 'REBALANCER_MODEL_DIM', 'embedding width of the model', '16', 'an integer in [1, 1024]', positiveInt(1024)),
   modelUserRows: setting('--model-user-rows', 'REBALANCER_MODEL_USER_ROWS', 'hashed user table rows', '65536', 'an integer in [1, 67108864]', positiveInt(1 << 26)),

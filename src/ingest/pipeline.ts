@@ -96,8 +96,8 @@ export interface PipelineDeps<B> {
   eventTime?: EventTimeAlignment<InteractionEvent>;
   /** Longest id of a valid event (--max-id-length; validateEvent's default when absent). */
   maxIdLength?: number;
-  /** Test hook: extra wait per training step (simulates a slow trainer). */
-  trainDelayMs: number;
+  /** Test hooks (not for production use; absent in production). */
+  testHooks?: PipelineTestHooks;
   /** Events bound for training and not handed to the model yet (what a checkpoint's model has not seen). */
   backlog?: TrainBacklog;
   /**
@@ -113,6 +113,12 @@ export interface PipelineDeps<B> {
   onTrained?(report: TrainReport): void;
   log(msg: string): void;
   now(): number;
+}
+
+/** Test hooks of the pipeline (not for production use): the service passes them on from its options, never from a setting. */
+export interface PipelineTestHooks {
+  /** Extra wait after each training step, ms (simulates a slow trainer). */
+  trainDelayMs?: number;
 }
 
 export interface TrainReport {
@@ -497,6 +503,7 @@ export function trainStep<B>(deps: PipelineDeps<B>, model: ModelPort<B>, restore
   // The restored backlog comes first; its events were never in flight at the source (nor
   // were the restored checkpoint's held events, wherever they come).
   let unreleasable = restoredBacklog;
+  const trainDelayMs = deps.testHooks?.trainDelayMs ?? 0;
   return concatMap(async function composeAndTrain(fresh: InteractionEvent[]): Promise<TrainReport> {
     // Queued batches would otherwise train back to back on microtasks, starving I/O:
     // HTTP requests, Kafka heartbeats and fetches get a turn between steps.
@@ -516,7 +523,7 @@ export function trainStep<B>(deps: PipelineDeps<B>, model: ModelPort<B>, restore
       deps.backlog?.take(fresh.length);
       const result = await training;
       loss = result.loss;
-      if (deps.trainDelayMs > 0) await new Promise((r) => setTimeout(r, deps.trainDelayMs));
+      if (trainDelayMs > 0) await new Promise((r) => setTimeout(r, trainDelayMs));
       const seconds = (deps.now() - started) / 1000;
       deps.metrics.trainSteps.inc();
       deps.metrics.trainStepDuration.observe(seconds);

@@ -34,7 +34,7 @@ describe('backpressure with a slow training step', () => {
     const topics = await freshTopics(brokers, 'backpressure');
     await produceSkewed(brokers, topics.topic, EVENTS, { seed: 3, batch: 5_000 });
     const baseline = heapUsed();
-    service = await startService(testConfig(brokers, topics, { trainDelayMs: 250, batchSize: 256, maxInFlight: MAX_IN_FLIGHT, checkpointIntervalMs: 60_000 }), { log: () => {} });
+    service = await startService(testConfig(brokers, topics, { batchSize: 256, maxInFlight: MAX_IN_FLIGHT, checkpointIntervalMs: 60_000 }), { log: () => {}, testHooks: { trainDelayMs: 250 } });
 
     let maxInFlight = 0;
     let maxHeap = 0;

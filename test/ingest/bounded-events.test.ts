@@ -86,7 +86,6 @@ describe('bounded events in the pipeline', () => {
         batchSize: 16,
         batchMaxWaitMs: 10,
         maxFutureSkewMs: 0,
-        trainDelayMs: 0,
         onApplied: (e) => triggered.push(e.userId),
         log: () => {},
         now: () => 0,

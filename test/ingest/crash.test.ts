@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { ServiceConfig } from '../../src/config/index.js';
 import { REPO_ROOT } from '../../dev/local-broker.js';
+import type { ChildTestHooks } from './fixtures/service-main.js';
 import type { ServiceState } from '../../src/service/index.js';
 import { testBrokers } from '../helpers/kafka.js';
 import { freshTopics, getJson, produceSkewed, waitFor } from './helpers.js';
@@ -18,10 +19,10 @@ interface Child {
   exited: Promise<number | null>;
 }
 
-async function spawnService(overrides: Partial<ServiceConfig>): Promise<Child> {
+async function spawnService(overrides: Partial<ServiceConfig>, testHooks: ChildTestHooks = {}): Promise<Child> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test/ingest/fixtures/service-main.ts')], {
     cwd: REPO_ROOT,
-    env: { ...process.env, REBALANCER_TEST_CONFIG: JSON.stringify(overrides), TF_CPP_MIN_LOG_LEVEL: '2' },
+    env: { ...process.env, REBALANCER_TEST_CONFIG: JSON.stringify(overrides), REBALANCER_TEST_HOOKS: JSON.stringify(testHooks), TF_CPP_MIN_LOG_LEVEL: '2' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -59,12 +60,11 @@ describe('crash recovery (SIGKILL mid-stream, restart from checkpoint)', () => {
       modelUserRows: 4_096,
       modelItemRows: 4_096,
       batchSize: 128,
-      // Slow enough that the kill lands mid-stream, with checkpoints behind it.
-      trainDelayMs: 40,
       maxInFlight: 2_000,
     };
 
-    const first = await spawnService(overrides);
+    // A slow trainer (40 ms more per step): slow enough that the kill lands mid-stream, with checkpoints behind it.
+    const first = await spawnService(overrides, { trainDelayMs: 40 });
     children.push(first.process);
     const atKill = await waitFor('a checkpoint and part of the stream applied', async () => {
       const { body } = await getJson<ServiceState>(`${first.url}/state`);
@@ -74,7 +74,7 @@ describe('crash recovery (SIGKILL mid-stream, restart from checkpoint)', () => {
     await first.exited;
     assert.ok(atKill.totals.applied < EVENTS, `killed mid-stream (applied ${atKill.totals.applied} of ${EVENTS})`);
 
-    const second = await spawnService({ ...overrides, trainDelayMs: 0 });
+    const second = await spawnService(overrides);
     children.push(second.process);
     const early = (await getJson<ServiceState>(`${second.url}/state`)).body;
     assert.ok(early.checkpoint.restoredFrom !== null && early.checkpoint.restoredFrom >= 1, 'restored from a checkpoint');

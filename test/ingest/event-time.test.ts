@@ -111,7 +111,6 @@ describe('event-time plausibility in the pipeline', () => {
         batchSize: 16,
         batchMaxWaitMs: 10,
         maxFutureSkewMs: HOUR,
-        trainDelayMs: 0,
         log: () => {},
         now: () => 0,
       }).subscribe({ complete: resolve, error: reject });

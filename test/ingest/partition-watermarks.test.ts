@@ -147,7 +147,6 @@ function harness(opts: { idleTimeoutMs?: number; maxHeld?: number; balance?: Bal
           batchSize: 64,
           batchMaxWaitMs: 10,
           maxFutureSkewMs: HOUR,
-          trainDelayMs: 0,
           eventTime,
           onApplied: (e) => arrived.push(e),
           log: () => {},

@@ -185,7 +185,6 @@ describe('--synthetic in the pipeline', () => {
         batchSize: config.batchSize,
         batchMaxWaitMs: 10_000,
         maxFutureSkewMs: 0,
-        trainDelayMs: 0,
         log: () => {},
         now: () => 0,
       }).subscribe({ complete: resolve, error: reject });
