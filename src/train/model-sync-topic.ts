@@ -15,6 +15,7 @@ import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { RebalancerError, isRebalancerError } from '../errors.js';
 import { ChunkAssembler, MAX_CHUNK_BYTES, chunkSender, decodeChanges, updateChunks, type ModelUpdate } from './model-sync-codec.js';
 import type { SyncTransport } from './model-sync-loop.js';
+import { ensureTopics } from '../adapters/kafka/topics.js';
 
 /** The sync topic of an events topic. */
 export function modelSyncTopicName(eventsTopic: string): string {
@@ -135,10 +136,6 @@ export class ModelSyncTopic implements SyncTransport {
   }
 
   private async ensureTopic(admin: Admin): Promise<void> {
-    const existing = await admin.listTopics();
-    if (existing.includes(this.topic)) return;
-    const retention = String(this.o.retentionMs ?? DEFAULT_RETENTION_MS);
-    // false: another instance created it meanwhile.
-    await admin.createTopics({ topics: [{ topic: this.topic, numPartitions: 1, replicationFactor: -1, configEntries: [{ name: 'retention.ms', value: retention }] }], waitForLeaders: true });
+    await ensureTopics(admin, [{ topic: this.topic, partitions: 1, configs: { 'retention.ms': String(this.o.retentionMs ?? DEFAULT_RETENTION_MS) } }]);
   }
 }
