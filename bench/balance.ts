@@ -5,6 +5,7 @@
  */
 import { BalanceState, Rng } from '../src/balance/index.js';
 import type { EventType } from '../src/codec/types.js';
+import { baseShares, cumulativeOf, pick } from '../src/offline/generate-common.js';
 import { opsPerSecond, result, type Benchmark, type BenchResult } from './harness.js';
 
 interface BenchEvent {
@@ -16,28 +17,21 @@ interface BenchEvent {
 
 const TYPES: readonly EventType[] = ['view', 'view', 'view', 'view', 'view', 'view', 'click', 'click', 'add_to_cart', 'purchase'];
 
-/** Zipf(1) categories (realistic head/tail skew), one pre-built event object per pool entry. */
+/**
+ * Zipf(1) categories (realistic head/tail skew), one pre-built event object per pool entry.
+ * The category draw is the generators' (generate.ts: baseShares with skew = C is Zipf(1));
+ * the pool is built here, not by createGenerator, because its events are mutable bench
+ * objects re-timed by the Feeder, and 100,000 categories lie past the generator's range.
+ */
 function makePool(categories: number, size: number, seed: number): BenchEvent[] {
   const rng = new Rng(seed);
-  const cdf = new Float64Array(categories);
-  let sum = 0;
-  for (let i = 0; i < categories; i++) {
-    sum += 1 / (i + 1);
-    cdf[i] = sum;
-  }
+  const cumulative = cumulativeOf(baseShares(categories, categories));
   const names = Array.from({ length: categories }, (_, i) => `cat-${i}`);
   const pool: BenchEvent[] = [];
   for (let i = 0; i < size; i++) {
-    const u = rng.next() * sum;
-    let lo = 0;
-    let hi = categories - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cdf[mid]! < u) lo = mid + 1;
-      else hi = mid;
-    }
     // Every category appears at least once per pool pass so the tracked set really is `categories`.
-    const cat = i < categories && size >= 2 * categories ? i : lo;
+    const drawn = pick(cumulative, rng.next());
+    const cat = i < categories && size >= 2 * categories ? i : drawn;
     pool.push({ categoryId: names[cat]!, type: TYPES[rng.int(TYPES.length)]!, eventTime: 0, itemId: i });
   }
   return pool;

@@ -23,7 +23,7 @@ import { createEventCodec } from '../src/codec/index.js';
 import { loadConfig, type ServiceConfig } from '../src/config/index.js';
 import { startService } from '../src/service/index.js';
 import { startModuleWorker } from '../src/start-worker.js';
-import { DEFAULT_SYNTHETIC, SyntheticStream } from '../src/offline/synthetic.js';
+import { EMBEDDED_STREAM, createGenerator } from '../src/offline/generate.js';
 import { percentile, result, type Benchmark, type BenchContext, type BenchResult } from './harness.js';
 
 function kafkaOf(brokers: string[]): Kafka {
@@ -39,7 +39,7 @@ async function produceTopic(brokers: string[], topic: string, count: number, ite
   const producer = kafka.producer();
   await producer.connect();
   const codec = createEventCodec();
-  const stream = new SyntheticStream({ ...DEFAULT_SYNTHETIC, seed: 99, itemsPerCategory });
+  const stream = createGenerator({ ...EMBEDDED_STREAM, seed: 99, itemsPerCategory });
   const t0 = Date.now();
   const inFlight: Promise<unknown>[] = [];
   for (let sent = 0; sent < count; ) {

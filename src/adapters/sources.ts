@@ -5,7 +5,7 @@
  * Each item carries its position, so a consumer can remember where it stopped.
  */
 import { randomBytes } from 'node:crypto';
-import type { Admin, Consumer, IHeaders, Kafka } from 'kafkajs';
+import type { Admin, Batch, Consumer, IHeaders, Kafka, KafkaMessage, SeekEntry } from 'kafkajs';
 import { createEventCodec, type InteractionEvent, type SingleObjectCodec } from '../codec/index.js';
 import { RebalancerError, isRebalancerError } from '../errors.js';
 import { kafkaAuthFailure } from './kafka/connect.js';
@@ -81,8 +81,7 @@ export function fileSource(path: string, range: Range, resume: FileResume | unde
           onSkip(`${path} record ${rec.index}`, (err as Error).message);
           continue;
         }
-        if (range.fromTime !== undefined && event.eventTime < range.fromTime) continue;
-        if (range.toTime !== undefined && event.eventTime >= range.toTime) continue;
+        if (!inTimeRange(event, range)) continue;
         yield { key: event.userId, value: rec.payload, timestamp: event.eventTime, event, headers: undefined, partition: -1, position: rec.nextOffset, nextIndex: rec.index + 1 };
       }
     },
@@ -91,10 +90,6 @@ export function fileSource(path: string, range: Range, resume: FileResume | unde
       return Promise.resolve();
     },
   };
-}
-
-interface Queued {
-  item: SourceItem;
 }
 
 /** Buffered messages per partition before its fetching is paused. */
@@ -111,6 +106,52 @@ interface Deleted {
   high: number;
 }
 
+/** A partition's offsets as the admin client reports them. */
+export type PartitionOffsets = SeekEntry & { low: string; high: string };
+
+/**
+ * Connects an admin client, checks that `topic` exists (REB_INPUT_INVALID: `<label> <topic>
+ * does not exist`) and hands its partitions' offsets to `use`. Failing to reach the cluster is
+ * REB_KAFKA_AUTH_FAILED (refused credentials or TLS, src/adapters/kafka/connect.ts) or
+ * REB_KAFKA_UNAVAILABLE; a RebalancerError from `use` passes as it is. The admin client is
+ * disconnected before this settles.
+ */
+export async function withTopicOffsets<T>(kafka: Kafka, topic: string, label: string, use: (admin: Admin, offsets: PartitionOffsets[]) => Promise<T>): Promise<T> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    if (!(await admin.listTopics()).includes(topic)) throw new RebalancerError('REB_INPUT_INVALID', `${label} ${topic} does not exist`, { topic });
+    return await use(admin, await admin.fetchTopicOffsets(topic));
+  } catch (err) {
+    if (err instanceof RebalancerError) throw err;
+    throw kafkaAuthFailure(err) ?? new RebalancerError('REB_KAFKA_UNAVAILABLE', `cannot read offsets of topic ${topic}: ${(err as Error).message}`, { topic }, { cause: err });
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
+/** What of a topic a slice reads: per partition, the first offset and the end (exclusive). */
+interface TopicSlice {
+  topic: string;
+  range: Range;
+  /** A resumed position was given. */
+  resumed: boolean;
+  starts: Map<number, number>;
+  ends: Map<number, number>;
+  /** Records between the starts and the ends. */
+  total: number;
+}
+
+interface SliceBounds {
+  starts: Map<number, number>;
+  ends: Map<number, number>;
+  total: number;
+  /** Partitions whose log start lies past the first record asked for. */
+  deleted: Deleted[];
+  /** Offsets were asked for (--from-offset, --to-offset or a resumed position). */
+  explicit: boolean;
+}
+
 /**
  * A topic slice. `resume` maps partition → next offset to read (overrides the range start).
  *
@@ -125,60 +166,59 @@ interface Deleted {
  * or a partition waiting STALL_CHECK_MS for data, has its log start checked.
  */
 export async function topicSource(kafka: Kafka, topic: string, range: Range, resume: Record<string, number> | undefined, onSkip: SkipHandler, learnSchemaId?: SchemaIdLearner): Promise<EventSource> {
-  const admin = kafka.admin();
+  const bounds = await withTopicOffsets(kafka, topic, 'source topic', async (admin, offsets) => {
+    const byTime = range.fromTime !== undefined ? await admin.fetchTopicOffsetsByTimestamp(topic, range.fromTime) : undefined;
+    const b = sliceBounds(offsets, byTime, range, resume);
+    if (b.deleted.length > 0 && (b.explicit || (b.total === 0 && b.deleted.some((d) => d.logStart === d.high)))) {
+      throw retentionError(topic, b.deleted, offsets.length, await timeRetention(admin, topic).catch(() => undefined), resume !== undefined);
+    }
+    return b;
+  });
+  const slice: TopicSlice = { topic, range, resumed: resume !== undefined, starts: bounds.starts, ends: bounds.ends, total: bounds.total };
+  return new TopicSliceSource(kafka, slice, onSkip, schemaIdDecoder(createEventCodec(), learnSchemaId));
+}
+
+/** Per partition: where the slice starts and ends, which requested records are gone, and how many are left. */
+function sliceBounds(offsets: readonly PartitionOffsets[], byTime: readonly SeekEntry[] | undefined, range: Range, resume: Record<string, number> | undefined): SliceBounds {
   const starts = new Map<number, number>();
   const ends = new Map<number, number>();
   const deleted: Deleted[] = [];
   let explicit = range.fromOffset !== undefined || range.toOffset !== undefined;
-  let retention: RebalancerError | undefined;
-  try {
-    await admin.connect();
-    const topics = await admin.listTopics();
-    if (!topics.includes(topic)) throw new RebalancerError('REB_INPUT_INVALID', `source topic ${topic} does not exist`, { topic });
-    const offsets = await admin.fetchTopicOffsets(topic);
-    const byTime = range.fromTime !== undefined ? await admin.fetchTopicOffsetsByTimestamp(topic, range.fromTime) : undefined;
-    for (const o of offsets) {
-      const low = Number(o.low);
-      const high = Number(o.high);
-      let start = Math.max(low, range.fromOffset ?? low);
-      const seekByTime = byTime?.find((b) => b.partition === o.partition);
-      // Offsets by timestamp use message timestamps, which our producers set to event time.
-      if (seekByTime !== undefined && Number(seekByTime.offset) >= 0) start = Math.max(start, Number(seekByTime.offset));
-      else if (seekByTime !== undefined) start = high;
-      const resumed = resume?.[String(o.partition)];
-      if (resumed !== undefined) start = Math.max(low, resumed);
-      if (resumed !== undefined) explicit = true;
-      starts.set(o.partition, start);
-      ends.set(o.partition, Math.min(high, range.toOffset ?? high));
-      // The first record asked for: a resumed position, --from-offset, or the first ever written.
-      const requested = resumed ?? range.fromOffset ?? 0;
-      if (low > requested && requested < (range.toOffset ?? high)) deleted.push({ partition: o.partition, logStart: low, requested, high });
-    }
-    let readable = 0;
-    for (const [p, s] of starts) readable += Math.max(0, ends.get(p)! - s);
-    if (deleted.length > 0 && (explicit || (readable === 0 && deleted.some((d) => d.logStart === d.high)))) {
-      retention = retentionError(topic, deleted, offsets.length, await timeRetention(admin, topic).catch(() => undefined), resume !== undefined);
-    }
-  } catch (err) {
-    if (err instanceof RebalancerError) throw err;
-    // Refused credentials or TLS: REB_KAFKA_AUTH_FAILED (src/adapters/kafka/connect.ts), not an outage.
-    throw kafkaAuthFailure(err) ?? new RebalancerError('REB_KAFKA_UNAVAILABLE', `cannot read offsets of topic ${topic}: ${(err as Error).message}`, { topic }, { cause: err });
-  } finally {
-    await admin.disconnect().catch(() => {});
+  for (const o of offsets) {
+    const low = Number(o.low);
+    const high = Number(o.high);
+    let start = Math.max(low, range.fromOffset ?? low);
+    const seekByTime = byTime?.find((b) => b.partition === o.partition);
+    // Offsets by timestamp use message timestamps, which our producers set to event time.
+    if (seekByTime !== undefined && Number(seekByTime.offset) >= 0) start = Math.max(start, Number(seekByTime.offset));
+    else if (seekByTime !== undefined) start = high;
+    const resumed = resume?.[String(o.partition)];
+    if (resumed !== undefined) start = Math.max(low, resumed);
+    if (resumed !== undefined) explicit = true;
+    starts.set(o.partition, start);
+    ends.set(o.partition, Math.min(high, range.toOffset ?? high));
+    // The first record asked for: a resumed position, --from-offset, or the first ever written.
+    const requested = resumed ?? range.fromOffset ?? 0;
+    if (low > requested && requested < (range.toOffset ?? high)) deleted.push({ partition: o.partition, logStart: low, requested, high });
   }
-  if (retention !== undefined) throw retention;
   let total = 0;
   for (const [p, s] of starts) total += Math.max(0, ends.get(p)! - s);
-  const codec = createEventCodec();
-  /**
-   * Decodes either framing; a Confluent schema id the codec has not learned is fetched (once)
-   * through `learnSchemaId`. What that step throws stops the source (a registry that is down,
-   * or no registry given), except an id the registry does not have or an incompatible schema
-   * (REB_DECODE_UNKNOWN_SCHEMA): no one can decode that message, it is skipped as undecodable.
-   */
+  return { starts, ends, total, deleted, explicit };
+}
+
+type Decode = (value: Buffer) => Promise<InteractionEvent>;
+
+/**
+ * Decodes either framing; a Confluent schema id the codec has not learned is fetched (once)
+ * through `learnSchemaId`. What that step throws stops the source (a registry that is down,
+ * or no registry given: StopReading), except an id the registry does not have or an
+ * incompatible schema (REB_DECODE_UNKNOWN_SCHEMA): no one can decode that message, it is
+ * skipped as undecodable.
+ */
+function schemaIdDecoder(codec: SingleObjectCodec<InteractionEvent>, learnSchemaId: SchemaIdLearner | undefined): Decode {
   /** Ids the registry answered for good that cannot be decoded (asked once, not per message). */
   const failedIds = new Map<number, RebalancerError>();
-  const decode = async (value: Buffer): Promise<InteractionEvent> => {
+  return async (value) => {
     try {
       return codec.decode(value);
     } catch (err) {
@@ -198,165 +238,252 @@ export async function topicSource(kafka: Kafka, topic: string, range: Range, res
     }
     return codec.decode(value);
   };
-  let skipped = 0;
-  let consumer: Consumer | undefined;
-  let watchdog: Admin | undefined;
+}
 
-  return {
-    total,
-    get skipped() { return skipped; },
-    async *items() {
-      const queues = new Map<number, Queued[]>();
-      const heads = new Map<number, number>(); // read index into each queue
-      const done = new Set<number>();
-      const paused = new Set<number>();
-      for (const [p, s] of starts) {
-        queues.set(p, []);
-        heads.set(p, 0);
-        if (s >= ends.get(p)!) done.add(p);
-      }
-      if (done.size === starts.size) return;
-      /** Next offset each partition should deliver. */
-      const next = new Map(starts);
-      /** The error when records of `partitions` at or after their next offset were deleted (log start past it). */
-      const deletedWhileReading = async (partitions: number[]): Promise<RebalancerError | undefined> => {
-        if (watchdog === undefined) {
-          watchdog = kafka.admin();
-          await watchdog.connect();
-        }
-        const now = await watchdog.fetchTopicOffsets(topic);
-        const gone: Deleted[] = [];
-        for (const o of now) {
-          const want = next.get(o.partition);
-          if (partitions.includes(o.partition) && want !== undefined && Number(o.low) > want) gone.push({ partition: o.partition, logStart: Number(o.low), requested: want, high: Number(o.high) });
-        }
-        if (gone.length === 0) return undefined;
-        return retentionError(topic, gone, now.length, await timeRetention(watchdog, topic).catch(() => undefined), resume !== undefined, true);
-      };
-      let wake: (() => void) | undefined;
-      let failure: Error | undefined;
-      const notify = (): void => {
-        const w = wake;
-        wake = undefined;
-        w?.();
-      };
-      consumer = kafka.consumer({ groupId: `rebalancer-replay-${randomBytes(6).toString('hex')}`, allowAutoTopicCreation: false });
-      const c = consumer;
-      await c.connect();
-      await c.subscribe({ topic, fromBeginning: true });
-      c.on(c.events.CRASH, (e) => {
-        failure = new RebalancerError('REB_KAFKA_CONSUMER_DEAD', `replay consumer stopped: ${String((e.payload as { error?: Error }).error?.message ?? 'crash')}`);
-        notify();
-      });
-      await c.run({
-        autoCommit: false,
-        eachBatchAutoResolve: true,
-        eachBatch: async ({ batch, pause }) => {
-          const p = batch.partition;
-          if (done.has(p) || failure !== undefined) return;
-          const end = ends.get(p)!;
-          const q = queues.get(p)!;
-          // A batch starting past the next offset: compaction or transaction markers, or the
-          // consumer jumped to a log start that retention moved (offset out of range).
-          const firstOffset = batch.messages.length > 0 ? Number(batch.messages[0]!.offset) : next.get(p)!;
-          if (firstOffset > next.get(p)!) {
-            const gone = await deletedWhileReading([p]).catch(() => undefined);
-            if (gone !== undefined) {
-              failure = gone;
-              notify();
-              return;
-            }
-          }
-          for (const m of batch.messages) {
-            const offset = Number(m.offset);
-            if (offset >= next.get(p)!) next.set(p, offset + 1);
-            if (offset < starts.get(p)!) continue;
-            if (offset >= end) break;
-            if (m.value === null) {
-              skipped++;
-              onSkip(`${topic}[${p}]@${offset}`, 'message has no value (tombstone)');
-            } else {
-              try {
-                const event = await decode(m.value);
-                if ((range.fromTime === undefined || event.eventTime >= range.fromTime) && (range.toTime === undefined || event.eventTime < range.toTime)) {
-                  q.push({ item: { key: m.key ?? event.userId, value: m.value, timestamp: event.eventTime, event, headers: m.headers, partition: p, position: offset, nextIndex: 0 } });
-                }
-              } catch (err) {
-                if (err instanceof StopReading) {
-                  failure = err.reason;
-                  notify();
-                  return;
-                }
-                skipped++;
-                onSkip(`${topic}[${p}]@${offset}`, (err as Error).message);
-              }
-            }
-            if (offset >= end - 1) break;
-          }
-          if (Number(batch.lastOffset()) >= end - 1) done.add(p);
-          if (q.length - heads.get(p)! > HIGH_WATER && !done.has(p)) {
-            paused.add(p);
-            pause();
-          }
-          notify();
-        },
-      });
-      for (const [p, s] of starts) if (!done.has(p)) c.seek({ topic, partition: p, offset: String(s) });
+/** The source of a topic slice: each items() call is one TopicMerge; close() ends them. */
+class TopicSliceSource implements EventSource {
+  readonly total: number;
+  private skippedCount = 0;
+  private readonly merges: TopicMerge[] = [];
 
-      for (;;) {
-        if (failure) throw failure;
-        // The next item is the earliest head, once every unfinished partition has one.
-        let best = -1;
-        let bestTs = Infinity;
-        let waiting = false;
-        for (const [p, q] of queues) {
-          const h = heads.get(p)!;
-          if (h < q.length) {
-            const ts = q[h]!.item.timestamp;
-            if (ts < bestTs) {
-              bestTs = ts;
-              best = p;
-            }
-          } else if (!done.has(p)) {
-            waiting = true;
-          }
-        }
-        if (waiting) {
-          let timer: NodeJS.Timeout | undefined;
-          const woken = await new Promise<boolean>((r) => {
-            wake = () => r(true);
-            timer = setTimeout(() => r(false), STALL_CHECK_MS);
-          });
-          clearTimeout(timer);
-          if (!woken) {
-            const stalled = [...queues.keys()].filter((p) => !done.has(p) && heads.get(p)! >= queues.get(p)!.length);
-            const gone = await deletedWhileReading(stalled).catch(() => undefined);
-            if (gone !== undefined) throw gone;
-          }
-          continue;
-        }
-        if (best < 0) return;
-        const q = queues.get(best)!;
-        const h = heads.get(best)!;
-        const item = q[h]!.item;
-        heads.set(best, h + 1);
-        // Compact the queue now and then instead of shifting per item.
-        if (h + 1 >= 1_024 && h + 1 >= q.length / 2) {
-          q.splice(0, h + 1);
-          heads.set(best, 0);
-        }
-        if (paused.has(best) && q.length - heads.get(best)! < LOW_WATER) {
-          paused.delete(best);
-          c.resume([{ topic, partitions: [best] }]);
-        }
-        yield item;
+  constructor(private readonly kafka: Kafka, private readonly slice: TopicSlice, private readonly onSkip: SkipHandler, private readonly decode: Decode) {
+    this.total = slice.total;
+  }
+
+  get skipped(): number {
+    return this.skippedCount;
+  }
+
+  items(): AsyncGenerator<SourceItem> {
+    const skip: SkipHandler = (where, reason) => {
+      this.skippedCount++;
+      this.onSkip(where, reason);
+    };
+    const merge = new TopicMerge(this.kafka, this.slice, this.decode, skip);
+    this.merges.push(merge);
+    return merge.read();
+  }
+
+  async close(): Promise<void> {
+    for (const m of this.merges) await m.close();
+  }
+}
+
+/** earliestHead(): an unfinished partition has no message queued yet. */
+const WAITING = -2;
+
+/**
+ * One read of a topic slice: a consumer group of its own queues each partition's messages
+ * (in offset order, fetching paused past HIGH_WATER), and read() yields the earliest head by
+ * event time once every unfinished partition has one.
+ */
+class TopicMerge {
+  private readonly queues = new Map<number, SourceItem[]>();
+  /** Read index into each queue. */
+  private readonly heads = new Map<number, number>();
+  private readonly done = new Set<number>();
+  private readonly paused = new Set<number>();
+  /** Next offset each partition should deliver. */
+  private readonly next: Map<number, number>;
+  private wake: (() => void) | undefined;
+  private failure: Error | undefined;
+  private consumer: Consumer | undefined;
+  private watchdog: Admin | undefined;
+
+  constructor(private readonly kafka: Kafka, private readonly slice: TopicSlice, private readonly decode: Decode, private readonly skip: SkipHandler) {
+    this.next = new Map(slice.starts);
+    for (const [p, s] of slice.starts) {
+      this.queues.set(p, []);
+      this.heads.set(p, 0);
+      if (s >= slice.ends.get(p)!) this.done.add(p);
+    }
+  }
+
+  async *read(): AsyncGenerator<SourceItem> {
+    if (this.done.size === this.slice.starts.size) return;
+    const c = await this.startConsumer();
+    for (;;) {
+      if (this.failure) throw this.failure;
+      const best = this.earliestHead();
+      if (best === WAITING) {
+        await this.waitForMessages();
+        continue;
       }
-    },
-    async close() {
-      if (consumer !== undefined) await consumer.disconnect().catch(() => {});
-      if (watchdog !== undefined) await watchdog.disconnect().catch(() => {});
-    },
-  };
+      if (best < 0) return;
+      yield this.take(best, c);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.consumer !== undefined) await this.consumer.disconnect().catch(() => {});
+    if (this.watchdog !== undefined) await this.watchdog.disconnect().catch(() => {});
+  }
+
+  private async startConsumer(): Promise<Consumer> {
+    const { topic } = this.slice;
+    const c = this.kafka.consumer({ groupId: `rebalancer-replay-${randomBytes(6).toString('hex')}`, allowAutoTopicCreation: false });
+    this.consumer = c;
+    await c.connect();
+    await c.subscribe({ topic, fromBeginning: true });
+    c.on(c.events.CRASH, (e) => {
+      this.fail(new RebalancerError('REB_KAFKA_CONSUMER_DEAD', `replay consumer stopped: ${String((e.payload as { error?: Error }).error?.message ?? 'crash')}`));
+    });
+    await c.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      eachBatch: ({ batch, pause }) => this.onBatch(batch, pause),
+    });
+    for (const [p, s] of this.slice.starts) if (!this.done.has(p)) c.seek({ topic, partition: p, offset: String(s) });
+    return c;
+  }
+
+  private fail(err: Error): void {
+    this.failure = err;
+    this.notify();
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  private async onBatch(batch: Batch, pause: () => void): Promise<void> {
+    const p = batch.partition;
+    if (this.done.has(p) || this.failure !== undefined) return;
+    if (await this.startsPastDeleted(p, batch)) return;
+    if (!(await this.queueBatch(p, batch))) return;
+    if (Number(batch.lastOffset()) >= this.slice.ends.get(p)! - 1) this.done.add(p);
+    if (this.queues.get(p)!.length - this.heads.get(p)! > HIGH_WATER && !this.done.has(p)) {
+      this.paused.add(p);
+      pause();
+    }
+    this.notify();
+  }
+
+  /**
+   * A batch starting past the next offset: compaction or transaction markers, or the consumer
+   * jumped to a log start that retention moved (offset out of range). True (and the read
+   * fails) when records were deleted.
+   */
+  private async startsPastDeleted(p: number, batch: Batch): Promise<boolean> {
+    const firstOffset = batch.messages.length > 0 ? Number(batch.messages[0]!.offset) : this.next.get(p)!;
+    if (firstOffset <= this.next.get(p)!) return false;
+    const gone = await this.deletedWhileReading([p]).catch(() => undefined);
+    if (gone === undefined) return false;
+    this.fail(gone);
+    return true;
+  }
+
+  /** Queues the batch's messages within the slice; false when a decoding failure stops the read. */
+  private async queueBatch(p: number, batch: Batch): Promise<boolean> {
+    const start = this.slice.starts.get(p)!;
+    const end = this.slice.ends.get(p)!;
+    for (const m of batch.messages) {
+      const offset = Number(m.offset);
+      if (offset >= this.next.get(p)!) this.next.set(p, offset + 1);
+      if (offset < start) continue;
+      if (offset >= end) break;
+      if (!(await this.queueMessage(p, offset, m))) return false;
+      if (offset >= end - 1) break;
+    }
+    return true;
+  }
+
+  /** Decodes one message and queues it when in the time range (undecodable: skipped); false when the read must stop. */
+  private async queueMessage(p: number, offset: number, m: KafkaMessage): Promise<boolean> {
+    const where = `${this.slice.topic}[${p}]@${offset}`;
+    if (m.value === null) {
+      this.skip(where, 'message has no value (tombstone)');
+      return true;
+    }
+    try {
+      const event = await this.decode(m.value);
+      if (inTimeRange(event, this.slice.range)) {
+        this.queues.get(p)!.push({ key: m.key ?? event.userId, value: m.value, timestamp: event.eventTime, event, headers: m.headers, partition: p, position: offset, nextIndex: 0 });
+      }
+    } catch (err) {
+      if (err instanceof StopReading) {
+        this.fail(err.reason);
+        return false;
+      }
+      this.skip(where, (err as Error).message);
+    }
+    return true;
+  }
+
+  /** The partition with the earliest head; WAITING while an unfinished partition has none; -1 when all are done. */
+  private earliestHead(): number {
+    let best = -1;
+    let bestTs = Infinity;
+    for (const [p, q] of this.queues) {
+      const h = this.heads.get(p)!;
+      if (h < q.length) {
+        const ts = q[h]!.timestamp;
+        if (ts < bestTs) {
+          bestTs = ts;
+          best = p;
+        }
+      } else if (!this.done.has(p)) {
+        return WAITING;
+      }
+    }
+    return best;
+  }
+
+  /** Waits for the next batch; after STALL_CHECK_MS without one, fails if the stalled partitions' records were deleted. */
+  private async waitForMessages(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const woken = await new Promise<boolean>((r) => {
+      this.wake = () => r(true);
+      timer = setTimeout(() => r(false), STALL_CHECK_MS);
+    });
+    clearTimeout(timer);
+    if (woken) return;
+    const stalled = [...this.queues.keys()].filter((p) => !this.done.has(p) && this.heads.get(p)! >= this.queues.get(p)!.length);
+    const gone = await this.deletedWhileReading(stalled).catch(() => undefined);
+    if (gone !== undefined) throw gone;
+  }
+
+  /** Takes partition p's head; resumes its fetching once its queue is below LOW_WATER. */
+  private take(p: number, c: Consumer): SourceItem {
+    const q = this.queues.get(p)!;
+    const h = this.heads.get(p)!;
+    const item = q[h]!;
+    this.heads.set(p, h + 1);
+    // Compact the queue now and then instead of shifting per item.
+    if (h + 1 >= 1_024 && h + 1 >= q.length / 2) {
+      q.splice(0, h + 1);
+      this.heads.set(p, 0);
+    }
+    if (this.paused.has(p) && q.length - this.heads.get(p)! < LOW_WATER) {
+      this.paused.delete(p);
+      c.resume([{ topic: this.slice.topic, partitions: [p] }]);
+    }
+    return item;
+  }
+
+  /** The error when records of `partitions` at or after their next offset were deleted (log start past it). */
+  private async deletedWhileReading(partitions: number[]): Promise<RebalancerError | undefined> {
+    const { topic } = this.slice;
+    if (this.watchdog === undefined) {
+      this.watchdog = this.kafka.admin();
+      await this.watchdog.connect();
+    }
+    const now = await this.watchdog.fetchTopicOffsets(topic);
+    const gone: Deleted[] = [];
+    for (const o of now) {
+      const want = this.next.get(o.partition);
+      if (partitions.includes(o.partition) && want !== undefined && Number(o.low) > want) gone.push({ partition: o.partition, logStart: Number(o.low), requested: want, high: Number(o.high) });
+    }
+    if (gone.length === 0) return undefined;
+    return retentionError(topic, gone, now.length, await timeRetention(this.watchdog, topic).catch(() => undefined), this.slice.resumed, true);
+  }
+}
+
+/** Event time within the range's [fromTime, toTime). */
+function inTimeRange(event: InteractionEvent, range: Range): boolean {
+  return (range.fromTime === undefined || event.eventTime >= range.fromTime) && (range.toTime === undefined || event.eventTime < range.toTime);
 }
 
 /** A failure of the schema-id lookup that stops reading (the message is not skipped). */

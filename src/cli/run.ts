@@ -78,15 +78,43 @@ function positive(name: string, raw: string | undefined, allowZero = false): num
   return n;
 }
 
-async function runCommand(raw: RawSettings, flags: RunOnlyFlags, infrastructure: EmbeddedInfrastructure | undefined): Promise<void> {
+/** The run-only flags, checked. */
+interface RunOptions {
+  embedded: boolean;
+  durationS: number | undefined;
+  stopAfterEvents: number | undefined;
+  rate: number;
+  corruptEvery: number;
+}
+
+function runOptions(flags: RunOnlyFlags, infrastructure: EmbeddedInfrastructure | undefined): RunOptions {
   const embedded = flags.embedded === true;
   if (embedded && infrastructure === undefined) {
     throw new RebalancerError('REB_CONFIG_INVALID', '--embedded: the local broker and registry are development support, started by `npm start` (node --import tsx dev/rebalancer.ts run --embedded) in a clone of the project; the installed rebalancer connects to --brokers', { flag: 'embedded' });
   }
-  const durationS = positive('--duration', flags.duration) ?? (embedded ? 60 : undefined);
-  const stopAfterEvents = positive('--events', flags.events);
-  const rate = positive('--rate', flags.rate) ?? 5_000;
-  const corruptEvery = positive('--corrupt-every', flags.corruptEvery, true) ?? 0;
+  return {
+    embedded,
+    durationS: positive('--duration', flags.duration) ?? (embedded ? 60 : undefined),
+    stopAfterEvents: positive('--events', flags.events),
+    rate: positive('--rate', flags.rate) ?? 5_000,
+    corruptEvery: positive('--corrupt-every', flags.corruptEvery, true) ?? 0,
+  };
+}
+
+/** What a run has started, stopped at its end (shutdown) whatever happened. */
+interface RunResources {
+  /** The embedded run's temporary checkpoint directory (removed at the end). */
+  ownedCheckpointDir?: string;
+  local?: LocalKafka;
+  registry?: LocalRegistry;
+  producer?: SyntheticProducer;
+  service?: ServiceHandle;
+  serviceStarted: number;
+}
+
+async function runCommand(raw: RawSettings, flags: RunOnlyFlags, infrastructure: EmbeddedInfrastructure | undefined): Promise<void> {
+  const run = runOptions(flags, infrastructure);
+  const { embedded } = run;
   const log = (m: string): void => console.error(`[rebalancer] ${m}`);
 
   // Validate the configuration before starting anything.
@@ -108,84 +136,107 @@ async function runCommand(raw: RawSettings, flags: RunOnlyFlags, infrastructure:
   const signals = signalHandler((sig) => log(`${sig} received while stopping; finishing the shutdown (at most ${config.shutdownTimeoutMs} ms)`), () => {
     // The budget runs from the first signal, also when it comes while starting (e.g. while
     // the brokers are still being reached).
-    setTimeout(() => {
-      console.error(`rebalancer: shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
-      process.exit(1);
-    }, config.shutdownTimeoutMs).unref();
+    exitAfter(config.shutdownTimeoutMs);
   });
-  /** The embedded run's temporary checkpoint directory (removed at the end). */
-  let ownedCheckpointDir: string | undefined;
-  let local: LocalKafka | undefined;
-  let registry: LocalRegistry | undefined;
-  let producer: SyntheticProducer | undefined;
-  let service: ServiceHandle | undefined;
-  let serviceStarted = Date.now();
+  const res: RunResources = { serviceStarted: Date.now() };
   try {
-    if (embedded) {
-      log('starting a local Kafka broker (embedded mode)');
-      // Its own process group: Ctrl-C in a terminal reaches this process only, which stops
-      // the broker after the final checkpoint (and kills it should this process die first).
-      // With SASL settings, the broker gets a SASL_PLAINTEXT listener for exactly those credentials, and the service uses it.
-      const sasl = config.kafkaSaslMechanism !== '' ? { users: { [config.kafkaSaslUsername]: config.kafkaSaslPassword } } : undefined;
-      local = await infrastructure!.startKafka({ log, ownProcessGroup: true, ...(sasl !== undefined ? { sasl } : {}) });
-      // A fresh broker has fresh offsets: checkpoints of another broker must not be restored.
-      // A temporary one of our own is removed at the end.
-      if (resolved.explicit.checkpointDir === undefined) ownedCheckpointDir = mkdtempSync(join(tmpdir(), 'rebalancer-embedded-'));
-      const checkpointDir = ownedCheckpointDir ?? config.checkpointDir;
-      config = { ...config, brokers: sasl !== undefined ? local.saslBrokers : local.brokers, checkpointDir };
-      // The Confluent demo: a local schema registry too (unless one is given), and the
-      // synthetic producer writes the Confluent wire format through it.
-      if (config.wireFormat === 'confluent' && config.schemaRegistry === '') {
-        log('starting a local schema registry (Apicurio, embedded mode with --wire-format confluent)');
-        registry = await infrastructure!.startRegistry({ log });
-        config = { ...config, schemaRegistry: registry.url };
-      }
-    }
-    log(`Kafka at ${config.brokers.join(',')}: ${describeKafkaSecurity(config)}`);
-    const warning = kafkaSecurityWarning(config);
-    if (warning !== undefined) log(`WARNING: ${warning}`);
-    service = await startService(config, { log }).catch((err: unknown) => {
-      // startService undid what it had started; a client library still retrying in the
-      // background must not keep a failed start alive: the error line, then exit.
-      setTimeout(() => process.exit(isRebalancerError(err) ? 2 : 1), START_FAILURE_EXIT_MS).unref();
-      throw err;
-    });
-    serviceStarted = Date.now();
+    if (embedded) config = await startEmbedded(infrastructure!, config, resolved.explicit.checkpointDir === undefined, res, log);
+    const service = await startRunService(config, log);
+    res.service = service;
+    res.serviceStarted = Date.now();
     console.error(`metrics: ${service.adminUrl}/metrics`);
     console.error(`state:   ${service.adminUrl}/state   recommendations: ${service.url}/recommendations/<userId>?k=10`);
     // The bound port (with port 0 known only now) is the admin URL's last part.
     if (!embedded || pageAt.port === 0) console.error(`live page: ${livePageUrl(pageAt.host, Number(/:(\d+)$/.exec(service.adminUrl)?.[1] ?? pageAt.port))}`);
-    if (embedded) {
-      const schemaRegistry = config.wireFormat === 'confluent' ? config.schemaRegistry : undefined;
-      producer = await startSyntheticProducer({ brokers: config.brokers, security: kafkaSecurity(config), topic: config.topic, rate, corruptEvery, seed: config.seed, log, ...(schemaRegistry !== undefined ? { schemaRegistry } : {}) });
-      log(`synthetic producer: ${rate} events/s${schemaRegistry !== undefined ? ', Confluent wire format' : ''}${corruptEvery > 0 ? `, one corrupt payload every ${corruptEvery}` : ''}`);
-    }
-    const reason = await waitForEnd(service, durationS, stopAfterEvents, signals.first);
+    if (embedded) res.producer = await startProducer(config, run, log);
+    const reason = await waitForEnd(service, run.durationS, run.stopAfterEvents, signals.first);
     log(`stopping (${reason})`);
   } finally {
-    const forced = setTimeout(() => {
-      console.error(`rebalancer: shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
-      process.exit(1);
-    }, config.shutdownTimeoutMs);
-    forced.unref();
-    await producer?.stop();
-    let failure: unknown;
-    if (service) {
-      await service.stop().catch((err: unknown) => { failure = err; });
-      printSummary(service.state(), (Date.now() - serviceStarted) / 1000, producer?.sent ?? null);
-    }
-    if (local) {
-      log('stopping the local Kafka broker');
-      await local.stop();
-    }
-    if (registry) {
-      log('stopping the local schema registry');
-      await registry.stop();
-    }
-    if (ownedCheckpointDir !== undefined) rmSync(ownedCheckpointDir, { recursive: true, force: true });
-    clearTimeout(forced);
-    if (failure) throw failure;
+    await shutdown(res, config.shutdownTimeoutMs, log);
   }
+}
+
+/** Exits the process with 1 should the shutdown not be done within `ms` (the timer does not keep it alive). */
+function exitAfter(ms: number): NodeJS.Timeout {
+  return setTimeout(() => {
+    console.error(`rebalancer: shutdown took longer than ${ms} ms; exiting`);
+    process.exit(1);
+  }, ms).unref();
+}
+
+/**
+ * `--embedded`: a local Kafka broker (and, for the Confluent demo without --schema-registry,
+ * a local schema registry), recorded in `res` as each starts; the configuration pointed at them.
+ */
+async function startEmbedded(infrastructure: EmbeddedInfrastructure, config: ServiceConfig, ownCheckpoints: boolean, res: RunResources, log: (m: string) => void): Promise<ServiceConfig> {
+  log('starting a local Kafka broker (embedded mode)');
+  // Its own process group: Ctrl-C in a terminal reaches this process only, which stops
+  // the broker after the final checkpoint (and kills it should this process die first).
+  // With SASL settings, the broker gets a SASL_PLAINTEXT listener for exactly those credentials, and the service uses it.
+  const sasl = config.kafkaSaslMechanism !== '' ? { users: { [config.kafkaSaslUsername]: config.kafkaSaslPassword } } : undefined;
+  const local = await infrastructure.startKafka({ log, ownProcessGroup: true, ...(sasl !== undefined ? { sasl } : {}) });
+  res.local = local;
+  // A fresh broker has fresh offsets: checkpoints of another broker must not be restored.
+  // A temporary one of our own is removed at the end.
+  if (ownCheckpoints) res.ownedCheckpointDir = mkdtempSync(join(tmpdir(), 'rebalancer-embedded-'));
+  const checkpointDir = res.ownedCheckpointDir ?? config.checkpointDir;
+  let out: ServiceConfig = { ...config, brokers: sasl !== undefined ? local.saslBrokers : local.brokers, checkpointDir };
+  // The Confluent demo: a local schema registry too (unless one is given), and the
+  // synthetic producer writes the Confluent wire format through it.
+  if (out.wireFormat === 'confluent' && out.schemaRegistry === '') {
+    log('starting a local schema registry (Apicurio, embedded mode with --wire-format confluent)');
+    res.registry = await infrastructure.startRegistry({ log });
+    out = { ...out, schemaRegistry: res.registry.url };
+  }
+  return out;
+}
+
+/** Starts the service; after a failed start the process exits within START_FAILURE_EXIT_MS. */
+async function startRunService(config: ServiceConfig, log: (m: string) => void): Promise<ServiceHandle> {
+  log(`Kafka at ${config.brokers.join(',')}: ${describeKafkaSecurity(config)}`);
+  const warning = kafkaSecurityWarning(config);
+  if (warning !== undefined) log(`WARNING: ${warning}`);
+  return startService(config, { log }).catch((err: unknown) => {
+    // startService undid what it had started; a client library still retrying in the
+    // background must not keep a failed start alive: the error line, then exit.
+    setTimeout(() => process.exit(isRebalancerError(err) ? 2 : 1), START_FAILURE_EXIT_MS).unref();
+    throw err;
+  });
+}
+
+/** The embedded synthetic producer (Confluent wire format with a schema registry). */
+async function startProducer(config: ServiceConfig, run: RunOptions, log: (m: string) => void): Promise<SyntheticProducer> {
+  const { rate, corruptEvery } = run;
+  const schemaRegistry = config.wireFormat === 'confluent' ? config.schemaRegistry : undefined;
+  const producer = await startSyntheticProducer({ brokers: config.brokers, security: kafkaSecurity(config), topic: config.topic, rate, corruptEvery, seed: config.seed, log, ...(schemaRegistry !== undefined ? { schemaRegistry } : {}) });
+  log(`synthetic producer: ${rate} events/s${schemaRegistry !== undefined ? ', Confluent wire format' : ''}${corruptEvery > 0 ? `, one corrupt payload every ${corruptEvery}` : ''}`);
+  return producer;
+}
+
+/**
+ * Stops what the run started, within `timeoutMs` (else exits): the producer, the service (then
+ * the summary), the local broker and registry; removes the temporary checkpoints. A failure to
+ * stop the service is thrown at the end.
+ */
+async function shutdown(res: RunResources, timeoutMs: number, log: (m: string) => void): Promise<void> {
+  const forced = exitAfter(timeoutMs);
+  await res.producer?.stop();
+  let failure: unknown;
+  if (res.service) {
+    await res.service.stop().catch((err: unknown) => { failure = err; });
+    printSummary(res.service.state(), (Date.now() - res.serviceStarted) / 1000, res.producer?.sent ?? null);
+  }
+  if (res.local) {
+    log('stopping the local Kafka broker');
+    await res.local.stop();
+  }
+  if (res.registry) {
+    log('stopping the local schema registry');
+    await res.registry.stop();
+  }
+  if (res.ownedCheckpointDir !== undefined) rmSync(res.ownedCheckpointDir, { recursive: true, force: true });
+  clearTimeout(forced);
+  if (failure) throw failure;
 }
 
 /** Resolves when the run should end: duration elapsed, event count reached, a signal, or a dead consumer (rejects). */

@@ -3,7 +3,7 @@ import { createKafkaClient } from '../adapters/kafka/client.js';
 import type { KafkaSecurityFields } from '../adapters/kafka/security.js';
 import { createEventCodec, type InteractionEvent } from '../codec/index.js';
 import { SchemaRegistryClient } from '../adapters/kafka/schema-registry.js';
-import { DEFAULT_SYNTHETIC, SyntheticStream } from '../offline/synthetic.js';
+import { EMBEDDED_STREAM, createGenerator } from '../offline/generate.js';
 
 export interface SyntheticProducer {
   readonly sent: number;
@@ -13,12 +13,11 @@ export interface SyntheticProducer {
 const TICK_MS = 100;
 
 /**
- * The embedded mode's event source: a seeded, skewed synthetic stream produced at a
- * steady rate (events keyed by user), with a corrupt payload every `corruptEvery`
+ * The embedded mode's event source: the seeded, skewed EMBEDDED_STREAM (generate.ts) produced
+ * at a steady rate (events keyed by user), with a corrupt payload every `corruptEvery`
  * events (random bytes, truncated record or unknown fingerprint, in turn) so the
  * dead-letter path is exercised.
- */
-/**
+ *
  * `schemaRegistry`: write the Confluent wire format, the event schema's versions registered
  * under `<topic>-value` (BACKWARD) first; otherwise Avro single-object.
  */
@@ -30,7 +29,7 @@ export async function startSyntheticProducer(opts: { brokers: string[]; security
   const schemaId = opts.schemaRegistry === undefined ? undefined : await new SchemaRegistryClient({ url: opts.schemaRegistry }).registerValueSchemas(opts.topic, codec);
   const encode = (e: InteractionEvent): Buffer => (schemaId === undefined ? codec.encode(e) : codec.encodeConfluent(schemaId, e));
   // Event time follows wall-clock pace (rate events per second), starting now.
-  const stream = new SyntheticStream({ ...DEFAULT_SYNTHETIC, seed: opts.seed, startTime: Date.now(), meanGapMs: 1000 / opts.rate });
+  const stream = createGenerator({ ...EMBEDDED_STREAM, seed: opts.seed, startTime: Date.now(), meanGapMs: 1000 / opts.rate });
   let sent = 0;
   let corruptKind = 0;
   let due = 0;

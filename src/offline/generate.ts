@@ -107,6 +107,20 @@ export const DEFAULT_GENERATOR: Readonly<GeneratorOptions> = Object.freeze({
   meanGapMs: 50,
 });
 
+/**
+ * The embedded demo's stream (`npm start`: the synthetic producer, which adds the corrupt
+ * payloads) and the broker tests' skewed stream: the `simple` profile with 2,000 users,
+ * 20 categories of 50 items, head/tail share ratio 100, events 10 ms apart. Callers spread it
+ * into createGenerator and add a seed (and their own start time or gap).
+ */
+export const EMBEDDED_STREAM: Readonly<Partial<GeneratorOptions>> = Object.freeze({
+  categories: 20,
+  skew: 100,
+  users: 2_000,
+  itemsPerCategory: 50,
+  meanGapMs: 10,
+});
+
 /** How often shares are recomputed under drift (cheap: C exponentials). */
 const DRIFT_REFRESH_EVENTS = 1_000;
 

@@ -9,13 +9,13 @@
  * inspect shows what is there.
  */
 import { randomBytes } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
+import type { EachBatchPayload, Kafka } from 'kafkajs';
 import { createEventCodec, type InteractionEvent } from '../codec/index.js';
 import { CONFLUENT_HEADER_BYTES, HEADER_BYTES, SingleObjectCodec, type Framing } from '../codec/single-object.js';
 import { RebalancerError, isRebalancerError } from '../errors.js';
-import { kafkaAuthFailure } from '../adapters/kafka/connect.js';
 import type { SchemaRegistryClient } from '../adapters/kafka/schema-registry.js';
 import { openEventFile } from '../adapters/event-file.js';
+import { withTopicOffsets } from '../adapters/sources.js';
 
 /** One record to inspect: its value and where it was read. */
 export interface InspectRecord {
@@ -255,6 +255,14 @@ export interface TopicReadOptions {
   onReady?: (partitions: number[]) => void;
 }
 
+/** Per partition to read: its first offset and its end (exclusive; Infinity when following). */
+interface ReadBounds {
+  starts: Map<number, number>;
+  ends: Map<number, number>;
+  /** Every partition of the topic, read or not. */
+  all: number[];
+}
+
 /**
  * Reads a topic's messages, each partition in offset order (partitions interleave as the
  * broker delivers them), handing each to `handle`; `handle` returns false to stop. Resolves
@@ -262,89 +270,99 @@ export interface TopicReadOptions {
  * aborts. A consumer group of its own, nothing committed.
  */
 export async function readTopic(kafka: Kafka, options: TopicReadOptions, handle: (r: InspectRecord) => Promise<boolean>): Promise<void> {
+  const bounds = await readBounds(kafka, options);
+  const open = new Set([...bounds.starts].filter(([p, s]) => s < bounds.ends.get(p)!).map(([p]) => p));
+  if (open.size === 0 || options.signal.aborted) return;
+  await consumeOpen(kafka, options, bounds, open, handle);
+}
+
+/** The partitions to read (one, with --partition) and their offsets, clamped to the log. */
+function readBounds(kafka: Kafka, options: TopicReadOptions): Promise<ReadBounds> {
   const { topic } = options;
-  const starts = new Map<number, number>();
-  const ends = new Map<number, number>();
-  const all: number[] = [];
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    if (!(await admin.listTopics()).includes(topic)) throw new RebalancerError('REB_INPUT_INVALID', `topic ${topic} does not exist`, { topic });
-    const offsets = await admin.fetchTopicOffsets(topic);
+  return withTopicOffsets(kafka, topic, 'topic', (_admin, offsets) => {
     if (options.partition !== undefined && !offsets.some((o) => o.partition === options.partition)) {
       throw new RebalancerError('REB_INPUT_INVALID', `--partition ${options.partition}: topic ${topic} has partitions 0..${offsets.length - 1}`, { flag: 'partition' });
     }
+    const bounds: ReadBounds = { starts: new Map(), ends: new Map(), all: [] };
     for (const o of offsets) {
-      all.push(o.partition);
+      bounds.all.push(o.partition);
       if (options.partition !== undefined && o.partition !== options.partition) continue;
       const low = Number(o.low);
       const high = Number(o.high);
-      starts.set(o.partition, Math.min(Math.max(low, options.fromOffset ?? low), high));
-      ends.set(o.partition, options.follow ? Infinity : high);
+      bounds.starts.set(o.partition, Math.min(Math.max(low, options.fromOffset ?? low), high));
+      bounds.ends.set(o.partition, options.follow ? Infinity : high);
     }
-  } catch (err) {
-    if (err instanceof RebalancerError) throw err;
-    // Refused credentials or TLS: REB_KAFKA_AUTH_FAILED (src/adapters/kafka/connect.ts), not an outage.
-    throw kafkaAuthFailure(err) ?? new RebalancerError('REB_KAFKA_UNAVAILABLE', `cannot read offsets of topic ${topic}: ${(err as Error).message}`, { topic }, { cause: err });
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
-  const open = new Set([...starts].filter(([p, s]) => s < ends.get(p)!).map(([p]) => p));
-  if (open.size === 0 || options.signal.aborted) return;
-
-  let stopped = false;
-  let finish: (err?: Error) => void = () => {};
-  const finished = new Promise<void>((resolve, reject) => {
-    finish = (err) => {
-      stopped = true;
-      if (err === undefined) resolve();
-      else reject(err);
-    };
+    return Promise.resolve(bounds);
   });
-  const onAbort = (): void => finish();
+}
+
+/** The end of a read: `finished` settles at the first finish() (an error rejects it); `stopped` from then on. */
+class ReadEnd {
+  stopped = false;
+  readonly finished: Promise<void>;
+  private settle: (err?: Error) => void = () => {};
+
+  constructor() {
+    this.finished = new Promise<void>((resolve, reject) => {
+      this.settle = (err) => (err === undefined ? resolve() : reject(err));
+    });
+  }
+
+  readonly finish = (err?: Error): void => {
+    this.stopped = true;
+    this.settle(err);
+  };
+}
+
+/** Consumes the open partitions from their start offsets until the read ends (see readTopic). */
+async function consumeOpen(kafka: Kafka, options: TopicReadOptions, bounds: ReadBounds, open: Set<number>, handle: (r: InspectRecord) => Promise<boolean>): Promise<void> {
+  const { topic } = options;
+  const end = new ReadEnd();
+  const onAbort = (): void => end.finish();
   options.signal.addEventListener('abort', onAbort, { once: true });
   const consumer = kafka.consumer({ groupId: `rebalancer-inspect-${randomBytes(6).toString('hex')}`, allowAutoTopicCreation: false });
   try {
     await consumer.connect();
     consumer.on(consumer.events.CRASH, (e) => {
       const why = (e.payload as { error?: Error }).error?.message ?? 'crash';
-      finish(new RebalancerError('REB_KAFKA_CONSUMER_DEAD', `inspect consumer of ${topic} stopped: ${why}`, { topic }));
+      end.finish(new RebalancerError('REB_KAFKA_CONSUMER_DEAD', `inspect consumer of ${topic} stopped: ${why}`, { topic }));
     });
-    consumer.on(consumer.events.GROUP_JOIN, () => options.onReady?.([...starts.keys()]));
+    consumer.on(consumer.events.GROUP_JOIN, () => options.onReady?.([...bounds.starts.keys()]));
     await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: true,
-      eachBatch: async ({ batch, heartbeat }) => {
-        const p = batch.partition;
-        if (stopped || !open.has(p)) return;
-        const start = starts.get(p)!;
-        const end = ends.get(p)!;
-        for (const m of batch.messages) {
-          if (stopped) return;
-          const offset = Number(m.offset);
-          if (offset < start) continue;
-          if (offset >= end) break;
-          if (!(await handle({ value: m.value, partition: p, offset, where: `${topic}[${p}]@${offset}` }))) {
-            finish();
-            return;
-          }
-          if (offset >= end - 1) break;
-        }
-        await heartbeat();
-        if (Number(batch.lastOffset()) >= end - 1) open.delete(p);
-        if (open.size === 0) finish();
-      },
-    });
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, eachBatch: batchReader(topic, bounds, open, handle, end) });
     // Partitions with nothing to read (or filtered out) are paused; the others start at their start offset.
-    const idle = all.filter((p) => !open.has(p));
+    const idle = bounds.all.filter((p) => !open.has(p));
     if (idle.length > 0) consumer.pause([{ topic, partitions: idle }]);
-    for (const p of open) consumer.seek({ topic, partition: p, offset: String(starts.get(p)!) });
-    await finished;
+    for (const p of open) consumer.seek({ topic, partition: p, offset: String(bounds.starts.get(p)!) });
+    await end.finished;
   } finally {
     options.signal.removeEventListener('abort', onAbort);
     await consumer.disconnect().catch(() => {});
   }
+}
+
+/** Hands each message of a batch within its partition's bounds to `handle`; a partition past its end is closed, the last one ends the read. */
+function batchReader(topic: string, bounds: ReadBounds, open: Set<number>, handle: (r: InspectRecord) => Promise<boolean>, end: ReadEnd): (payload: EachBatchPayload) => Promise<void> {
+  return async ({ batch, heartbeat }) => {
+    const p = batch.partition;
+    if (end.stopped || !open.has(p)) return;
+    const start = bounds.starts.get(p)!;
+    const stop = bounds.ends.get(p)!;
+    for (const m of batch.messages) {
+      if (end.stopped) return;
+      const offset = Number(m.offset);
+      if (offset < start) continue;
+      if (offset >= stop) break;
+      if (!(await handle({ value: m.value, partition: p, offset, where: `${topic}[${p}]@${offset}` }))) {
+        end.finish();
+        return;
+      }
+      if (offset >= stop - 1) break;
+    }
+    await heartbeat();
+    if (Number(batch.lastOffset()) >= stop - 1) open.delete(p);
+    if (open.size === 0) end.finish();
+  };
 }
 
 export interface InspectOptions {

@@ -100,94 +100,134 @@ export interface ReplaySummary {
 const MAX_BATCH_DELAY_MS = 20;
 
 export async function replay(source: EventSource, producer: Producer, opts: ReplayOptions): Promise<ReplaySummary> {
-  const now = opts.now ?? Date.now;
-  const started = now();
+  const run = new ReplayRun(producer, opts);
+  for await (const item of source.items()) await run.add(item);
+  await run.flush();
+  return run.summary();
+}
+
+/** The progress to continue: the resumed one (copied), or a fresh one. */
+function startProgress(opts: ReplayOptions, started: number): ReplayProgressFile {
   const progress: ReplayProgressFile = opts.resumed !== undefined
     ? { ...opts.resumed, partitions: { ...opts.resumed.partitions } }
     : { version: 1, source: opts.sourceId, target: opts.target, replayed: 0, updatedAt: new Date(started).toISOString() };
   if (opts.sourceId.kind === 'topic') progress.partitions ??= {};
-  let batch: Message[] = [];
-  let batchItems: SourceItem[] = [];
-  let batchOpenedAt = 0;
-  let thisRun = 0;
-  let first: number | undefined;
-  let last: number | undefined;
-  const restamp = opts.timestamps === 'now';
-  const encoders = opts.encoders ?? new TopicEncoders(opts.target, undefined);
-  const encodeBy = new Map<WireFormat, EventEncode>();
-  /** The value to send: the source bytes, or the event encoded in the asked framing (else the source's own). */
-  const valueOf = async (item: SourceItem, event: InteractionEvent): Promise<Buffer> => {
-    if (!restamp && opts.wireFormat === undefined) return item.value;
-    const format = opts.wireFormat ?? SingleObjectCodec.framingOf(item.value) ?? 'single-object';
-    let encode = encodeBy.get(format);
-    if (encode === undefined) {
-      encode = await encoders.encoder(format);
-      encodeBy.set(format, encode);
-    }
-    return encode(event);
-  };
-  let retentionMs: number | undefined;
-  let warned = opts.timestamps === 'now';
+  return progress;
+}
 
-  const flush = async (): Promise<void> => {
+/** One replay: items are paced, turned into messages and sent in batches, the progress written after each. */
+class ReplayRun {
+  private readonly now: () => number;
+  private readonly started: number;
+  private readonly progress: ReplayProgressFile;
+  private readonly restamp: boolean;
+  private readonly encoders: TopicEncoders;
+  private readonly encodeBy = new Map<WireFormat, EventEncode>();
+  private batch: Message[] = [];
+  private batchItems: SourceItem[] = [];
+  private batchOpenedAt = 0;
+  private thisRun = 0;
+  private first: number | undefined;
+  private last: number | undefined;
+  private wallStart = 0;
+  private retentionMs: number | undefined;
+  private warned: boolean;
+
+  constructor(private readonly producer: Producer, private readonly opts: ReplayOptions) {
+    this.now = opts.now ?? Date.now;
+    this.started = this.now();
+    this.progress = startProgress(opts, this.started);
+    this.restamp = opts.timestamps === 'now';
+    this.warned = opts.timestamps === 'now';
+    this.encoders = opts.encoders ?? new TopicEncoders(opts.target, undefined);
+  }
+
+  async add(item: SourceItem): Promise<void> {
+    const { opts } = this;
+    if (this.first === undefined) {
+      this.retentionMs = await opts.prepareTarget?.();
+      this.first = item.timestamp;
+      this.wallStart = this.now();
+    }
+    this.last = item.timestamp;
+    if (opts.speed > 0) await this.pace(item.timestamp - this.first);
+    this.warnRetention(item.timestamp);
+    if (this.batch.length === 0) this.batchOpenedAt = this.now();
+    this.batch.push(await this.message(item));
+    this.batchItems.push(item);
+    if (this.batch.length >= opts.batchSize || (opts.speed > 0 && this.now() - this.batchOpenedAt >= MAX_BATCH_DELAY_MS)) await this.flush();
+  }
+
+  /** Sends the batch, then records its positions in the progress file. */
+  async flush(): Promise<void> {
+    const { batch, progress } = this;
     if (batch.length === 0) return;
-    await producer.send({ topic: opts.target, messages: batch, compression: CompressionTypes.None });
-    for (const item of batchItems) {
+    await this.producer.send({ topic: this.opts.target, messages: batch, compression: CompressionTypes.None });
+    for (const item of this.batchItems) {
       if (item.partition < 0) progress.file = { offset: item.position, index: item.nextIndex };
       else progress.partitions![String(item.partition)] = item.position + 1;
     }
     progress.replayed += batch.length;
-    thisRun += batch.length;
-    progress.updatedAt = new Date(now()).toISOString();
-    writeProgressFile(opts.progressFile, progress);
-    opts.onProgress(progress.replayed);
-    batch = [];
-    batchItems = [];
-  };
+    this.thisRun += batch.length;
+    progress.updatedAt = new Date(this.now()).toISOString();
+    writeProgressFile(this.opts.progressFile, progress);
+    this.opts.onProgress(progress.replayed);
+    this.batch = [];
+    this.batchItems = [];
+  }
 
-  let wallStart = 0;
-  for await (const item of source.items()) {
-    if (first === undefined) {
-      retentionMs = await opts.prepareTarget?.();
-      first = item.timestamp;
-      wallStart = now();
+  summary(): ReplaySummary {
+    return { replayed: this.progress.replayed, thisRun: this.thisRun, firstEventTime: this.first, lastEventTime: this.last, wallMs: this.now() - this.started };
+  }
+
+  /** Waits until an event `sinceFirst` ms of event time after the first is due (sending what is batched first). */
+  private async pace(sinceFirst: number): Promise<void> {
+    const due = this.wallStart + sinceFirst / this.opts.speed;
+    const wait = due - this.now();
+    if (wait > 2) {
+      await this.flush();
+      const rest = due - this.now();
+      if (rest > 0) await sleep(rest);
     }
-    last = item.timestamp;
-    if (opts.speed > 0) {
-      const due = wallStart + (item.timestamp - first) / opts.speed;
-      const wait = due - now();
-      if (wait > 2) {
-        await flush();
-        const rest = due - now();
-        if (rest > 0) await sleep(rest);
-      }
+  }
+
+  /** Warns once when the target's retention would delete an event of this time at once. */
+  private warnRetention(eventTime: number): void {
+    if (this.warned || this.retentionMs === undefined) return;
+    const warning = retentionWarning(this.opts.target, this.retentionMs, eventTime, this.now());
+    if (warning !== undefined) {
+      this.warned = true;
+      this.opts.onWarning?.(warning);
     }
-    if (!warned && retentionMs !== undefined) {
-      const warning = retentionWarning(opts.target, retentionMs, item.timestamp, now());
-      if (warning !== undefined) {
-        warned = true;
-        opts.onWarning?.(warning);
-      }
-    }
-    if (batch.length === 0) batchOpenedAt = now();
+  }
+
+  private async message(item: SourceItem): Promise<Message> {
     let message: Message;
-    if (restamp) {
-      const sentAt = now();
-      message = { key: item.key, value: await valueOf(item, { ...item.event, eventTime: sentAt }), timestamp: String(sentAt) };
+    if (this.restamp) {
+      const sentAt = this.now();
+      message = { key: item.key, value: await this.valueOf(item, { ...item.event, eventTime: sentAt }), timestamp: String(sentAt) };
     } else {
-      message = { key: item.key, value: await valueOf(item, item.event), timestamp: String(item.timestamp) };
+      message = { key: item.key, value: await this.valueOf(item, item.event), timestamp: String(item.timestamp) };
     }
     if (item.headers !== undefined) message.headers = item.headers;
-    if (opts.partitioning === 'source') {
+    if (this.opts.partitioning === 'source') {
       if (item.partition < 0) throw new RebalancerError('REB_INPUT_INVALID', '--partitioning source needs a topic as the source (a file has no partitions)');
       message.partition = item.partition;
     }
-    batch.push(message);
-    batchItems.push(item);
-    if (batch.length >= opts.batchSize || (opts.speed > 0 && now() - batchOpenedAt >= MAX_BATCH_DELAY_MS)) await flush();
+    return message;
   }
-  await flush();
-  return { replayed: progress.replayed, thisRun, firstEventTime: first, lastEventTime: last, wallMs: now() - started };
+
+  /** The value to send: the source bytes, or the event encoded in the asked framing (else the source's own). */
+  private async valueOf(item: SourceItem, event: InteractionEvent): Promise<Buffer> {
+    if (!this.restamp && this.opts.wireFormat === undefined) return item.value;
+    const format = this.opts.wireFormat ?? SingleObjectCodec.framingOf(item.value) ?? 'single-object';
+    let encode = this.encodeBy.get(format);
+    if (encode === undefined) {
+      encode = await this.encoders.encoder(format);
+      this.encodeBy.set(format, encode);
+    }
+    return encode(event);
+  }
 }
 
 function sleep(ms: number): Promise<void> {

@@ -3,24 +3,25 @@ import assert from 'node:assert/strict';
 import { BalanceState, EVENT_TYPE_ORDER, Rng, SOURCE_FRESH, type BalanceConfig, type BalanceSnapshot } from '../../src/balance/index.js';
 import type { EventType } from '../../src/codec/types.js';
 import { RebalancerError } from '../../src/errors.js';
-import { pick, type TestEvent } from './helpers.js';
+import { createGenerator } from '../../src/offline/generate.js';
+import type { TestEvent } from './helpers.js';
 
 const TRAINABLE: readonly EventType[] = ['click', 'add_to_cart', 'purchase'];
-/** Roughly the production mix: views ≈ 57%. */
-const TYPE_SHARES = [57, 30, 9, 4];
 const BUCKETS = 20;
 const WIDTH = 1_000;
 const BASE: Partial<BalanceConfig> = { bucketCount: BUCKETS, bucketWidthMs: WIDTH, reservoirSize: 16, replayMemorySize: 200, refreshEveryEvents: 256 };
 
-/** In event-time order (no late events); Zipf-ish categories, production-like type mix. */
+/**
+ * In event-time order (no late events): the `simple` generator's stream (seeded from `rng`),
+ * 25 categories with head/tail share ratio 25, and no conversion boost for preferred items,
+ * so the type mix is the production one (views 55%).
+ */
 function events(rng: Rng, n: number, start = 1_000_000, firstId = 0): TestEvent[] {
-  const out: TestEvent[] = [];
-  let t = start;
-  for (let i = 0; i < n; i++) {
-    t += rng.int(8);
-    out.push({ id: firstId + i, categoryId: `c${Math.floor(rng.next() ** 3 * 25)}`, type: EVENT_TYPE_ORDER[pick(rng, TYPE_SHARES)]!, eventTime: t });
-  }
-  return out;
+  const g = createGenerator({ seed: rng.nextUint32(), events: n, categories: 25, skew: 25, users: 500, itemAffinity: 0, startTime: start, meanGapMs: 3.5 });
+  return Array.from({ length: n }, (_, i) => {
+    const e = g.next();
+    return { id: firstId + i, categoryId: e.categoryId, type: e.type, eventTime: e.eventTime };
+  });
 }
 
 /** Window counts recomputed from scratch: events whose bucket is within the last B buckets of the watermark. */

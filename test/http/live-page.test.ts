@@ -19,7 +19,7 @@ import { LIVE_PAGE_CSP, livePageUrl } from '../../src/http/live-page.js';
 import { REPO_ROOT } from '../../dev/local-broker.js';
 import { startService, type ServiceHandle, type ServiceState } from '../../src/service/index.js';
 import type { HistoryDocument } from '../../src/service/history.js';
-import { DEFAULT_SYNTHETIC, SyntheticStream } from '../../src/offline/synthetic.js';
+import { EMBEDDED_STREAM, createGenerator } from '../../src/offline/generate.js';
 import { withPage } from '../helpers/browser.js';
 import { testBrokers, testKafka } from '../helpers/kafka.js';
 import { freshTopics, getJson, produceSkewed, testConfig, waitFor, type StreamTopics } from '../ingest/helpers.js';
@@ -86,7 +86,7 @@ function valueOf(shown: Shown[], field: string, key: string | null = null): numb
  * same event times and ids go on), `batch` events every `everyMs`, until stopped.
  */
 function startFeeding(brokers: string[], topic: string, seed: number, skip: number, batch: number, everyMs: number): { stop(): Promise<number> } {
-  const stream = new SyntheticStream({ ...DEFAULT_SYNTHETIC, seed });
+  const stream = createGenerator({ ...EMBEDDED_STREAM, seed });
   for (let i = 0; i < skip; i++) stream.next();
   const codec = createEventCodec();
   const producer = testKafka(brokers, 'live-page-feeder').producer();

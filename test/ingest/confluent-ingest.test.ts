@@ -25,7 +25,7 @@ import { startLocalRegistry, type LocalRegistry } from '../../dev/local-registry
 import { SchemaRegistryClient } from '../../src/adapters/kafka/schema-registry.js';
 import { startService, type ServiceHandle } from '../../src/service/index.js';
 import { DLQ_HEADERS } from '../../src/ingest/dlq.js';
-import { DEFAULT_SYNTHETIC, SyntheticStream } from '../../src/offline/synthetic.js';
+import { EMBEDDED_STREAM, createGenerator } from '../../src/offline/generate.js';
 import { testBrokers, testKafka } from '../helpers/kafka.js';
 import { freshTopics, readTopic, testConfig, waitFor, type StreamTopics } from './helpers.js';
 
@@ -56,7 +56,7 @@ function encode(e: InteractionEvent, framing: Framing, ids: Ids): Buffer {
 
 /** Produces `count` synthetic events keyed by user (or to one partition), each in the framing `pick` gives it. */
 async function produce(brokers: string[], topic: string, count: number, opts: { seed: number; ids: Ids; pick: (i: number) => Framing; partition?: number; into?: Produced }): Promise<Produced> {
-  const stream = new SyntheticStream({ ...DEFAULT_SYNTHETIC, seed: opts.seed });
+  const stream = createGenerator({ ...EMBEDDED_STREAM, seed: opts.seed });
   const out = opts.into ?? { count: 0, byCategory: new Map<string, number>(), values: [] };
   const messages: Message[] = [];
   for (let i = 0; i < count; i++) {
@@ -136,7 +136,7 @@ describe('Confluent wire format on the real broker and schema registry', { timeo
     const mixed = await produce(brokers, topics.topic, N, { seed: 11, ids, pick: (i) => MIX[i % 4]! });
     // The single-object-only expectation: the same events, all single-object.
     const reference = new Map<string, number>();
-    const ref = new SyntheticStream({ ...DEFAULT_SYNTHETIC, seed: 11 });
+    const ref = createGenerator({ ...EMBEDDED_STREAM, seed: 11 });
     for (let i = 0; i < N; i++) {
       const e = ref.next();
       reference.set(e.categoryId, (reference.get(e.categoryId) ?? 0) + 1);

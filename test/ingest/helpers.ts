@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { CompressionTypes, type IHeaders } from 'kafkajs';
 import { createEventCodec, makeEvent } from '../../src/codec/index.js';
 import { loadConfig, type ServiceConfig } from '../../src/config/index.js';
-import { SyntheticStream, DEFAULT_SYNTHETIC } from '../../src/offline/synthetic.js';
+import { EMBEDDED_STREAM, createGenerator } from '../../src/offline/generate.js';
 import { createTopic, testKafka, uniqueTopic } from '../helpers/kafka.js';
 
 export interface StreamTopics {
@@ -52,14 +52,14 @@ export interface ProducedStream {
  */
 export async function produceSkewed(brokers: string[], topic: string, count: number, opts: { seed?: number; corrupt?: boolean; batch?: number } = {}): Promise<ProducedStream> {
   const codec = createEventCodec();
-  const stream = new SyntheticStream({ ...DEFAULT_SYNTHETIC, seed: opts.seed ?? 7 });
+  const stream = createGenerator({ ...EMBEDDED_STREAM, seed: opts.seed ?? 7 });
   const producer = testKafka(brokers, 'test-producer').producer();
   await producer.connect();
   const byCategory = new Map<string, number>();
   const corrupt: Array<{ reason: string }> = [];
   try {
     const batch = opts.batch ?? 1_000;
-    let first: Buffer | undefined;
+    let first: { key: string; value: Buffer } | undefined;
     for (let sent = 0; sent < count; ) {
       const n = Math.min(batch, count - sent);
       const messages: Array<{ key: string; value: Buffer; headers?: IHeaders }> = [];
@@ -67,14 +67,14 @@ export async function produceSkewed(brokers: string[], topic: string, count: num
         const e = stream.next();
         byCategory.set(e.categoryId, (byCategory.get(e.categoryId) ?? 0) + 1);
         const value = codec.encode(e);
-        first ??= value;
+        first ??= { key: e.userId, value };
         messages.push({ key: e.userId, value });
       }
       await producer.send({ topic, messages, compression: CompressionTypes.None });
       sent += n;
     }
     if (opts.corrupt) {
-      const valid = first!;
+      const valid = first!.value;
       const unknown = Buffer.from(valid);
       unknown.writeUInt32LE(0xdeadbeef, 2);
       const invalid = codec.encode(makeEvent({ eventId: 'evt-bad-time', userId: 'user-1', itemId: 'item-1', categoryId: 'cat-000', type: 'click', eventTime: -5 }));
@@ -84,7 +84,9 @@ export async function produceSkewed(brokers: string[], topic: string, count: num
         { value: unknown, reason: 'unknown_schema' },
         { value: invalid, reason: 'bad_timestamp' },
       ];
-      await producer.send({ topic, messages: [...letters.map((l) => ({ key: 'corrupt', value: l.value })), { key: 'dup', value: valid }] });
+      // The duplicate keyed like the original (by user), as a producer that writes an event twice
+      // does: duplicates are suppressed per partition (ingest/partition-state.ts).
+      await producer.send({ topic, messages: [...letters.map((l) => ({ key: 'corrupt', value: l.value })), first!] });
       corrupt.push(...letters.map((l) => ({ reason: l.reason })));
     }
   } finally {

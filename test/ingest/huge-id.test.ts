@@ -22,7 +22,7 @@ import { CompressionTypes, type Producer } from 'kafkajs';
 import { MAX_EVENT_PAYLOAD_BYTES, MAX_ID_LENGTH, createEventCodec, makeEvent, type InteractionEvent } from '../../src/codec/index.js';
 import { startService, type ServiceHandle, type ServiceState } from '../../src/service/index.js';
 import { DLQ_HEADERS, DLQ_MAX_KEY_BYTES } from '../../src/ingest/dlq.js';
-import { DEFAULT_SYNTHETIC, SyntheticStream } from '../../src/offline/synthetic.js';
+import { EMBEDDED_STREAM, createGenerator, type SyntheticGenerator } from '../../src/offline/generate.js';
 import { testBrokers, testKafka, uniqueTopic } from '../helpers/kafka.js';
 import { getJson, readTopic, testConfig, waitFor, type StreamTopics } from './helpers.js';
 
@@ -63,7 +63,7 @@ async function bigRecordTopics(brokers: string[]): Promise<StreamTopics> {
 }
 
 /** Produces `count` events of `stream` keyed by user, counting them per category into `byCategory`. */
-async function produceNormal(producer: Producer, topic: string, stream: SyntheticStream, count: number, byCategory: Map<string, number>): Promise<InteractionEvent> {
+async function produceNormal(producer: Producer, topic: string, stream: SyntheticGenerator, count: number, byCategory: Map<string, number>): Promise<InteractionEvent> {
   const codec = createEventCodec();
   let last: InteractionEvent | undefined;
   for (let sent = 0; sent < count; ) {
@@ -125,7 +125,7 @@ describe('a 900 KB userId on the real broker (issue #18 item 2)', { timeout: 180
     topics = await bigRecordTopics(brokers);
     producer = testKafka(brokers, 'test-producer').producer();
     await producer.connect();
-    const stream = new SyntheticStream({ ...DEFAULT_SYNTHETIC, seed: 18 });
+    const stream = createGenerator({ ...EMBEDDED_STREAM, seed: 18 });
     const last = await produceNormal(producer, topics.topic, stream, WARMUP_EVENTS, byCategory);
 
     // Valid schema, valid values except for the lengths; the codec encodes without validating.

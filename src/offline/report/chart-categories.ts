@@ -122,6 +122,60 @@ function stats(b: CategoryBand): string {
   return `${count}${percent(b.share, 1)} of events · n = ${n.toLocaleString('en-US')}`;
 }
 
+/** The rows' markers and names, wrapped to the width; `baseline` is the last line's. */
+function legendOf(rows: readonly ChartRow[], width: number, labelLeft: number): { parts: string[]; baseline: number } {
+  const parts: string[] = [];
+  let lx = labelLeft;
+  let ly = 70;
+  for (const c of rows) {
+    const w = 16 + textWidth(rowLabel(c), LABEL_SIZE) + 22;
+    if (lx + w > width - 8 && lx > labelLeft) {
+      lx = labelLeft;
+      ly += 20;
+    }
+    parts.push(`${svgLine(lx, ly - 4, lx + 14, ly - 4, c.style.color, ' stroke-width="1.6"')}${marker(c.style, lx + 7, ly - 4, 4)}`);
+    parts.push(svgText(lx + 18, ly, rowLabel(c), { size: LABEL_SIZE, fill: '#222' }));
+    lx += w;
+  }
+  return { parts, baseline: ly };
+}
+
+interface BandGroup {
+  header: string;
+  bands: CategoryBand[];
+}
+
+/** The pooled, head and tail groups with their headers (empty groups left out). */
+function bandGroups(r: BacktestResult, bands: CategoryBands): BandGroup[] {
+  return [
+    { header: 'Head and tail, pooled (hits and evaluations summed)', bands: bands.pooled },
+    { header: `Head: ${bands.headCategories} categor${bands.headCategories === 1 ? 'y' : 'ies'}, ${percent(1 - r.tailShareInteractions, 1)} of events`, bands: bands.head },
+    { header: `Tail: ${bands.tailCategories} categor${bands.tailCategories === 1 ? 'y' : 'ies'}, ${percent(r.tailShareInteractions, 1)} of events (shaded)`, bands: bands.tail },
+  ].filter((g) => g.bands.length > 0);
+}
+
+/** The top of each group header and each band, stacked from `top`. */
+function placeBands(groups: readonly BandGroup[], top: number, bandH: number): { placed: { band: CategoryBand; top: number }[]; headers: { text: string; top: number }[] } {
+  let yCursor = top;
+  const placed: { band: CategoryBand; top: number }[] = [];
+  const headers: { text: string; top: number }[] = [];
+  for (const g of groups) {
+    headers.push({ text: g.header, top: yCursor });
+    yCursor += HEADER_H;
+    for (const b of g.bands) {
+      placed.push({ band: b, top: yCursor });
+      yCursor += bandH;
+    }
+  }
+  return { placed, headers };
+}
+
+/** One row's dot (hit rate) and error bar (its Wilson interval) in a band, at height `y`, with a tooltip. */
+function intervalMark(c: ChartRow, b: CategoryBand, v: BandValue, y: number, x: (v: number) => number, cap: number, r0: number): string {
+  const tip = `${rowLabel(c)}, ${b.name}: ${(100 * v.hr).toFixed(1)}% (${v.hits}/${v.n}), 95% CI ${(100 * v.ci.lo).toFixed(1)}–${(100 * v.ci.hi).toFixed(1)}%`;
+  return `<g><title>${escapeXml(tip)}</title>${svgLine(x(v.ci.lo), y, x(v.ci.hi), y, c.style.color, ' stroke-width="1.5"')}${svgLine(x(v.ci.lo), y - cap / 2, x(v.ci.lo), y + cap / 2, c.style.color)}${svgLine(x(v.ci.hi), y - cap / 2, x(v.ci.hi), y + cap / 2, c.style.color)}${marker(c.style, x(v.hr), y, r0)}</g>`;
+}
+
 export function categoryPanel(r: BacktestResult, rows: readonly ChartRow[], width = 1140, maxCategories = 40): Panel {
   const k = r.k;
   const bands = categoryBands(r, rows, maxCategories);
@@ -135,27 +189,10 @@ export function categoryPanel(r: BacktestResult, rows: readonly ChartRow[], widt
   const plotLeft = statsRight + 18;
   const plotRight = width - 4 - textWidth('100%', TICK_SIZE) / 2 - 8;
   const x = (v: number): number => plotLeft + v * (plotRight - plotLeft);
-  // Legend: the rows' markers and names, wrapped to the width.
-  const legend: string[] = [];
-  let lx = labelLeft;
-  let ly = 70;
-  for (const c of rows) {
-    const w = 16 + textWidth(rowLabel(c), LABEL_SIZE) + 22;
-    if (lx + w > width - 8 && lx > labelLeft) {
-      lx = labelLeft;
-      ly += 20;
-    }
-    legend.push(`${svgLine(lx, ly - 4, lx + 14, ly - 4, c.style.color, ' stroke-width="1.6"')}${marker(c.style, lx + 7, ly - 4, 4)}`);
-    legend.push(svgText(lx + 18, ly, rowLabel(c), { size: LABEL_SIZE, fill: '#222' }));
-    lx += w;
-  }
-  const axisTop = ly + 26;
+  const legend = legendOf(rows, width, labelLeft);
+  const axisTop = legend.baseline + 26;
   const plotTop = axisTop + 8;
-  const groups: { header: string; bands: CategoryBand[] }[] = [
-    { header: 'Head and tail, pooled (hits and evaluations summed)', bands: bands.pooled },
-    { header: `Head: ${bands.headCategories} categor${bands.headCategories === 1 ? 'y' : 'ies'}, ${percent(1 - r.tailShareInteractions, 1)} of events`, bands: bands.head },
-    { header: `Tail: ${bands.tailCategories} categor${bands.tailCategories === 1 ? 'y' : 'ies'}, ${percent(r.tailShareInteractions, 1)} of events (shaded)`, bands: bands.tail },
-  ].filter((g) => g.bands.length > 0);
+  const groups = bandGroups(r, bands);
   const plotHeight = groups.reduce((h, g) => h + HEADER_H + g.bands.length * bandH, 0);
   const plotBottom = plotTop + plotHeight;
   const height = plotBottom + 40;
@@ -163,19 +200,9 @@ export function categoryPanel(r: BacktestResult, rows: readonly ChartRow[], widt
   const parts: string[] = [svgOpen(width, height, `HR@${k} per category with 95% Wilson intervals`)];
   parts.push(svgText(16, 22, `HR@${k} per category, with 95% confidence intervals`, { size: TITLE_SIZE, bold: true }));
   parts.push(svgText(16, 42, `dot: hits / evaluations (n); bar: 95% Wilson score interval (Wilson 1927); categories by share of events, head first`, { size: LABEL_SIZE, fill: '#555' }));
-  parts.push(...legend);
+  parts.push(...legend.parts);
+  const { placed, headers } = placeBands(groups, plotTop, bandH);
   // Tail bands shaded, behind everything.
-  let yCursor = plotTop;
-  const placed: { band: CategoryBand; top: number }[] = [];
-  const headers: { text: string; top: number }[] = [];
-  for (const g of groups) {
-    headers.push({ text: g.header, top: yCursor });
-    yCursor += HEADER_H;
-    for (const b of g.bands) {
-      placed.push({ band: b, top: yCursor });
-      yCursor += bandH;
-    }
-  }
   for (const p of placed) if (p.band.tail && !p.band.pooled) parts.push(`<rect x="8" y="${svgNumber(p.top)}" width="${width - 16}" height="${bandH}" fill="#f1f1f1"/>`);
   for (const v of xTicks) {
     parts.push(svgLine(x(v), plotTop, x(v), plotBottom, v === 0 || v === 1 ? '#999' : '#e3e3e3'));
@@ -195,13 +222,7 @@ export function categoryPanel(r: BacktestResult, rows: readonly ChartRow[], widt
     parts.push(`<g><title>${escapeXml(b.name)}</title>${svgText(labelLeft, mid + 4, b.label, { size: LABEL_SIZE, bold: b.pooled, fill: '#222' })}</g>`);
     parts.push(svgText(statsRight, mid + 4, stats(b), { size: TICK_SIZE, anchor: 'end', fill: '#555' }));
     b.values.forEach((v, j) => {
-      if (v.n === 0) return;
-      const c = rows[j]!;
-      const yy = top + 5 + (j + 0.5) * rowStep;
-      const tip = `${rowLabel(c)}, ${b.name}: ${(100 * v.hr).toFixed(1)}% (${v.hits}/${v.n}), 95% CI ${(100 * v.ci.lo).toFixed(1)}–${(100 * v.ci.hi).toFixed(1)}%`;
-      parts.push(
-        `<g><title>${escapeXml(tip)}</title>${svgLine(x(v.ci.lo), yy, x(v.ci.hi), yy, c.style.color, ' stroke-width="1.5"')}${svgLine(x(v.ci.lo), yy - cap / 2, x(v.ci.lo), yy + cap / 2, c.style.color)}${svgLine(x(v.ci.hi), yy - cap / 2, x(v.ci.hi), yy + cap / 2, c.style.color)}${marker(c.style, x(v.hr), yy, r0)}</g>`,
-      );
+      if (v.n > 0) parts.push(intervalMark(rows[j]!, b, v, top + 5 + (j + 0.5) * rowStep, x, cap, r0));
     });
   }
   parts.push('</svg>');
