@@ -12,7 +12,7 @@ import { before, describe, it } from 'node:test';
 import { CompressionTypes } from 'kafkajs';
 import { createEventCodec, makeEvent, type InteractionEvent } from '../../src/codec/index.js';
 import { startService, type ServiceHandle } from '../../src/service/index.js';
-import { SyntheticStream, DEFAULT_SYNTHETIC } from '../../src/offline/synthetic.js';
+import { EMBEDDED_STREAM, createGenerator } from '../../src/offline/generate.js';
 import { testBrokers, testKafka, uniqueTopic } from '../helpers/kafka.js';
 import { testConfig, waitFor, type StreamTopics } from './helpers.js';
 
@@ -40,7 +40,7 @@ async function replayedTopic(brokers: string[], produce = true): Promise<Replaye
   }
   const codec = createEventCodec();
   // 6,000 events 6 s apart on average: 10 hours of history.
-  const stream = new SyntheticStream({ ...DEFAULT_SYNTHETIC, seed: 11, meanGapMs: 6_000 });
+  const stream = createGenerator({ ...EMBEDDED_STREAM, seed: 11, meanGapMs: 6_000 });
   const events: Array<{ event: InteractionEvent; partition: number }> = [];
   for (let i = 0; i < EVENTS; i++) {
     const event = stream.next();

@@ -15,7 +15,7 @@ import { createModel, IncrementalTrainer, resolveModelConfig, SnapshotScorer, ta
 import { Recommender, SnapshotServing } from '../../src/serve/index.js';
 import { startService, type ServiceHandle } from '../../src/service/index.js';
 import type { CandidateItem } from '../../src/ports/index.js';
-import { DEFAULT_SYNTHETIC, SyntheticStream } from '../../src/offline/synthetic.js';
+import { EMBEDDED_STREAM, createGenerator } from '../../src/offline/generate.js';
 import { testBrokers } from '../helpers/kafka.js';
 import { freshTopics, produceSkewed, testConfig, waitFor } from '../ingest/helpers.js';
 
@@ -109,7 +109,7 @@ describe('GET /recommendations carries coldStart in both serving modes', () => {
 
   // The events produceSkewed sends (seed 7): users with positives, and users seen only in views.
   const COUNT = 3_000;
-  const stream = new SyntheticStream({ ...DEFAULT_SYNTHETIC, seed: 7 });
+  const stream = createGenerator({ ...EMBEDDED_STREAM, seed: 7 });
   const events: InteractionEvent[] = Array.from({ length: COUNT }, () => stream.next());
   const positives = new Map<string, number>();
   for (const e of events) if (e.type !== 'view') positives.set(e.userId, (positives.get(e.userId) ?? 0) + 1);
