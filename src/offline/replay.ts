@@ -16,36 +16,48 @@ import { CompressionTypes, type Message, type Producer } from 'kafkajs';
 import { SingleObjectCodec, type InteractionEvent } from '../codec/index.js';
 import { RebalancerError } from '../errors.js';
 import { retentionWarning } from '../adapters/sink.js';
-import type { EventSource, FileResume, SourceItem } from '../adapters/sources.js';
+import type { EventSource, SourceItem } from '../adapters/sources.js';
 import { TopicEncoders, type EventEncode, type WireFormat } from '../adapters/wire-format.js';
+import { z } from 'zod';
 
 export const REPLAY_TIMESTAMPS = ['original', 'now'] as const;
 export type ReplayTimestamps = (typeof REPLAY_TIMESTAMPS)[number];
 
-export type SourceId = { kind: 'file'; path: string; size: number } | { kind: 'topic'; topic: string };
+const sourceIdSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('file'), path: z.string(), size: z.number().int().min(0) }),
+  z.object({ kind: z.literal('topic'), topic: z.string() }),
+]);
+export type SourceId = z.infer<typeof sourceIdSchema>;
 
-export interface ReplayProgressFile {
-  version: 1;
-  source: SourceId;
-  target: string;
+/** The progress file of a resumable replay, as read back from disk (validated, never cast). */
+const progressFileSchema = z.object({
+  version: z.literal(1),
+  source: sourceIdSchema,
+  target: z.string(),
   /** Events acknowledged by the target so far (over all runs). */
-  replayed: number;
+  replayed: z.number().int().min(0),
   /** File: where to continue. */
-  file?: FileResume;
+  file: z.object({ offset: z.number().int().min(0), index: z.number().int().min(0) }).optional(),
   /** Topic: next offset per source partition. */
-  partitions?: Record<string, number>;
-  updatedAt: string;
-}
+  partitions: z.record(z.string(), z.number().int().min(0)).optional(),
+  updatedAt: z.string(),
+});
+export type ReplayProgressFile = z.infer<typeof progressFileSchema>;
 
 export function readProgressFile(path: string, source: SourceId, target: string): ReplayProgressFile | undefined {
   if (!existsSync(path)) return undefined;
-  let p: ReplayProgressFile;
+  let raw: unknown;
   try {
-    p = JSON.parse(readFileSync(path, 'utf8')) as ReplayProgressFile;
+    raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
     throw new RebalancerError('REB_INPUT_INVALID', `progress file ${path} is not valid JSON (delete it to start over): ${(err as Error).message}`, { path });
   }
-  if (p.version !== 1 || JSON.stringify(p.source) !== JSON.stringify(source) || p.target !== target) {
+  const parsed = progressFileSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new RebalancerError('REB_INPUT_INVALID', `progress file ${path} is not a replay progress file (${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}); delete it to start over`, { path });
+  }
+  const p = parsed.data;
+  if (JSON.stringify(p.source) !== JSON.stringify(source) || p.target !== target) {
     throw new RebalancerError('REB_INPUT_INVALID', `progress file ${path} belongs to another replay (${JSON.stringify(p.source)} → ${String(p.target)}); use --progress-file to pick another or delete it`, { path });
   }
   return p;
