@@ -123,6 +123,7 @@ export interface ServiceMetricsOptions {
   notReadyReasons?: readonly string[];
 }
 
+// eslint-disable-next-line max-lines-per-function -- one table of every metric family in registration order, which is the order prom-client collects them in (the collect hook of rebalancer_window_events refreshes the gauges registered after it): split up, that order would be spread over several functions
 export function createServiceMetrics({ registry, beforeCollect, collectDefault = true, rejectReasons = [], dlqRefusals = [], notReadyReasons = [] }: ServiceMetricsOptions): ServiceMetrics {
   if (collectDefault) collectDefaultMetrics({ register: registry });
   const registers = [registry];
