@@ -16,8 +16,6 @@ export interface SettingSpec<T> {
   readonly default: string;
   readonly expected: string;
   readonly schema: z.ZodType<T>;
-  /** A test hook: accepted like any setting (flag, env, file) but left out of `run --help`. */
-  readonly hidden: boolean;
   /** A secret (a password): its value is never quoted in an error message. */
   readonly secret: boolean;
 }
@@ -45,8 +43,8 @@ const nonEmptyEventTypeSet: z.ZodType<EventType[]> = eventTypeList.pipe(
     .refine((types) => new Set(types).size === types.length),
 );
 
-function setting<T>(flag: string, env: string, description: string, def: string, expected: string, schema: z.ZodType<T>, options: { hidden?: boolean; secret?: boolean } = {}): SettingSpec<T> {
-  return { flag, env, description, default: def, expected, schema, hidden: options.hidden === true, secret: options.secret === true };
+function setting<T>(flag: string, env: string, description: string, def: string, expected: string, schema: z.ZodType<T>, options: { secret?: boolean } = {}): SettingSpec<T> {
+  return { flag, env, description, default: def, expected, schema, secret: options.secret === true };
 }
 
 /** Empty (not set), or a TCP port in [0, 65535] (0 = any free port); '' round-trips through the trainer thread's config message. */
