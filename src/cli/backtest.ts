@@ -10,17 +10,18 @@ import { DEFAULT_BACKTEST } from '../offline/backtest-defaults.js';
 import { formatTables, toJson } from '../offline/report/backtest-report.js';
 import { renderChart } from '../offline/report/chart.js';
 import { EVENT_FILE_HELP } from '../adapters/event-file.js';
-import { brokerList, intFlag, numberFlag, oneOf, timeFlag } from './flags.js';
+import { brokerList, intFlag, numberFlag, oneOf } from './flags.js';
+import { rangeFromFlags, type RangeFlags } from './range-flags.js';
 import { GENERATOR_PROFILES, GENERATOR_PROFILE_HELP, createGenerator, type GeneratorProfile } from '../offline/generate.js';
 import { createProgress } from './progress.js';
 import { kafkaClient } from '../adapters/sink.js';
 import { addKafkaSecurityOptions, kafkaSecurityFromFlags, type KafkaSecurityFlags } from './kafka-flags.js';
 import { schemaIdLearner } from '../adapters/wire-format.js';
 import { registryFromFlag } from './wire-format-flags.js';
-import { fileSource, topicSource, type EventSource, type Range } from '../adapters/sources.js';
+import { fileSource, topicSource, type EventSource } from '../adapters/sources.js';
 import { STRATEGIES, parseStrategies, readStrategyFile, settingsLine, type Strategy } from '../offline/strategies.js';
 
-interface BacktestFlags extends KafkaSecurityFlags {
+interface BacktestFlags extends KafkaSecurityFlags, RangeFlags {
   file?: string;
   sourceTopic?: string;
   schemaRegistry?: string;
@@ -29,10 +30,6 @@ interface BacktestFlags extends KafkaSecurityFlags {
   skew: string;
   drift?: string;
   brokers?: string;
-  fromOffset?: string;
-  toOffset?: string;
-  fromTime?: string;
-  toTime?: string;
   strategies?: string;
   strategyFile?: string;
   k: string;
@@ -138,11 +135,7 @@ async function openSource(flags: BacktestFlags, seed: number, quiet: boolean | u
     };
     return { stream, source: `generate profile=${profile} n=${n} seed=${seed} skew=${skew}${profile === 'simple' ? ` drift=${drift}` : ''}`, close: () => Promise.resolve() };
   }
-  const range: Range = {};
-  if (flags.fromOffset !== undefined) range.fromOffset = intFlag('from-offset', flags.fromOffset, 0, Number.MAX_SAFE_INTEGER);
-  if (flags.toOffset !== undefined) range.toOffset = intFlag('to-offset', flags.toOffset, 0, Number.MAX_SAFE_INTEGER);
-  if (flags.fromTime !== undefined) range.fromTime = timeFlag('from-time', flags.fromTime);
-  if (flags.toTime !== undefined) range.toTime = timeFlag('to-time', flags.toTime);
+  const range = rangeFromFlags(flags);
   let skipped = 0;
   const onSkip = (where: string, reason: string): void => {
     if (++skipped <= 20 && quiet !== true) console.error(`backtest: skipped ${where}: ${reason}`);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { makeEvent } from '../codec/index.js';
 import { RebalancerError } from '../errors.js';
 import { EVENT_FILE_HELP } from '../adapters/event-file.js';
-import { brokerList, intFlag, numberFlag, oneOf, timeFlag } from './flags.js';
+import { intFlag, numberFlag, oneOf, timeFlag } from './flags.js';
 import {
   DEFAULT_GENERATOR,
   DEFAULT_REALISTIC,
@@ -17,11 +17,11 @@ import {
 } from '../offline/generate.js';
 import { RatePacer } from '../offline/generate-common.js';
 import { createProgress } from './progress.js';
-import { fileSink, topicSink, type EventSink } from '../adapters/sink.js';
-import { addKafkaSecurityOptions, kafkaSecurityFromFlags, type KafkaSecurityFlags } from './kafka-flags.js';
-import { addWireFormatOptions, WIRE_FORMAT_HELP, wireFormatFromFlags } from './wire-format-flags.js';
+import { fileSink, type EventSink } from '../adapters/sink.js';
+import { WIRE_FORMAT_HELP, wireFormatFromFlags } from './wire-format-flags.js';
+import { addEventTargetOptions, eventTargetKind, topicSinkFromFlags, type EventTargetFlags } from './event-target-flags.js';
 
-interface GenerateFlags extends KafkaSecurityFlags {
+interface GenerateFlags extends EventTargetFlags {
   profile: string;
   events: string;
   seed: string;
@@ -40,13 +40,6 @@ interface GenerateFlags extends KafkaSecurityFlags {
   newItemsPerEvent?: string;
   itemPeakEvents?: string;
   activitySigma?: string;
-  out?: string;
-  brokers?: string;
-  topic?: string;
-  partitions: string;
-  wireFormat?: string;
-  schemaRegistry?: string;
-  quiet?: boolean;
 }
 
 /** Flags that apply to one profile only (the other profile rejects them). */
@@ -81,14 +74,8 @@ export function registerGenerate(program: Command): void {
     .option('--session-events <n>', `realistic only: mean events per session (default ${r.sessionEvents})`)
     .option('--new-items-per-event <r>', `realistic only: mean new items arriving per event (default ${r.newItemsPerEvent})`)
     .option('--item-peak-events <n>', `realistic only: events after its arrival at which an item's popularity peaks (default ${r.itemPeakEvents})`)
-    .option('--activity-sigma <s>', `realistic only: σ of the log-normal user activity (default ${r.activitySigma})`)
-    .option('--out <file>', 'write an event file (format below)')
-    .option('--brokers <list>', 'Kafka brokers, host:port,... (with --topic)', process.env.REBALANCER_BROKERS)
-    .option('--topic <name>', 'produce to this topic (created if missing, with retention.ms=-1), keyed by userId, timestamp = event time')
-    .option('--partitions <n>', 'partitions when the topic is created', '3');
-  addKafkaSecurityOptions(cmd);
-  addWireFormatOptions(cmd, 'with --topic: single-object (default) or confluent (needs --schema-registry)')
-    .option('--quiet', 'no progress output')
+    .option('--activity-sigma <s>', `realistic only: σ of the log-normal user activity (default ${r.activitySigma})`);
+  addEventTargetOptions(cmd, 'write an event file (format below)')
     .addHelpText('after', `
 Profiles:
 ${GENERATOR_PROFILES.map((p) => `  ${p.padEnd(10)} ${GENERATOR_PROFILE_HELP[p]}`).join('\n')}
@@ -160,24 +147,15 @@ function generatorSpecFromFlags(flags: GenerateFlags, pace: Pace): GeneratorSpec
 async function runGenerate(flags: GenerateFlags): Promise<void> {
   const pace = paceFromFlags(flags);
   const spec = generatorSpecFromFlags(flags, pace);
-  if ((flags.out === undefined) === (flags.topic === undefined)) {
-    throw new RebalancerError('REB_INPUT_INVALID', 'give exactly one of --out <file> or --topic <name> (with --brokers)');
-  }
-  const wireFormat = wireFormatFromFlags(flags, flags.out !== undefined ? 'file' : 'topic');
+  const wireFormat = wireFormatFromFlags(flags, eventTargetKind(flags));
   const generator = createGenerator(spec);
   const categories = generator.categoryIds.length;
   const drift = spec.profile === 'simple' ? ` drift=${spec.drift ?? DEFAULT_GENERATOR.drift}` : '';
   const paced = pace.rate !== null ? ` rate=${pace.rate}` : '';
   const source = `generate profile=${generator.profile} seed=${spec.seed} events=${pace.count ?? 'unbounded'} skew=${spec.skew}${drift} categories=${categories}${paced}`;
-  const sink: EventSink = flags.out !== undefined
-    ? fileSink(flags.out, source)
-    : await topicSink(brokerList('brokers', flags.brokers), flags.topic!, intFlag('partitions', flags.partitions, 1, 10_000), {
-        log: (line) => console.error(`generate: ${line}`),
-        wireFormat,
-        security: kafkaSecurityFromFlags(flags),
-        // A paced stream is sent at least every ~100 ms, not once per 1,000 events.
-        ...(pace.rate !== null ? { batchSize: Math.max(1, Math.min(1_000, Math.ceil(pace.rate / 10))) } : {}),
-      });
+  // A paced stream is sent at least every ~100 ms, not once per 1,000 events.
+  const batchSize = pace.rate !== null ? Math.max(1, Math.min(1_000, Math.ceil(pace.rate / 10))) : undefined;
+  const sink: EventSink = flags.out !== undefined ? fileSink(flags.out, source) : await topicSinkFromFlags(flags, 'generate', wireFormat, batchSize);
   // An endless run has no total to show progress against.
   const progress = createProgress({ label: 'generate', total: pace.count ?? 0, quiet: flags.quiet === true || pace.count === null });
   const pacer = pace.rate !== null ? new RatePacer(pace.rate) : null;

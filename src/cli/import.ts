@@ -2,15 +2,15 @@ import { renameSync, rmSync } from 'node:fs';
 import type { Command } from 'commander';
 import { RebalancerError } from '../errors.js';
 import { EVENT_FILE_HELP } from '../adapters/event-file.js';
-import { badFlag, brokerList, intFlag, numberFlag, oneOf } from './flags.js';
+import { badFlag, intFlag, numberFlag, oneOf } from './flags.js';
 import { fileSize, guessFormat, importLog, type LogFormat } from '../offline/import-log.js';
 import { parseTypeMap, type ColumnMapping, type TimeUnit } from '../offline/importer.js';
 import { createProgress } from './progress.js';
-import { fileSink, topicSink, type EventSink } from '../adapters/sink.js';
-import { addKafkaSecurityOptions, kafkaSecurityFromFlags, type KafkaSecurityFlags } from './kafka-flags.js';
-import { addWireFormatOptions, WIRE_FORMAT_HELP, wireFormatFromFlags } from './wire-format-flags.js';
+import { fileSink, type EventSink } from '../adapters/sink.js';
+import { WIRE_FORMAT_HELP, wireFormatFromFlags } from './wire-format-flags.js';
+import { addEventTargetOptions, eventTargetKind, topicSinkFromFlags, type EventTargetFlags } from './event-target-flags.js';
 
-interface ImportFlags extends KafkaSecurityFlags {
+interface ImportFlags extends EventTargetFlags {
   format?: string;
   delimiter: string;
   userCol: string;
@@ -25,13 +25,6 @@ interface ImportFlags extends KafkaSecurityFlags {
   idCol?: string;
   priceCol?: string;
   maxErrors: string;
-  out?: string;
-  brokers?: string;
-  topic?: string;
-  partitions: string;
-  wireFormat?: string;
-  schemaRegistry?: string;
-  quiet?: boolean;
 }
 
 export function registerImport(program: Command): void {
@@ -52,14 +45,8 @@ export function registerImport(program: Command): void {
     .option('--purchase-threshold <x>', 'rating from which a row is a purchase', '4')
     .option('--id-col <name>', 'column of a unique event id (default: derived from the row and its line number)')
     .option('--price-col <name>', 'column of the unit price (optional)')
-    .option('--max-errors <n>', 'rejected rows tolerated before the import stops', '100')
-    .option('--out <file>', 'write an event file')
-    .option('--brokers <list>', 'Kafka brokers, host:port,... (with --topic)', process.env.REBALANCER_BROKERS)
-    .option('--topic <name>', 'produce to this topic (created if missing, with retention.ms=-1), keyed by userId, timestamp = event time')
-    .option('--partitions <n>', 'partitions when the topic is created', '3');
-  addKafkaSecurityOptions(cmd);
-  addWireFormatOptions(cmd, 'with --topic: single-object (default) or confluent (needs --schema-registry)')
-    .option('--quiet', 'no progress output')
+    .option('--max-errors <n>', 'rejected rows tolerated before the import stops', '100');
+  addEventTargetOptions(cmd, 'write an event file')
     .addHelpText('after', `
 Each rejected row is printed as "line N: reason" on stderr and counted; a summary ends the run.
 An import that yields no event (every row rejected, or no data rows) fails with exit code 2.
@@ -79,9 +66,7 @@ async function runImport(log: string, flags: ImportFlags): Promise<void> {
   if ((flags.typeCol === undefined) === (flags.ratingCol === undefined)) {
     throw new RebalancerError('REB_INPUT_INVALID', 'give exactly one of --type-col or --rating-col (with --purchase-threshold)');
   }
-  if ((flags.out === undefined) === (flags.topic === undefined)) {
-    throw new RebalancerError('REB_INPUT_INVALID', 'give exactly one of --out <file> or --topic <name> (with --brokers)');
-  }
+  const target = eventTargetKind(flags);
   const format: LogFormat = flags.format === undefined ? guessFormat(log) : oneOf('format', flags.format, ['csv', 'jsonl'] as const);
   if (flags.delimiter === '\\t') flags.delimiter = '\t';
   if (flags.delimiter.length !== 1 || flags.delimiter === '"') badFlag('delimiter', 'one character other than "', flags.delimiter);
@@ -99,12 +84,12 @@ async function runImport(log: string, flags: ImportFlags): Promise<void> {
     typeMap: parseTypeMap(flags.typeMap),
   };
   const maxErrors = intFlag('max-errors', flags.maxErrors, 0, Number.MAX_SAFE_INTEGER);
-  const wireFormat = wireFormatFromFlags(flags, flags.out !== undefined ? 'file' : 'topic');
+  const wireFormat = wireFormatFromFlags(flags, target);
   const size = fileSize(log);
   const partial = flags.out === undefined ? undefined : `${flags.out}.partial`;
   const sink: EventSink = partial !== undefined
     ? fileSink(partial, `import ${log}`)
-    : await topicSink(brokerList('brokers', flags.brokers), flags.topic!, intFlag('partitions', flags.partitions, 1, 10_000), { log: (line) => console.error(`import: ${line}`), wireFormat, security: kafkaSecurityFromFlags(flags) });
+    : await topicSinkFromFlags(flags, 'import', wireFormat);
   const progress = createProgress({ label: 'import', total: size, unit: 'bytes', quiet: flags.quiet });
   let ok = false;
   try {

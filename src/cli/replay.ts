@@ -2,25 +2,23 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { RebalancerError } from '../errors.js';
 import { EVENT_FILE_HELP } from '../adapters/event-file.js';
-import { brokerList, intFlag, numberFlag, oneOf, timeFlag } from './flags.js';
+import { brokerList, intFlag, numberFlag, oneOf } from './flags.js';
+import { rangeFromFlags, type RangeFlags } from './range-flags.js';
 import { createProgress, type Progress } from './progress.js';
 import { REPLAY_TIMESTAMPS, readProgressFile, replay, type SourceId } from '../offline/replay.js';
 import { connectProducer, ensureTopic, kafkaClient } from '../adapters/sink.js';
-import { addKafkaSecurityOptions, kafkaTargetFromFlags, type KafkaSecurityFlags } from './kafka-flags.js';
-import { fileSource, topicSource, type EventSource, type Range } from '../adapters/sources.js';
+import { kafkaTargetFromFlags, type KafkaSecurityFlags } from './kafka-flags.js';
+import { fileSource, topicSource, type EventSource } from '../adapters/sources.js';
 import { fileSize } from '../offline/import-log.js';
 import { schemaIdLearner, TopicEncoders } from '../adapters/wire-format.js';
-import { addWireFormatOptions, WIRE_FORMAT_HELP, wireFormatFromFlags } from './wire-format-flags.js';
+import { WIRE_FORMAT_HELP, wireFormatFromFlags } from './wire-format-flags.js';
+import { addTopicWriterOptions } from './event-target-flags.js';
 
-interface ReplayFlags extends KafkaSecurityFlags {
+interface ReplayFlags extends KafkaSecurityFlags, RangeFlags {
   file?: string;
   sourceTopic?: string;
   brokers?: string;
   topic: string;
-  fromOffset?: string;
-  toOffset?: string;
-  fromTime?: string;
-  toTime?: string;
   speed?: string;
   partitioning: string;
   timestamps: string;
@@ -52,9 +50,7 @@ export function registerReplay(program: Command): void {
     .option('--batch-size <n>', 'messages per produce request', '500')
     .option('--resume', 'continue after the last acknowledged event recorded in the progress file')
     .option('--progress-file <path>', 'where the position is kept (default: ./.replay-<target>.progress.json)');
-  addKafkaSecurityOptions(cmd);
-  addWireFormatOptions(cmd, 'single-object or confluent: decode every event and write it in this framing (default: keep each message\'s bytes as read, whatever their framing)')
-    .option('--quiet', 'no progress output')
+  addTopicWriterOptions(cmd, 'single-object or confluent: decode every event and write it in this framing (default: keep each message\'s bytes as read, whatever their framing)')
     .addHelpText('after', `
 Keys are kept (the source key, or the userId for a file); the message timestamp is the event time.
 Timestamps: with --timestamps original (the default) events keep their event time (payload and
@@ -88,11 +84,7 @@ async function runReplay(flags: ReplayFlags): Promise<void> {
     throw new RebalancerError('REB_INPUT_INVALID', 'give exactly one source: --file <path> or --source-topic <name>');
   }
   const brokers = brokerList('brokers', flags.brokers);
-  const range: Range = {};
-  if (flags.fromOffset !== undefined) range.fromOffset = intFlag('from-offset', flags.fromOffset, 0, Number.MAX_SAFE_INTEGER);
-  if (flags.toOffset !== undefined) range.toOffset = intFlag('to-offset', flags.toOffset, 0, Number.MAX_SAFE_INTEGER);
-  if (flags.fromTime !== undefined) range.fromTime = timeFlag('from-time', flags.fromTime);
-  if (flags.toTime !== undefined) range.toTime = timeFlag('to-time', flags.toTime);
+  const range = rangeFromFlags(flags);
   const speed = flags.speed === undefined ? 0 : numberFlag('speed', flags.speed, 1e-6);
   const partitioning = oneOf('partitioning', flags.partitioning, ['key', 'source'] as const);
   const timestamps = oneOf('timestamps', flags.timestamps, REPLAY_TIMESTAMPS);

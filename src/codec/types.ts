@@ -29,18 +29,11 @@ export interface RecommendationMessage {
   generatedAt: number;
 }
 
+/** The fields an event may be built without (price and sessionId then null, extra empty). */
+type OptionalEventField = 'price' | 'sessionId' | 'extra';
+
 /** Builds an event with every field present, so all events share one hidden class. */
-export function makeEvent(fields: {
-  eventId: string;
-  userId: string;
-  itemId: string;
-  categoryId: string;
-  type: EventType;
-  eventTime: number;
-  price?: number | null;
-  sessionId?: string | null;
-  extra?: Record<string, string>;
-}): InteractionEvent {
+export function makeEvent(fields: Omit<InteractionEvent, OptionalEventField> & Partial<Pick<InteractionEvent, OptionalEventField>>): InteractionEvent {
   return {
     eventId: fields.eventId,
     userId: fields.userId,

@@ -3,7 +3,7 @@ import type { Admin, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'ka
 import { z } from 'zod';
 import { RebalancerError } from '../errors.js';
 import { ensureStateTopic } from './compacted-topic.js';
-import { TopicReader, isEmpty, readOffsets, type Offsets } from './topic-reader.js';
+import { TopicReader, isEmpty, readTopicOffsets } from './topic-reader.js';
 
 /**
  * The partition changelog: a compacted topic holding, per input partition, the latest state
@@ -162,17 +162,7 @@ export class PartitionChangelog {
     let foreign = 0;
 
     if (wanted.size === 0) return new Map();
-    const admin = this.opts.kafka.admin();
-    let ends: Map<number, Offsets>;
-    try {
-      await admin.connect();
-      ends = await readOffsets(admin, this.opts.topic);
-    } catch (err) {
-      if (err instanceof RebalancerError) throw err;
-      throw new RebalancerError('REB_KAFKA_UNAVAILABLE', `cannot read the partition changelog ${this.opts.topic}: ${err instanceof Error ? err.message : String(err)}`, { topic: this.opts.topic }, { cause: err });
-    } finally {
-      await admin.disconnect().catch(() => {});
-    }
+    const ends = await readTopicOffsets(this.opts.kafka, this.opts.topic, 'the partition changelog');
     let records = 0;
     if (!isEmpty(ends)) {
       const onMessage = (m: KafkaMessage): void => {

@@ -2,7 +2,7 @@ import type { Admin, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { z } from 'zod';
 import { RebalancerError } from '../errors.js';
 import { ensureStateTopic } from './compacted-topic.js';
-import { TopicReader, readOffsets, type Offsets } from './topic-reader.js';
+import { TopicReader, readTopicOffsets } from './topic-reader.js';
 import type { CountsRecord } from '../balance/index.js';
 
 /**
@@ -143,17 +143,7 @@ export class GlobalCountsTopic {
 
   private async startReading(): Promise<void> {
     const started = performance.now();
-    const admin = this.opts.kafka.admin();
-    let ends: Map<number, Offsets>;
-    try {
-      await admin.connect();
-      ends = await readOffsets(admin, this.opts.topic);
-    } catch (err) {
-      if (err instanceof RebalancerError) throw err;
-      throw new RebalancerError('REB_KAFKA_UNAVAILABLE', `cannot read the global counts topic ${this.opts.topic}: ${err instanceof Error ? err.message : String(err)}`, { topic: this.opts.topic }, { cause: err });
-    } finally {
-      await admin.disconnect().catch(() => {});
-    }
+    const ends = await readTopicOffsets(this.opts.kafka, this.opts.topic, 'the global counts topic');
     this.reader = await TopicReader.start({
       kafka: this.opts.kafka,
       topic: this.opts.topic,

@@ -50,6 +50,24 @@ export async function readOffsets(admin: Admin, topic: string): Promise<Map<numb
   return new Map(offsets.map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }]));
 }
 
+/**
+ * `readOffsets` with an admin client of its own, connected for the call and disconnected
+ * after it. A failure outside the error catalogue (connecting) is REB_KAFKA_UNAVAILABLE
+ * "cannot read <what> <topic>", e.g. what = 'the partition changelog'.
+ */
+export async function readTopicOffsets(kafka: Kafka, topic: string, what: string): Promise<Map<number, Offsets>> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    return await readOffsets(admin, topic);
+  } catch (err) {
+    if (err instanceof RebalancerError) throw err;
+    throw new RebalancerError('REB_KAFKA_UNAVAILABLE', `cannot read ${what} ${topic}: ${err instanceof Error ? err.message : String(err)}`, { topic }, { cause: err });
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
 /** True when no partition holds a record to read. */
 export function isEmpty(ends: ReadonlyMap<number, Offsets>): boolean {
   for (const o of ends.values()) if (o.high > o.low) return false;
