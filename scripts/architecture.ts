@@ -18,7 +18,7 @@ import { z } from 'zod';
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SRC = join(REPO_ROOT, 'src');
 export const DOC = join(REPO_ROOT, 'docs', 'architecture.md');
-const BEGIN = '<!-- dependency-graph:begin (scripts/architecture.ts --write) -->';
+const BEGIN = '<!-- dependency-graph:begin, drawn by scripts/architecture.ts -->';
 const END = '<!-- dependency-graph:end -->';
 
 const layersSchema = z.object({

@@ -39,7 +39,7 @@ import { GENERATOR_PROFILES } from '../../src/offline/generate.js';
 import { brokerList, numberFlag, oneOf, timeFlag } from '../../src/cli/flags.js';
 import { parseStrategies, readStrategyFile, resolveStrategy } from '../../src/offline/strategies.js';
 
-const ROOT = join(import.meta.dirname, '..');
+const ROOT = join(import.meta.dirname, '..', '..');
 
 /** One flag as quoted somewhere, with the value quoted next to it (if any). */
 interface Mention {
