@@ -1,4 +1,5 @@
 import kafkajs, { type Admin } from 'kafkajs';
+import { ensureTopics } from '../adapters/kafka/topics.js';
 import { RebalancerError } from '../errors.js';
 
 /**
@@ -12,7 +13,7 @@ export interface CompactedTopicSpec {
   partitions: number;
   /** Topic configs besides cleanup.policy=compact (set only when this call creates the topic). */
   configs: Readonly<Record<string, string>>;
-  /** -1 (the default): the broker's default.replication.factor. */
+  /** Default: the broker's default.replication.factor (src/adapters/kafka/topics.ts). */
   replicationFactor?: number;
 }
 
@@ -24,22 +25,20 @@ export interface CompactedTopicSpec {
  * Returns whether this call created the topic.
  */
 export async function ensureCompactedTopic(admin: Admin, spec: CompactedTopicSpec): Promise<boolean> {
+  const created = await ensureTopics(admin, [{
+    topic: spec.topic,
+    partitions: spec.partitions,
+    configs: { ...spec.configs, 'cleanup.policy': 'compact' },
+    ...(spec.replicationFactor !== undefined ? { replicationFactor: spec.replicationFactor } : {}),
+  }]);
+  // None created: it existed, or another instance created it meanwhile; check what is there.
+  if (created.length > 0) return true;
   try {
-    const existing = await admin.listTopics();
-    if (!existing.includes(spec.topic)) {
-      const configEntries = Object.entries({ ...spec.configs, 'cleanup.policy': 'compact' }).map(([name, value]) => ({ name, value }));
-      const created = await admin.createTopics({
-        topics: [{ topic: spec.topic, numPartitions: spec.partitions, replicationFactor: spec.replicationFactor ?? -1, configEntries }],
-        waitForLeaders: true,
-      });
-      // false: another instance created it meanwhile; check what it created.
-      if (created) return true;
-    }
     await checkCompacted(admin, spec);
     return false;
   } catch (err) {
     if (err instanceof RebalancerError) throw err;
-    throw new RebalancerError('REB_KAFKA_UNAVAILABLE', `cannot prepare the ${spec.purpose} topic ${spec.topic}: ${err instanceof Error ? err.message : String(err)}`, { topic: spec.topic }, { cause: err });
+    throw new RebalancerError('REB_KAFKA_UNAVAILABLE', `cannot check the ${spec.purpose} topic ${spec.topic}: ${err instanceof Error ? err.message : String(err)}`, { topic: spec.topic }, { cause: err });
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * "Ensure these topics exist with N partitions", once: the service's topics (events, dead
- * letters, recommendations) and the tools' output topic (src/adapters/sink.ts) are created
- * here, with one set of defaults. A topic that exists is left as it is (partitions and
+ * letters, recommendations), the tools' output topic (src/adapters/sink.ts), the model-sync
+ * topic and the compacted state topics (src/state/compacted-topic.ts) are created here, with
+ * one set of defaults. A topic that exists is left as it is (partitions and
  * configs are the operator's); only missing ones are created.
  */
 import type { Admin } from 'kafkajs';
@@ -14,6 +15,8 @@ export interface TopicSpec {
   partitions: number;
   /** Topic configs set when this call creates the topic (none by default: the broker's). */
   configs?: Readonly<Record<string, string>>;
+  /** Replication factor when this call creates the topic (default DEFAULT_REPLICATION_FACTOR). */
+  replicationFactor?: number;
 }
 
 /** Replication factor of the topics created here: -1, the broker's default.replication.factor (KIP-464). */
@@ -56,7 +59,7 @@ function creation(spec: TopicSpec): { topic: string; numPartitions: number; repl
   return {
     topic: spec.topic,
     numPartitions: spec.partitions,
-    replicationFactor: DEFAULT_REPLICATION_FACTOR,
+    replicationFactor: spec.replicationFactor ?? DEFAULT_REPLICATION_FACTOR,
     configEntries: Object.entries(spec.configs ?? {}).map(([name, value]) => ({ name, value })),
   };
 }
