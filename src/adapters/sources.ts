@@ -11,6 +11,7 @@ import { RebalancerError, isRebalancerError } from '../errors.js';
 import { kafkaAuthFailure } from './kafka/connect.js';
 import { openEventFile } from './event-file.js';
 import { timeRetention } from './sink.js';
+import { BatchSignal } from './kafka/batch-signal.js';
 
 export interface SourceItem {
   key: Buffer | string;
@@ -285,8 +286,7 @@ class TopicMerge {
   private readonly paused = new Set<number>();
   /** Next offset each partition should deliver. */
   private readonly next: Map<number, number>;
-  private wake: (() => void) | undefined;
-  private failure: Error | undefined;
+  private readonly signal = new BatchSignal();
   private consumer: Consumer | undefined;
   private watchdog: Admin | undefined;
 
@@ -303,7 +303,7 @@ class TopicMerge {
     if (this.done.size === this.slice.starts.size) return;
     const c = await this.startConsumer();
     for (;;) {
-      if (this.failure) throw this.failure;
+      if (this.signal.failure) throw this.signal.failure;
       const best = this.earliestHead();
       if (best === WAITING) {
         await this.waitForMessages();
@@ -326,7 +326,7 @@ class TopicMerge {
     await c.connect();
     await c.subscribe({ topic, fromBeginning: true });
     c.on(c.events.CRASH, (e) => {
-      this.fail(new RebalancerError('REB_KAFKA_CONSUMER_DEAD', `replay consumer stopped: ${String((e.payload as { error?: Error }).error?.message ?? 'crash')}`));
+      this.signal.fail(new RebalancerError('REB_KAFKA_CONSUMER_DEAD', `replay consumer stopped: ${String((e.payload as { error?: Error }).error?.message ?? 'crash')}`));
     });
     await c.run({
       autoCommit: false,
@@ -337,20 +337,11 @@ class TopicMerge {
     return c;
   }
 
-  private fail(err: Error): void {
-    this.failure = err;
-    this.notify();
-  }
 
-  private notify(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
-  }
 
   private async onBatch(batch: Batch, pause: () => void): Promise<void> {
     const p = batch.partition;
-    if (this.done.has(p) || this.failure !== undefined) return;
+    if (this.done.has(p) || this.signal.failure !== undefined) return;
     if (await this.startsPastDeleted(p, batch)) return;
     if (!(await this.queueBatch(p, batch))) return;
     if (Number(batch.lastOffset()) >= this.slice.ends.get(p)! - 1) this.done.add(p);
@@ -358,7 +349,7 @@ class TopicMerge {
       this.paused.add(p);
       pause();
     }
-    this.notify();
+    this.signal.notify();
   }
 
   /**
@@ -371,7 +362,7 @@ class TopicMerge {
     if (firstOffset <= this.next.get(p)!) return false;
     const gone = await this.deletedWhileReading([p]).catch(() => undefined);
     if (gone === undefined) return false;
-    this.fail(gone);
+    this.signal.fail(gone);
     return true;
   }
 
@@ -404,7 +395,7 @@ class TopicMerge {
       }
     } catch (err) {
       if (err instanceof StopReading) {
-        this.fail(err.reason);
+        this.signal.fail(err.reason);
         return false;
       }
       this.skip(where, (err as Error).message);
@@ -433,13 +424,7 @@ class TopicMerge {
 
   /** Waits for the next batch; after STALL_CHECK_MS without one, fails if the stalled partitions' records were deleted. */
   private async waitForMessages(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const woken = await new Promise<boolean>((r) => {
-      this.wake = () => r(true);
-      timer = setTimeout(() => r(false), STALL_CHECK_MS);
-    });
-    clearTimeout(timer);
-    if (woken) return;
+    if (await this.signal.wait(STALL_CHECK_MS)) return;
     const stalled = [...this.queues.keys()].filter((p) => !this.done.has(p) && this.heads.get(p)! >= this.queues.get(p)!.length);
     const gone = await this.deletedWhileReading(stalled).catch(() => undefined);
     if (gone !== undefined) throw gone;

@@ -1,5 +1,6 @@
 import type { Admin, Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import { RebalancerError } from '../errors.js';
+import { BatchSignal } from '../adapters/kafka/batch-signal.js';
 
 /**
  * Reads a whole topic from its beginning with a consumer of its own group (never the
@@ -80,8 +81,7 @@ export class TopicReader {
   private caughtUp = false;
   /** Read by the consumer's restartOnFailure (see start). */
   stopped = false;
-  private wake: (() => void) | undefined;
-  private failure: Error | undefined;
+  private readonly signal = new BatchSignal();
   private startup: Promise<void> | undefined;
 
   private constructor(private readonly opts: TopicReaderOptions, private readonly consumer: Consumer) {
@@ -133,7 +133,7 @@ export class TopicReader {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.notify();
+    this.signal.notify();
     // Disconnecting while kafkajs connects or joins leaves it retrying in the background.
     await this.startup?.catch(() => {});
     await this.consumer.disconnect().catch(() => {});
@@ -146,7 +146,7 @@ export class TopicReader {
       if (e.payload.restart) return;
       const err = e.payload.error;
       if (this.caughtUp) this.opts.onCrash(err);
-      else this.fail(err);
+      else this.signal.fail(err);
     });
     // Also seen for batches whose records compaction removed (eachBatch is not called for those).
     c.on(c.events.END_BATCH_PROCESS, (e) => {
@@ -170,9 +170,9 @@ export class TopicReader {
     })();
     await this.startup;
     while (!this.reachedEnds()) {
-      if (this.failure) throw this.failure;
+      if (this.signal.failure) throw this.signal.failure;
       if (this.stopped) throw new RebalancerError('REB_KAFKA_UNAVAILABLE', `reading topic ${this.opts.topic} stopped before its end`);
-      await new Promise<void>((r) => { this.wake = r; });
+      await this.signal.wait();
     }
     this.caughtUp = true;
   }
@@ -180,7 +180,7 @@ export class TopicReader {
   private advance(partition: number, next: number, highWatermark: number): void {
     if (next > (this.next.get(partition) ?? 0)) this.next.set(partition, next);
     if (Number.isFinite(highWatermark)) this.highWatermarks.set(partition, highWatermark);
-    this.notify();
+    this.signal.notify();
   }
 
   private reachedEnds(): boolean {
@@ -188,16 +188,7 @@ export class TopicReader {
     return true;
   }
 
-  private fail(err: Error): void {
-    this.failure = err;
-    this.notify();
-  }
 
-  private notify(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
-  }
 
   private timeoutError(): RebalancerError {
     const at = [...this.opts.ends].map(([p, o]) => `p${p} ${this.next.get(p) ?? 0}/${o.high}`).join(', ');
