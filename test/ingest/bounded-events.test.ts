@@ -7,17 +7,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KafkaMessage } from 'kafkajs';
-import { Registry } from 'prom-client';
 import { from } from 'rxjs';
 import { MAX_EVENT_PAYLOAD_BYTES, MAX_EXTRA_VALUE_LENGTH, MAX_ID_LENGTH, createEventCodec, makeEvent, type InteractionEvent } from '../../src/codec/index.js';
-import { createServiceMetrics } from '../../src/metrics/index.js';
-import { DedupSet } from '../../src/ingest/dedup.js';
-import type { DeadLetter } from '../../src/ingest/dlq.js';
-import { IngestLedger } from '../../src/ingest/ledger.js';
-import { buildPipeline } from '../../src/ingest/pipeline.js';
 import type { BalancePort } from '../../src/ports/index.js';
 import { REJECT_REASONS } from '../../src/ingest/reasons.js';
 import type { RecordChunk } from '../../src/ingest/source.js';
+import { PipelineProbe } from '../helpers/pipeline.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -67,30 +62,10 @@ describe('bounded events in the pipeline', () => {
     const chunk: RecordChunk = { topic: 'events', partition: 0, messages, bytes: messages.reduce((n, m) => n + (m.value?.length ?? 0), 0) };
 
     const balance = recordingBalance();
-    const registry = new Registry();
-    const metrics = createServiceMetrics({ registry, collectDefault: false, rejectReasons: REJECT_REASONS });
-    const ledger = new IngestLedger();
-    const letters: DeadLetter[] = [];
     const triggered: string[] = [];
-    let released = 0;
-    await new Promise<void>((resolve, reject) => {
-      buildPipeline(from([chunk]), {
-        codec,
-        dedup: new DedupSet(1_000),
-        balance,
-        model: undefined,
-        deadLetters: { add: (l) => letters.push(l) },
-        metrics,
-        ledger,
-        release: (n) => { released += n; },
-        batchSize: 16,
-        batchMaxWaitMs: 10,
-        maxFutureSkewMs: 0,
-        onApplied: (e) => triggered.push(e.userId),
-        log: () => {},
-        now: () => 0,
-      }).subscribe({ complete: resolve, error: reject });
-    });
+    const probe = new PipelineProbe();
+    await probe.run(from([chunk]), { codec, balance, onApplied: (e) => triggered.push(e.userId) });
+    const { letters, ledger, registry } = probe;
 
     assert.ok(messages[5]!.value!.length > MAX_EVENT_PAYLOAD_BYTES);
     // Decode rejects come first (decode step), then validation rejects in stream order.
@@ -117,7 +92,7 @@ describe('bounded events in the pipeline', () => {
     assert.equal(ledger.invalid, 4);
     assert.deepEqual(ledger.snapshot().byCategory, { 'c-ok': 2, [atLimit.categoryId]: 1 });
     // The whole chunk is released (nothing trains), and the partition position moves past the rejects.
-    assert.equal(released, messages.length);
+    assert.equal(probe.released.events, messages.length);
     assert.equal(ledger.snapshot().positions['0'], messages.length);
 
     const text = await registry.metrics();

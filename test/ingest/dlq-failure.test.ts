@@ -19,6 +19,7 @@ import { DLQ_HEADERS, DLQ_REFUSAL_LABELS, DeadLetterSink, type DeadLetter } from
 import { createServiceMetrics } from '../../src/metrics/index.js';
 import { CheckpointStore } from '../../src/state/checkpoint-store.js';
 import { Checkpointer, checkpointMetaSchema } from '../../src/state/checkpointer.js';
+import { settle, until } from '../helpers/turns.js';
 
 // kafkajs is CommonJS and spreads its error classes into its exports: ESM sees them on the default export only.
 const { KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, KafkaJSRequestTimeoutError } = kafkajs;
@@ -82,18 +83,6 @@ function sinkWith(producer: ScriptedProducer, extra: { retryDelayMs?: (attempt: 
 /** Sum of every series of a counter in the exposition text. */
 async function counterTotal(registry: Registry, name: string): Promise<number> {
   return (await registry.metrics()).split('\n').filter((l) => l.startsWith(`${name}{`)).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
-}
-
-async function settle(rounds = 10): Promise<void> {
-  for (let i = 0; i < rounds; i++) await new Promise<void>((r) => setImmediate(r));
-}
-
-async function until(what: string, test: () => boolean): Promise<void> {
-  const deadline = performance.now() + 5_000;
-  while (!test()) {
-    if (performance.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise<void>((r) => setImmediate(r));
-  }
 }
 
 const unhandled: unknown[] = [];

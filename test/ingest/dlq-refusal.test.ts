@@ -72,14 +72,20 @@ describe('dead-letter topic refusing a record (real broker)', () => {
     return { sink: new DeadLetterSink({ producer, topic, metrics, log: (m) => logs.push(m) }), registry, logs };
   }
 
-  it('stores a record over max.message.bytes truncated with its size and hash, and the others whole; flush resolves', async () => {
-    const topic = uniqueTopic('dlq-10k');
-    await createTopicWithMaxBytes(brokers, topic, 10_000);
+  /** A fresh topic refusing records over `maxMessageBytes`, and a sink that added the small, big, small dead letters (offsets 1, 2, 3) and flushed them onto it. */
+  async function flushedOnto(name: string, maxMessageBytes: number): Promise<{ topic: string; sink: DeadLetterSink; registry: Registry; logs: string[]; ms: number }> {
+    const topic = uniqueTopic(name);
+    await createTopicWithMaxBytes(brokers, topic, maxMessageBytes);
     const { sink, registry, logs } = sinkOn(topic);
     sink.add(letter(1, small[0]!));
     sink.add(letter(2, big));
     sink.add(letter(3, small[1]!));
     const ms = await timedFlush(sink);
+    return { topic, sink, registry, logs, ms };
+  }
+
+  it('stores a record over max.message.bytes truncated with its size and hash, and the others whole; flush resolves', async () => {
+    const { topic, sink, registry, logs, ms } = await flushedOnto('dlq-10k', 10_000);
     assert.equal(sink.pending, 0);
     assert.equal(sink.oldestPendingAgeMs(Date.now()), 0);
 
@@ -109,13 +115,7 @@ describe('dead-letter topic refusing a record (real broker)', () => {
   });
 
   it('drops (logs and counts) a record refused even truncated, and still stores the others; flush resolves', async () => {
-    const topic = uniqueTopic('dlq-1k');
-    await createTopicWithMaxBytes(brokers, topic, 1_000);
-    const { sink, registry, logs } = sinkOn(topic);
-    sink.add(letter(1, small[0]!));
-    sink.add(letter(2, big));
-    sink.add(letter(3, small[1]!));
-    const ms = await timedFlush(sink);
+    const { topic, sink, registry, logs, ms } = await flushedOnto('dlq-1k', 1_000);
     assert.equal(sink.pending, 0);
 
     const records = await readTopic(brokers, topic, 2);

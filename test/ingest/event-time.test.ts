@@ -1,21 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KafkaMessage } from 'kafkajs';
-import { Registry } from 'prom-client';
 import { from } from 'rxjs';
 import { Rng } from '../../src/balance/index.js';
 import { createEventCodec, makeEvent, type InteractionEvent } from '../../src/codec/index.js';
 import { defaultConfig, loadConfig } from '../../src/config/index.js';
 import { RebalancerError } from '../../src/errors.js';
-import { createServiceMetrics } from '../../src/metrics/index.js';
 import { BalanceAdapter } from '../../src/train/balance-adapter.js';
-import { DedupSet } from '../../src/ingest/dedup.js';
-import type { DeadLetter } from '../../src/ingest/dlq.js';
 import { FutureSkewGuard, JUMP_CONFIRMATIONS, isTooFarAhead } from '../../src/ingest/event-time.js';
-import { IngestLedger } from '../../src/ingest/ledger.js';
-import { buildPipeline } from '../../src/ingest/pipeline.js';
-import { REJECT_REASONS } from '../../src/ingest/reasons.js';
 import type { RecordChunk } from '../../src/ingest/source.js';
+import { PipelineProbe } from '../helpers/pipeline.js';
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 0, 1);
@@ -85,10 +79,6 @@ describe('event-time plausibility in the pipeline', () => {
 
   it('dead-letters far-ahead events as future_timestamp, counts far-behind ones as late, and follows a real jump', async () => {
     const balance = BalanceAdapter.create(defaultConfig({ maxFutureSkewMs: HOUR }), new Rng(1));
-    const registry = new Registry();
-    const metrics = createServiceMetrics({ registry, collectDefault: false, rejectReasons: REJECT_REASONS });
-    const ledger = new IngestLedger();
-    const letters: DeadLetter[] = [];
     const jump = T0 + 5 * HOUR;
     const chunks = [
       chunk([ev(T0)]),
@@ -98,23 +88,9 @@ describe('event-time plausibility in the pipeline', () => {
       // The stream really jumps 3 h ahead: the first JUMP_CONFIRMATIONS − 1 go to the DLQ, then it follows.
       chunk(Array.from({ length: JUMP_CONFIRMATIONS + 2 }, (_, i) => ev(jump + i * 1000))),
     ];
-    await new Promise<void>((resolve, reject) => {
-      buildPipeline(from(chunks), {
-        codec,
-        dedup: new DedupSet(1_000),
-        balance,
-        model: undefined,
-        deadLetters: { add: (l) => letters.push(l) },
-        metrics,
-        ledger,
-        release: () => {},
-        batchSize: 16,
-        batchMaxWaitMs: 10,
-        maxFutureSkewMs: HOUR,
-        log: () => {},
-        now: () => 0,
-      }).subscribe({ complete: resolve, error: reject });
-    });
+    const probe = new PipelineProbe();
+    await probe.run(from(chunks), { codec, balance, maxFutureSkewMs: HOUR });
+    const { letters, ledger, registry } = probe;
 
     assert.deepEqual(letters.map((l) => [l.offset, l.reason, l.code]), [
       ['4', 'future_timestamp', 'REB_EVENT_INVALID'],

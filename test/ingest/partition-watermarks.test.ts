@@ -13,16 +13,15 @@ import { Subject, from, type Observable } from 'rxjs';
 import { Rng } from '../../src/balance/index.js';
 import { createEventCodec, makeEvent, type InteractionEvent } from '../../src/codec/index.js';
 import { defaultConfig } from '../../src/config/index.js';
-import { createServiceMetrics, type ServiceMetrics } from '../../src/metrics/index.js';
+import { createServiceMetrics } from '../../src/metrics/index.js';
 import { BalanceAdapter } from '../../src/train/balance-adapter.js';
-import { DedupSet } from '../../src/ingest/dedup.js';
 import type { DeadLetter } from '../../src/ingest/dlq.js';
 import { EventTimeAlignment, HeldEvents, PartitionWatermarks } from '../../src/ingest/event-time.js';
 import { IngestLedger } from '../../src/ingest/ledger.js';
-import { buildPipeline } from '../../src/ingest/pipeline.js';
 import type { BalancePort, ObserveOutcome } from '../../src/ports/index.js';
 import { REJECT_REASONS } from '../../src/ingest/reasons.js';
 import type { RecordChunk } from '../../src/ingest/source.js';
+import { PipelineProbe } from '../helpers/pipeline.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -79,8 +78,6 @@ function interleave(parts: Partitions, a: { partition: number; events: Interacti
 
 interface Harness {
   balance: BalancePort<unknown>;
-  metrics: ServiceMetrics;
-  registry: Registry;
   ledger: IngestLedger;
   letters: DeadLetter[];
   /** Events applied to the balance state (the window), in order. */
@@ -115,51 +112,28 @@ function harness(opts: { idleTimeoutMs?: number; maxHeld?: number; balance?: Bal
   const applied: InteractionEvent[] = [];
   const arrived: InteractionEvent[] = [];
   const balance = recording(opts.balance ?? BalanceAdapter.create(defaultConfig({ windowLatenessMs: LATENESS }), new Rng(1)), applied);
-  const registry = new Registry();
-  const metrics = createServiceMetrics({ registry, collectDefault: false, rejectReasons: REJECT_REASONS });
-  const ledger = new IngestLedger();
-  const letters: DeadLetter[] = [];
-  const released = { events: 0 };
+  const probe = new PipelineProbe();
   const eventTime = opts.eventTime ?? new EventTimeAlignment<InteractionEvent>({ allowedLatenessMs: LATENESS, idleTimeoutMs: opts.idleTimeoutMs ?? 30_000, maxHeld: opts.maxHeld ?? 100_000, start: balance.watermark() });
-  const h: Harness = {
+  return {
     balance,
-    metrics,
-    registry,
-    ledger,
-    letters,
+    ledger: probe.ledger,
+    letters: probe.letters,
     applied,
     arrived,
-    released,
+    released: probe.released,
     eventTime,
-    run: (chunks$) =>
-      new Promise<void>((resolve, reject) => {
-        buildPipeline(chunks$, {
-          codec,
-          dedup: new DedupSet(100_000),
-          balance,
-          model: undefined,
-          deadLetters: { add: (l) => letters.push(l) },
-          metrics,
-          ledger,
-          release: (count) => {
-            released.events += count;
-          },
-          batchSize: 64,
-          batchMaxWaitMs: 10,
-          maxFutureSkewMs: HOUR,
-          eventTime,
-          onApplied: (e) => arrived.push(e),
-          log: () => {},
-          now: opts.now ?? (() => 0),
-        }).subscribe({ complete: resolve, error: reject });
-      }),
-    metric: async (name) => {
-      const line = (await registry.metrics()).split('\n').find((l) => l.startsWith(`${name} `));
-      assert.ok(line !== undefined, `${name} is exported`);
-      return Number(line.slice(name.length + 1));
-    },
+    run: (chunks$) => probe.run(chunks$, { codec, balance, maxFutureSkewMs: HOUR, eventTime, onApplied: (e) => arrived.push(e), now: opts.now ?? (() => 0) }),
+    metric: (name) => probe.metric(name),
   };
-  return h;
+}
+
+/** A harness with partitions 0 and 1 assigned, running over an open chunk stream; `clock.now` is its processing time (ms). */
+function streaming(opts: { idleTimeoutMs?: number; maxHeld?: number } = {}): { h: Harness; clock: { now: number }; parts: Partitions; chunks$: Subject<RecordChunk>; done: Promise<void> } {
+  const clock = { now: 0 };
+  const h = harness({ ...opts, now: () => clock.now });
+  h.eventTime.assign([0, 1], clock.now);
+  const chunks$ = openSubject();
+  return { h, clock, parts: new Partitions(), chunks$, done: h.run(chunks$) };
 }
 
 describe('per-partition watermarks in the pipeline: a catch-up', () => {
@@ -197,11 +171,7 @@ describe('per-partition watermarks in the pipeline: a catch-up', () => {
   });
 
   it('holds the faster partition while the slower one is behind: the window head is the slowest partition\'s newest event time', async () => {
-    const h = harness();
-    h.eventTime.assign([0, 1], 0);
-    const parts = new Partitions();
-    const chunks$ = openSubject();
-    const done = h.run(chunks$);
+    const { h, parts, chunks$, done } = streaming();
     // The fast partition first (a partition whose first delivery were hours ahead of every
     // event seen would be taken for a bad clock: --max-future-skew-ms).
     chunks$.next(parts.chunk(0, run(T0 + 3 * HOUR, 10, 1_000)));
@@ -245,25 +215,20 @@ describe('per-partition watermarks: what is late', () => {
 
 describe('per-partition watermarks: idleness and revocation', () => {
   it('an idle partition stops holding the watermark after the idleness timeout (processing time from the injected clock)', async () => {
-    let now = 0;
-    const h = harness({ idleTimeoutMs: 1_000, now: () => now });
-    h.eventTime.assign([0, 1], now);
-    const parts = new Partitions();
-    const chunks$ = openSubject();
-    const done = h.run(chunks$);
+    const { h, clock, parts, chunks$, done } = streaming({ idleTimeoutMs: 1_000 });
     chunks$.next(parts.chunk(1, run(T0, 5, 1_000))); // partition 1 delivers once, then nothing
-    now = 100;
+    clock.now = 100;
     chunks$.next(parts.chunk(0, run(T0 + HOUR, 5, 1_000)));
-    now = 999;
+    clock.now = 999;
     chunks$.next(parts.chunk(0, run(T0 + HOUR + 5_000, 5, 1_000)));
     assert.equal(h.applied.length, 5, 'partition 1 still holds the window 999 ms after its last event');
-    now = 1_000;
+    clock.now = 1_000;
     chunks$.next(parts.chunk(0, run(T0 + HOUR + 10_000, 5, 1_000)));
     assert.equal(h.applied.length, 20, 'idle at 1000 ms: partition 0 alone sets the watermark');
     // Held events are also freed by the timer when no chunk comes (partition 0 goes quiet too).
     chunks$.next(parts.chunk(1, run(T0 + 2 * HOUR, 3, 1_000))); // partition 1 is back, ahead now: waits for partition 0
     assert.equal(h.applied.length, 20);
-    now = 2_500;
+    clock.now = 2_500;
     await new Promise((r) => setTimeout(r, 400)); // the timer checks every idleness/4 = 250 ms
     assert.equal(h.applied.length, 23, 'every partition idle: everything seen is released');
     chunks$.complete();
@@ -284,19 +249,14 @@ describe('per-partition watermarks: idleness and revocation', () => {
   });
 
   it('uses the consumer\'s backlog: a partition with one never turns idle; a caught-up one holds until idle, not at once', async () => {
-    let now = 0;
-    const h = harness({ idleTimeoutMs: 1_000, now: () => now });
-    h.eventTime.assign([0, 1], now);
-    const parts = new Partitions();
-    const chunks$ = openSubject();
-    const done = h.run(chunks$);
+    const { h, clock, parts, chunks$, done } = streaming({ idleTimeoutMs: 1_000 });
     h.eventTime.backlog(0, 10);
     chunks$.next(parts.chunk(0, run(T0 + HOUR, 10, 1_000)));
     h.eventTime.backlog(0, 0);
     h.eventTime.backlog(1, 500);
     chunks$.next(parts.chunk(1, run(T0, 10, 1_000)));
     assert.equal(h.applied.length, 10);
-    now = 60_000;
+    clock.now = 60_000;
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(h.applied.length, 10, 'a minute later partition 1 still holds: it has 500 records to deliver, it is not idle');
     // Caught up, and just delivered: a topic being replayed into is caught up between produce
@@ -306,7 +266,7 @@ describe('per-partition watermarks: idleness and revocation', () => {
     chunks$.next(parts.chunk(0, run(T0 + HOUR + 10_000, 5, 1_000)));
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(h.applied.length, 15, 'caught up but not idle: partition 1 still holds');
-    now = 61_000;
+    clock.now = 61_000;
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(h.applied.length, 30, 'caught up and idle: no partition holds, everything seen is released');
     chunks$.complete();
@@ -315,11 +275,7 @@ describe('per-partition watermarks: idleness and revocation', () => {
   });
 
   it('revocation drops a partition from the minimum at once', async () => {
-    const h = harness({ now: () => 0 });
-    h.eventTime.assign([0, 1], 0);
-    const parts = new Partitions();
-    const chunks$ = openSubject();
-    const done = h.run(chunks$);
+    const { h, parts, chunks$, done } = streaming();
     chunks$.next(parts.chunk(1, run(T0, 5, 1_000)));
     chunks$.next(parts.chunk(0, run(T0 + HOUR, 5, 1_000)));
     assert.equal(h.applied.length, 5);
@@ -342,13 +298,9 @@ describe('per-partition watermarks: idleness and revocation', () => {
 
 describe('per-partition watermarks: bounded, checkpointed', () => {
   it('applies the oldest held events early when more than maxHeld wait, and counts them', async () => {
-    const h = harness({ maxHeld: 50 });
-    h.eventTime.assign([0, 1], 0);
-    const parts = new Partitions();
+    const { h, parts, chunks$, done } = streaming({ maxHeld: 50 });
     const chunks = interleave(parts, { partition: 0, events: run(T0 + 3 * HOUR, 400, 1_000) }, { partition: 1, events: run(T0, 400, 1_000) }, 40);
     let most = 0;
-    const chunks$ = openSubject();
-    const done = h.run(chunks$);
     for (const c of chunks) {
       chunks$.next(c);
       most = Math.max(most, h.eventTime.heldCount);

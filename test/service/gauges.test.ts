@@ -4,26 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { BalanceView, EvaluationView } from '../../src/ports/index.js';
+import type { EvaluationView } from '../../src/ports/index.js';
 import { derivedGauges, topCategories } from '../../src/service/gauges.js';
-
-const view: BalanceView = {
-  windowCounts: new Map([
-    ['shoes', 6],
-    ['books', 3],
-    ['tools', 1],
-  ]),
-  windowEvents: 10,
-  weights: new Map([
-    ['shoes', 0.5],
-    ['books', 1.2],
-    ['tools', 3],
-  ]),
-  imbalanceRatio: 6,
-  entropyNormalized: 0.82,
-  gini: 0.33,
-  reservoirFill: { perCategory: 0.4, cbrs: 0.9 },
-};
+import { VIEW } from './fixtures.js';
 
 const evaluation: EvaluationView = {
   hitRateByCategory: new Map([
@@ -45,7 +28,7 @@ const evaluation: EvaluationView = {
 
 describe('derived gauges', () => {
   it('fold the per-category series into the top N categories plus other', () => {
-    const g = derivedGauges(view, evaluation, 1);
+    const g = derivedGauges(VIEW, evaluation, 1);
     // Shares: other sums books and tools.
     assert.deepEqual([...g.categoryWindowShare], [['shoes', 0.6], ['other', 0.4]]);
     // Weights: other is the mean of books' and tools' weighted by their window counts.
@@ -55,7 +38,7 @@ describe('derived gauges', () => {
   });
 
   it('copy the window figures, the interaction tail share and the evaluation averages', () => {
-    const g = derivedGauges(view, evaluation, 5);
+    const g = derivedGauges(VIEW, evaluation, 5);
     assert.equal(g.windowEvents, 10);
     assert.equal(g.windowCategories, 3);
     assert.equal(g.imbalanceRatio, 6);
@@ -69,7 +52,7 @@ describe('derived gauges', () => {
   });
 
   it('have no evaluation series when training is off', () => {
-    assert.equal(derivedGauges(view, undefined, 5).evaluation, undefined);
+    assert.equal(derivedGauges(VIEW, undefined, 5).evaluation, undefined);
   });
 
   it('rank the top categories by window count, ties in window order', () => {

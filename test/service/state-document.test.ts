@@ -9,24 +9,7 @@ import type { BalanceView, EvaluationView } from '../../src/ports/index.js';
 import type { GlobalState } from '../../src/service/scale-out.js';
 import { historySample, stateDocument, type ServiceState, type StateReadings } from '../../src/service/state-document.js';
 import type { TrainerStats } from '../../src/train/index.js';
-
-const view: BalanceView = {
-  windowCounts: new Map([
-    ['shoes', 6],
-    ['books', 3],
-    ['tools', 1],
-  ]),
-  windowEvents: 10,
-  weights: new Map([
-    ['shoes', 0.5],
-    ['books', 1.2],
-    ['tools', 3],
-  ]),
-  imbalanceRatio: 6,
-  entropyNormalized: 0.82,
-  gini: 0.33,
-  reservoirFill: { perCategory: 0.4, cbrs: 0.9 },
-};
+import { VIEW } from './fixtures.js';
 
 const ledger: LedgerSnapshot = {
   positions: { '0': 120, '1': 80 },
@@ -74,7 +57,7 @@ const global: GlobalState = {
 function readings(over: Partial<StateReadings> = {}): StateReadings {
   return {
     readiness: { ready: false, reasons: ['no partition assigned yet'] },
-    view,
+    view: VIEW,
     trainingSamples: { fresh: 150, replay: 40, synthetic: 10 },
     model: { version: 'neumf-g2', steps: 12, nativeBackend: true, trainedEvents: 90, stats, evaluation },
     trainerThread: true,
@@ -125,7 +108,7 @@ describe('the /state document', () => {
   });
 
   it('an empty window has zero shares and a zero interaction tail share, not NaN', () => {
-    const empty: BalanceView = { ...view, windowCounts: new Map([['shoes', 0]]), windowEvents: 0 };
+    const empty: BalanceView = { ...VIEW, windowCounts: new Map([['shoes', 0]]), windowEvents: 0 };
     const doc = stateDocument(readings({ view: empty }));
     assert.deepEqual(doc.window, { events: 0, categories: 1, shares: { shoes: 0 } });
     assert.equal(doc.tailShare.interactions, 0);

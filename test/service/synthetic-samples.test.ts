@@ -11,29 +11,24 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, it } from 'node:test';
 import type { KafkaMessage } from 'kafkajs';
-import { Registry } from 'prom-client';
 import { from } from 'rxjs';
 import { Rng, SOURCE_REPLAY, SOURCE_SYNTHETIC } from '../../src/balance/index.js';
 import { createEventCodec, type InteractionEvent } from '../../src/codec/index.js';
 import { defaultConfig, type ServiceConfig } from '../../src/config/index.js';
-import { createServiceMetrics } from '../../src/metrics/index.js';
 import { DEFAULT_MODEL_CONFIG } from '../../src/model/config.js';
 import { GAUSSIAN_MIN_OBSERVATIONS } from '../../src/model/gaussian-oversampler.js';
 import { isSyntheticEvent, syntheticEvent } from '../../src/model/latent-smote.js';
 import { idSpaces } from '../../src/model/layout.js';
 import { BalanceAdapter, freshFirst, type EventBatch } from '../../src/train/balance-adapter.js';
 import { ModelAdapter } from '../../src/train/model-adapter.js';
-import { DedupSet } from '../../src/ingest/dedup.js';
-import { IngestLedger } from '../../src/ingest/ledger.js';
-import { buildPipeline } from '../../src/ingest/pipeline.js';
 import type { ModelPort } from '../../src/ports/index.js';
-import { REJECT_REASONS } from '../../src/ingest/reasons.js';
 import type { RecordChunk } from '../../src/ingest/source.js';
 import { createGenerator } from '../../src/offline/generate.js';
 import { BatchEncoder, decodeBatch } from '../../src/train/batch-codec.js';
 import { toWorkerSchema, type TrainMessage } from '../../src/train/protocol.js';
 import { TrainerThread } from '../../src/train/trainer-thread.js';
 import { BalanceFeed } from '../helpers/balance-feed.js';
+import { PipelineProbe } from '../helpers/pipeline.js';
 
 const trainable = (t: InteractionEvent['type']): boolean => t !== 'view';
 
@@ -170,25 +165,8 @@ describe('--synthetic in the pipeline', () => {
     const config = base({ synthetic: 'latent_smote', syntheticFraction: 0.5 });
     const balance = BalanceAdapter.create(config, new Rng(1));
     const model = recordingModel();
-    const registry = new Registry();
-    const metrics = createServiceMetrics({ registry, collectDefault: false, rejectReasons: REJECT_REASONS });
-    await new Promise<void>((resolve, reject) => {
-      buildPipeline(from([chunk]), {
-        codec,
-        dedup: new DedupSet(10_000),
-        balance,
-        model,
-        deadLetters: { add: () => {} },
-        metrics,
-        ledger: new IngestLedger(),
-        release: () => {},
-        batchSize: config.batchSize,
-        batchMaxWaitMs: 10_000,
-        maxFutureSkewMs: 0,
-        log: () => {},
-        now: () => 0,
-      }).subscribe({ complete: resolve, error: reject });
-    });
+    const probe = new PipelineProbe();
+    await probe.run(from([chunk]), { codec, balance, model, batchSize: config.batchSize, batchMaxWaitMs: 10_000 });
     const bySource = { fresh: 0, replay: 0, synthetic: 0 };
     for (const b of model.batches) {
       b.items.forEach((e, i) => {
@@ -201,7 +179,7 @@ describe('--synthetic in the pipeline', () => {
       });
     }
     assert.ok(model.batches.length > 20 && bySource.synthetic > 50, `${model.batches.length} batches, ${bySource.synthetic} synthetic samples`);
-    const text = await registry.metrics();
+    const text = await probe.registry.metrics();
     for (const [source, n] of Object.entries(bySource)) assert.match(text, new RegExp(`rebalancer_batch_samples_total\\{source="${source}"\\} ${n}\\n`), `${source}: ${n}`);
   });
 });

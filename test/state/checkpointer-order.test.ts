@@ -15,6 +15,7 @@ import { Registry } from 'prom-client';
 import { createServiceMetrics } from '../../src/metrics/index.js';
 import { CheckpointStore } from '../../src/state/checkpoint-store.js';
 import { Checkpointer, checkpointMetaSchema, type CheckpointContent, type CheckpointMeta, type CheckpointerOptions } from '../../src/state/checkpointer.js';
+import { settle, until } from '../helpers/turns.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -35,20 +36,6 @@ function deferred(): Deferred {
     reject = rej;
   });
   return { promise, resolve, reject };
-}
-
-/** Lets every pending promise continuation and I/O callback run (real setImmediate, not mocked). */
-async function settle(rounds = 20): Promise<void> {
-  for (let i = 0; i < rounds; i++) await new Promise<void>((r) => setImmediate(r));
-}
-
-/** Waits (on setImmediate, which the mocked timers leave real) until `test` holds; fails after 5 s. */
-async function until(what: string, test: () => boolean): Promise<void> {
-  const deadline = performance.now() + 5_000;
-  while (!test()) {
-    if (performance.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise<void>((r) => setImmediate(r));
-  }
 }
 
 /** One Checkpointer over a real store; every step appends to `steps`. */
