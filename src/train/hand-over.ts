@@ -44,32 +44,15 @@ export function unpackStrings(p: PackedStrings): string[] {
   return out;
 }
 
+/** The catalog's four string lists packed (one string and the lengths each); its scalars and Rng state as they are. */
 function packCatalog(c: CatalogState): PackedCatalog {
-  return {
-    capacity: c.capacity,
-    ringSize: c.ringSize,
-    uniformShare: c.uniformShare,
-    ringPos: c.ringPos,
-    rng: c.rng,
-    items: packStrings(c.items),
-    categories: packStrings(c.categories),
-    ringItems: packStrings(c.ringItems),
-    ringCategories: packStrings(c.ringCategories),
-  };
+  const { items, categories, ringItems, ringCategories, ...scalars } = c;
+  return { ...scalars, items: packStrings(items), categories: packStrings(categories), ringItems: packStrings(ringItems), ringCategories: packStrings(ringCategories) };
 }
 
 function unpackCatalog(c: PackedCatalog): CatalogState {
-  return {
-    capacity: c.capacity,
-    ringSize: c.ringSize,
-    uniformShare: c.uniformShare,
-    ringPos: c.ringPos,
-    rng: c.rng,
-    items: unpackStrings(c.items),
-    categories: unpackStrings(c.categories),
-    ringItems: unpackStrings(c.ringItems),
-    ringCategories: unpackStrings(c.ringCategories),
-  };
+  const { items, categories, ringItems, ringCategories, ...scalars } = c;
+  return { ...scalars, items: unpackStrings(items), categories: unpackStrings(categories), ringItems: unpackStrings(ringItems), ringCategories: unpackStrings(ringCategories) };
 }
 
 function packTrainer(t: TrainerState): HandOverTrainer {
