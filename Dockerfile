@@ -9,7 +9,7 @@
 # source change does not refetch TensorFlow: npm ci, then scripts/setup-tensorflow.sh
 # (TensorFlow's C library from the PyPI tensorflow-cpu wheel, the tfjs-node binding
 # compiled against it, checked to load natively), then the TypeScript build. setup.sh's
-# other step, the Kafka broker jars from Maven Central (for `run --embedded` and the
+# other step, the Kafka broker jars from Maven Central (for `npm start`, dev/, and the
 # tests), is not needed in the image. Needs the registries only (npm, PyPI, Debian).
 FROM node:20-bookworm AS build
 WORKDIR /app
