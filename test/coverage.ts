@@ -1,8 +1,9 @@
 /**
- * Line coverage of src/ for the test command (test/run.ts). Every process the tests start
- * (the test files, the CLIs and service instances they spawn, worker threads) writes V8's
- * coverage to NODE_V8_COVERAGE; c8 maps it back to the TypeScript through the source maps
- * (tsx's inline ones, dist/'s .map files) and counts every file of src/, loaded or not.
+ * Line coverage of src/ for the test command (test/run.ts). Every test-file process writes
+ * V8's coverage to NODE_V8_COVERAGE (the processes and threads the tests start do not:
+ * test/coverage-preload.ts); c8 maps it back to the TypeScript through tsx's inline source
+ * maps and counts every file of src/, loaded or not (src/ports/ holds declarations only,
+ * no code to run, and is left out).
  * The figure is printed per folder, and the core folders have a floor: below it, the test
  * command fails.
  */
@@ -11,13 +12,16 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { z } from 'zod';
 
-/** Lowest line coverage (%) of the core folders; measured 2026-11-30, a few points of slack. */
+/**
+ * Lowest line coverage (%) of the core folders. Measured 2026-11-30 by the broker-free suites
+ * alone: balance 99.0, codec 99.4, model 99.1, ingest 98.2, train 95.1.
+ */
 export const COVERAGE_FLOORS: Readonly<Record<string, number>> = {
-  balance: 90,
-  codec: 90,
-  model: 85,
-  ingest: 80,
-  train: 75,
+  balance: 95,
+  codec: 95,
+  model: 90,
+  ingest: 90,
+  train: 85,
 };
 
 const counts = z.object({ total: z.number().int().min(0), covered: z.number().int().min(0) });
@@ -41,7 +45,7 @@ export function coverageDir(root: string): string {
 /** Runs c8 over the raw coverage; line counts per folder of src/ (files directly in it). */
 export function coverageByFolder(root: string, rawDir: string): FolderCoverage[] {
   const reports = join(root, 'coverage');
-  const r = spawnSync(join(root, 'node_modules', '.bin', 'c8'), ['report', '--temp-directory', rawDir, '--reports-dir', reports, '--reporter', 'json-summary', '--all', '--src', 'src', '--include', 'src/**/*.ts', '--exclude-after-remap'], { cwd: root, encoding: 'utf8' });
+  const r = spawnSync(join(root, 'node_modules', '.bin', 'c8'), ['report', '--temp-directory', rawDir, '--reports-dir', reports, '--reporter', 'json-summary', '--all', '--src', 'src', '--include', 'src/**/*.ts', '--exclude', 'src/ports/**', '--exclude-after-remap'], { cwd: root, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '--max-old-space-size=8192' } });
   if (r.status !== 0) throw new Error(`c8 report failed (${r.status}): ${r.stderr}`);
   const summary = summarySchema.parse(JSON.parse(readFileSync(join(reports, 'coverage-summary.json'), 'utf8')));
   const byFolder = new Map<string, { lines: number; covered: number }>();

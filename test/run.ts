@@ -59,7 +59,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 const rawCoverage = withCoverage ? coverageDir(REPO_ROOT) : undefined;
-const child = spawn(process.execPath, ['--import', 'tsx', '--expose-gc', '--test', '--test-reporter=spec', ...files], {
+const child = spawn(process.execPath, ['--import', 'tsx', ...(rawCoverage !== undefined ? ['--import', './test/coverage-preload.ts'] : []), '--expose-gc', '--test', '--test-reporter=spec', ...files], {
   cwd: REPO_ROOT,
   stdio: 'inherit',
   env: {
