@@ -82,6 +82,8 @@ export class GlobalCountsTopic {
   private readonly now: () => number;
   private readonly counters = { read: 0, published: 0, invalid: 0, failed: 0, lastReadAt: 0, restarts: 0 };
   private stopping = false;
+  /** This instance's previous publish: the offset of its last record and when it was acknowledged. */
+  private lastPublish: { offset: number; at: number } | undefined;
 
   constructor(private readonly opts: GlobalCountsOptions) {
     this.now = opts.now ?? Date.now;
@@ -103,12 +105,32 @@ export class GlobalCountsTopic {
       partition: 0,
       headers,
     }));
+    let acks: Awaited<ReturnType<GlobalCountsOptions['producer']['send']>>;
     try {
-      await this.opts.producer.send({ topic: this.opts.topic, acks: -1, timeout: this.opts.timeoutMs, messages });
+      acks = await this.opts.producer.send({ topic: this.opts.topic, acks: -1, timeout: this.opts.timeoutMs, messages });
     } catch (err) {
       throw new RebalancerError('REB_KAFKA_UNAVAILABLE', `publishing ${records.length} records to the global counts topic ${this.opts.topic} failed: ${err instanceof Error ? err.message : String(err)}`, { topic: this.opts.topic }, { cause: err });
     }
     this.counters.published += records.length;
+    this.checkReaderProgress();
+    const base = Number(acks.find((a) => a.partition === 0)?.baseOffset ?? NaN);
+    if (Number.isFinite(base)) this.lastPublish = { offset: base + messages.length - 1, at: this.now() };
+  }
+
+  /**
+   * A consumer can hang without an error after a broker restart (kafkajs issue 659: no more
+   * batches, no crash event). This instance reads its own records back, so a reader that has
+   * not passed this instance's previous publish READER_STALL_MS after it was acknowledged is
+   * stalled: it is replaced as after a crash (reading again from the beginning changes
+   * nothing but the lag; the records are absolute counts).
+   */
+  private checkReaderProgress(): void {
+    const reader = this.reader;
+    if (reader === undefined || this.lastPublish === undefined || this.stopping) return;
+    if (!readerStalled(this.lastPublish, reader.position(0), this.now())) return;
+    const { offset, at } = this.lastPublish;
+    this.lastPublish = undefined;
+    this.restartAfterCrash(new Error(`no progress: still before offset ${offset}, published ${Math.round((this.now() - at) / 1000)} s ago`));
   }
 
   /**
@@ -171,7 +193,8 @@ export class GlobalCountsTopic {
     const crashed = this.reader;
     this.reader = undefined;
     const attempt = async (delayMs: number): Promise<void> => {
-      await crashed?.stop().catch(() => {});
+      // A hung consumer may not disconnect either: give it a few seconds, then go on without it.
+      await Promise.race([crashed?.stop().catch(() => {}), new Promise((r) => setTimeout(r, 5_000))]);
       await new Promise((r) => setTimeout(r, delayMs));
       if (this.stopping) return;
       this.starting = undefined;
@@ -226,4 +249,12 @@ export class GlobalCountsTopic {
     if (countsKey(record) !== key) return `key ${JSON.stringify(key)} does not match its value (${countsKey(record)})`;
     return { record, from };
   }
+}
+
+/** How long a reader may stay behind this instance's own acknowledged record before it counts as stalled. */
+export const READER_STALL_MS = 10_000;
+
+/** Whether a reader at `position` (next offset to read) is stalled behind a record published at `published`. */
+export function readerStalled(published: { offset: number; at: number }, position: number, now: number, stallMs = READER_STALL_MS): boolean {
+  return position <= published.offset && now - published.at >= stallMs;
 }

@@ -123,6 +123,11 @@ export class TopicReader {
     return reader;
   }
 
+  /** The next offset this reader will deliver of `partition` (everything below it was read). */
+  position(partition: number): number {
+    return this.next.get(partition) ?? 0;
+  }
+
   /** Records behind the latest high watermark seen, over all partitions. */
   lag(): number {
     let lag = 0;

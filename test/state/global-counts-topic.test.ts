@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Admin, Kafka, Producer } from 'kafkajs';
-import { GlobalCountsTopic, type CountsRecord, type GlobalCountsOptions } from '../../src/state/global-counts-topic.js';
+import { GlobalCountsTopic, READER_STALL_MS, readerStalled, type CountsRecord, type GlobalCountsOptions } from '../../src/state/global-counts-topic.js';
 import { testBrokers, testKafka, uniqueTopic } from '../helpers/kafka.js';
 
 interface Delivered { record: CountsRecord; from: string }
@@ -159,5 +159,17 @@ describe('GlobalCountsTopic (real broker)', () => {
     await c.counts.start();
     assert.deepEqual(seen, [2]);
     assert.equal(c.counts.stats().failed, 1);
+  });
+});
+
+describe('the global counts reader\'s stall rule (a consumer hung without an error)', () => {
+  const published = { offset: 41, at: 1_000 };
+  it('a reader past the instance\'s own published record is not stalled, however long ago it was published', () => {
+    assert.equal(readerStalled(published, 42, 1_000 + 10 * READER_STALL_MS), false);
+  });
+  it('a reader still before it is stalled once READER_STALL_MS have passed since the acknowledgement, not before', () => {
+    assert.equal(readerStalled(published, 41, 1_000 + READER_STALL_MS - 1), false);
+    assert.equal(readerStalled(published, 41, 1_000 + READER_STALL_MS), true);
+    assert.equal(readerStalled(published, 0, 1_000 + READER_STALL_MS), true);
   });
 });
