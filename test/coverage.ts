@@ -13,15 +13,16 @@ import { join, relative } from 'node:path';
 import { z } from 'zod';
 
 /**
- * Lowest line coverage (%) of the core folders. Measured 2026-11-30 by the broker-free suites
- * alone: balance 99.0, codec 99.4, model 99.1, ingest 98.2, train 95.1.
+ * Lowest line coverage (%) of the core folders. Measured 2026-11-30 over the whole suite:
+ * balance 99.0, codec 99.4, model 98.7, ingest 98.9, train 87.7 (the trainer thread's
+ * side runs in worker threads, which are not measured).
  */
 export const COVERAGE_FLOORS: Readonly<Record<string, number>> = {
   balance: 95,
   codec: 95,
-  model: 90,
-  ingest: 90,
-  train: 85,
+  model: 93,
+  ingest: 93,
+  train: 80,
 };
 
 const counts = z.object({ total: z.number().int().min(0), covered: z.number().int().min(0) });
