@@ -148,7 +148,9 @@ export class TopicReader {
   private async run(): Promise<void> {
     const c = this.consumer;
     c.on(c.events.CRASH, (e) => {
-      if (e.payload.restart) return;
+      // A reader already stopped (replaced after a crash or a hang) reports nothing: its
+      // owner has moved on to a new reader, which this would otherwise restart again.
+      if (e.payload.restart || this.stopped) return;
       const err = e.payload.error;
       if (this.caughtUp) this.opts.onCrash(err);
       else this.signal.fail(err);
